@@ -1,0 +1,58 @@
+"""HTTP layer: the app factory and one blueprint per resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from api.config import load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app from the environment, with `config` overriding it (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    import rewards.models  # noqa: F401  (registers every table on the metadata)
+    from api.extensions import api, db, limiter, migrate, queues
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
+    api.init_app(app)
+    from api.auth import SECURITY_SCHEMES
+
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
+    limiter.init_app(app)
+    queues.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from api.extensions import api
+    from api.resources import BLUEPRINTS, health
+
+    app.register_blueprint(health.blp)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from api.errors import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from api.cli import register
+
+    register(app)

@@ -1,0 +1,3 @@
+"""CLI commands (access)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""CLI commands (feeds)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""CLI commands (ledger)."""
+
+COMMANDS: list = []

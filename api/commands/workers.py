@@ -1,0 +1,3 @@
+"""CLI commands (workers)."""
+
+COMMANDS: list = []

@@ -1,0 +1,53 @@
+"""Settings, read from the environment only (twelve-factor); nothing here connects anywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def load_config(instance_path: str) -> dict[str, Any]:
+    """Settings for `create_app`. Without DATABASE_URL the app runs embedded on SQLite."""
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path}/rewards.sqlite3"
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    redis_url = os.environ.get("REDIS_URL")
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MIGRATIONS_DIR": MIGRATIONS_DIR,
+        "REDIS_URL": redis_url,
+        # Without Redis, jobs run in the request's process right after commit (embedded mode).
+        "JOBS_INLINE": redis_url is None,
+        "QUEUE_PREFIX": os.environ.get("QUEUE_PREFIX", "rewards"),
+        "JWT_SECRET": os.environ.get("JWT_SECRET"),
+        "JWT_JWKS_URL": os.environ.get("JWT_JWKS_URL"),
+        "JWT_AUDIENCE": os.environ.get("JWT_AUDIENCE"),
+        "JWT_ISSUER": os.environ.get("JWT_ISSUER"),
+        "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 16 * 1024 * 1024),
+        "MAX_BATCH_ROWS": _int("MAX_BATCH_ROWS", 5000),
+        "CHUNK_SIZE": _int("CHUNK_SIZE", 1000),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_DEFAULT": os.environ.get("RATE_LIMIT", "600 per minute"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1") == "1",
+        "API_TITLE": "Youth card rewards API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": os.environ.get(
+            "SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+        ),
+        "OPENAPI_REDOC_PATH": "redoc",
+        "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+    }

@@ -1,0 +1,21 @@
+"""Unbound extension instances; `create_app` binds them. Nothing here connects at import."""
+
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+
+from api.errors import ProblemApi
+from api.ratelimit import caller_key
+from rewards.db import db
+from workers.queues import Queues
+
+__all__ = ["api", "db", "limiter", "migrate", "queues"]
+
+migrate = Migrate()
+api = ProblemApi(
+    spec_kwargs={
+        "info": {"description": "Rewards engine for co-branded youth cards."},
+        "servers": [{"url": "/"}],
+    }
+)
+limiter = Limiter(key_func=caller_key)
+queues = Queues()

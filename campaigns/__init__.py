@@ -1,0 +1,1 @@
+"""What marketers configure: campaigns, segments, challenges, badges; the rule engine."""

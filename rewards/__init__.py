@@ -1,0 +1,1 @@
+"""The points economy: programs, customers, cards, transactions, the ledger and its accounts."""

@@ -1,0 +1,97 @@
+"""API keys for processors and partners: minted once, stored hashed, program-scoped, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from rewards.db import db
+from rewards.errors import InvalidInput, NotFound
+from rewards.models import ApiKey, AuditLog, Program
+from rewards.models.access import API_KEY_ROLES
+
+KEY_MARK = "rwk"
+
+
+@dataclass(frozen=True)
+class MintedKey:
+    """A freshly created key; `secret` is the only time the full key exists in clear."""
+
+    record: ApiKey
+    secret: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def mint_api_key(*, program: Program, role: str, name: str, created_by: str | None) -> MintedKey:
+    """Create a key `rwk_<prefix>_<secret>` for `program` with `role` (processor or partner)."""
+    if role not in API_KEY_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(API_KEY_ROLES)}", field="role")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    record = ApiKey(
+        program_id=program.id,
+        role=role,
+        name=name,
+        prefix=prefix,
+        secret_hash=_digest(secret),
+        scopes=[role],
+        created_by=created_by,
+    )
+    db.session.add(record)
+    db.session.flush()
+    return MintedKey(record=record, secret=f"{KEY_MARK}_{prefix}_{secret}")
+
+
+def verify_api_key(presented: str) -> ApiKey | None:
+    """The live key matching `presented`, or None. Constant-time on the secret."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_MARK:
+        return None
+    _, prefix, secret = parts
+    record = db.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if record is None or record.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(record.secret_hash, _digest(secret)):
+        return None
+    return record
+
+
+def touch_api_key(key_id: int) -> None:
+    """Record use, at most once a minute per key so hot paths do not write on every call."""
+    now = datetime.now(UTC)
+    db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now.replace(second=0)))
+        .values(last_used_at=now)
+    )
+
+
+def revoke_api_key(*, key_id: int, actor: str) -> ApiKey:
+    """Revoke a key; calls with it fail from the next request on. Audited."""
+    record = db.session.get(ApiKey, key_id)
+    if record is None:
+        raise NotFound(f"API key {key_id} not found")
+    if record.revoked_at is None:
+        record.revoked_at = datetime.now(UTC)
+        db.session.add(
+            AuditLog(
+                program_id=record.program_id,
+                actor=actor,
+                actor_role="admin",
+                action="api_key.revoke",
+                object_type="api_key",
+                object_id=str(record.id),
+                before={"revoked": False},
+                after={"revoked": True},
+            )
+        )
+    return record

@@ -1,0 +1,41 @@
+"""Customers (cardholders, known by the bank's external ref) and their cards (processor tokens)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rewards.db import BigId, JSONType, Model
+
+
+class Customer(Model):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("program_id", "external_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
+    external_ref: Mapped[str] = mapped_column(String(128))
+    birth_date: Mapped[date | None]
+    nickname: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    consent_leaderboard: Mapped[bool] = mapped_column(default=False)
+    consent_marketing: Mapped[bool] = mapped_column(default=False)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    tier: Mapped[str | None] = mapped_column(String(32))
+    level: Mapped[int] = mapped_column(default=1)
+    xp: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Card(Model):
+    __tablename__ = "cards"
+    __table_args__ = (UniqueConstraint("program_id", "token"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

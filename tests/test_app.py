@@ -1,0 +1,40 @@
+"""The app shell: probes, problem+json errors, the OpenAPI document, migrations match models."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from rewards.db import db
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_readyz_checks_postgres_and_redis(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_unknown_path_is_problem_json(client):
+    response = client.get("/v1/nowhere")
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+    assert response.json["status"] == 404
+    assert response.json["type"].endswith("/not-found")
+
+
+def test_openapi_document_is_served(client):
+    response = client.get("/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.json
+    assert spec["openapi"].startswith("3.")
+    assert "bearerJWT" in spec["components"]["securitySchemes"]
+
+
+def test_migrations_match_models(app):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []

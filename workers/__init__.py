@@ -1,0 +1,1 @@
+"""RQ side: queues, jobs, the periodic schedule and the worker entry point."""

@@ -1,0 +1,97 @@
+"""Queue plumbing: commit first, then enqueue; inline execution when no Redis is configured."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+log = logging.getLogger(__name__)
+
+FEED_QUEUE = "feed"
+MAINTENANCE_QUEUE = "maintenance"
+QUEUE_NAMES = (FEED_QUEUE, MAINTENANCE_QUEUE)
+
+
+def _resolve(path: str) -> Callable[..., Any]:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class Queues:
+    """Flask extension owning the Redis connection and the RQ queues of this app."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["rewards_queues"] = self
+        self._redis: Redis | None = None
+
+    @property
+    def redis(self) -> Redis:
+        """The Redis connection (created on first use, never at import)."""
+        url = current_app.config["REDIS_URL"]
+        if url is None:
+            raise RuntimeError("REDIS_URL is not set; jobs run inline in embedded mode")
+        if self._redis is None:
+            self._redis = Redis.from_url(url)
+        return self._redis
+
+    def queue(self, name: str) -> Queue:
+        """The RQ queue `name`, namespaced by QUEUE_PREFIX so test runs do not collide."""
+        prefix = current_app.config["QUEUE_PREFIX"]
+        return Queue(f"{prefix}:{name}", connection=self.redis)
+
+    def all_queues(self) -> list[Queue]:
+        return [self.queue(name) for name in QUEUE_NAMES]
+
+    def enqueue(
+        self,
+        func_path: str,
+        *args: Any,
+        queue: str = FEED_QUEUE,
+        job_id: str | None = None,
+        timeout: int = 600,
+        retries: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        """Enqueue `func_path(*args, **kwargs)`; call only after the rows it reads are committed.
+
+        In embedded mode (no REDIS_URL) the job runs here and now, in this process.
+        If Redis is unreachable the error is logged, not raised: the rows are already safe in
+        PostgreSQL and the sweeper re-enqueues them.
+        """
+        if current_app.config["JOBS_INLINE"]:
+            _resolve(func_path)(*args, **kwargs)
+            return
+        try:
+            self.queue(queue).enqueue(
+                func_path,
+                *args,
+                job_id=job_id,
+                job_timeout=timeout,
+                retry=Retry(max=retries, interval=[5, 30, 120][:retries]) if retries else None,
+                failure_ttl=7 * 24 * 3600,
+                result_ttl=600,
+                **kwargs,
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("could not enqueue %s (%s); the sweeper will pick it up", func_path, exc)
+
+
+def chunked(ids: list[int], size: int) -> list[list[int]]:
+    """Split sorted ids into chunks of `size` for one job each."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def enqueue_transactions(transaction_ids: list[int]) -> int:
+    """Enqueue processing of stored transactions, one job per chunk; returns the job count."""
+    queues: Queues = current_app.extensions["rewards_queues"]
+    chunks = chunked(sorted(transaction_ids), current_app.config["CHUNK_SIZE"])
+    for chunk in chunks:
+        queues.enqueue("workers.jobs.process_transactions", chunk)
+    return len(chunks)
