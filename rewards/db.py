@@ -1,7 +1,10 @@
 """The unbound SQLAlchemy handle shared by every model; `api.create_app` binds it to an app."""
 
+from typing import Any
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, BigInteger, Integer, MetaData
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 
@@ -26,3 +29,15 @@ db = SQLAlchemy(model_class=Model)
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def dialect_insert(table: Any) -> Any:
+    """`INSERT` with `on_conflict_do_nothing` for the bound database (PostgreSQL or SQLite)."""
+    if is_postgres():
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def is_postgres() -> bool:
+    """True on PostgreSQL (stack mode), False on SQLite (embedded mode)."""
+    return db.session.get_bind().dialect.name == "postgresql"

@@ -1,4 +1,4 @@
-"""Fixtures: a throw-away PostgreSQL database built by the migrations, Redis, clients, credentials."""
+"""Fixtures: a throw-away PostgreSQL database built by the migrations, Redis, clients and tokens."""
 
 from __future__ import annotations
 
