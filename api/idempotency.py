@@ -1,0 +1,126 @@
+"""`Idempotency-Key` for POSTs that move points or stock.
+
+Same key + same body → the stored first response; same key + another body → 409. The stored
+response is written in the same DB transaction as the work, so a crash leaves neither; two
+concurrent requests with one key serialise on the unique index and the loser replays the winner.
+Decorated views must not commit: `idempotent` commits, then runs `after_commit` callbacks
+(e.g. enqueueing jobs), so work is never enqueued for rows that were rolled back.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, json, request
+from sqlalchemy import select
+
+from api.auth import current_principal
+from api.errors import problem
+from rewards.db import db, dialect_insert
+from rewards.models import IdempotencyRecord
+
+F = TypeVar("F", bound=Callable[..., Any])
+HEADER = "Idempotency-Key"
+
+
+def after_commit(callback: Callable[[], Any]) -> None:
+    """Run `callback` once this request's transaction has committed."""
+    g.setdefault("after_commit", []).append(callback)
+
+
+def commit() -> None:
+    """Commit the request's unit of work, then run the after-commit callbacks."""
+    db.session.commit()
+    for callback in g.pop("after_commit", []):
+        callback()
+
+
+def _caller() -> str:
+    principal = current_principal()
+    return f"{principal.program_id}:{principal.actor}"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(request.path.encode())
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.request_fingerprint != fingerprint:
+        return problem(
+            409,
+            f"{HEADER} was already used with a different request body.",
+            errors={HEADER: ["reused with a different body"]},
+            slug="idempotency-key-reused",
+        )
+    response = Response(
+        json.dumps(record.response_body),
+        status=record.response_status,
+        mimetype="application/json",
+    )
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(view: F) -> F:
+    """Honour `Idempotency-Key` (optional header, 1–200 characters) on a POST view.
+
+    Put it under `requires(...)`. The view returns `(body, status)` with a JSON-ready body
+    (already dumped by its schema, so it can be stored and replayed) and must not commit.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get(HEADER)
+        if key is None:
+            result = view(*args, **kwargs)
+            commit()
+            return result
+        if not 1 <= len(key) <= 200:
+            return problem(
+                400, f"{HEADER} must be 1 to 200 characters.", errors={HEADER: ["bad length"]}
+            )
+        caller, fingerprint = _caller(), _fingerprint()
+        stmt = select(IdempotencyRecord).where(
+            IdempotencyRecord.caller == caller, IdempotencyRecord.key == key
+        )
+        existing = db.session.scalar(stmt)
+        if existing is not None:
+            return _replay(existing, fingerprint)
+        result = view(*args, **kwargs)
+        body, status = _split(result)
+        inserted = db.session.scalar(
+            dialect_insert(IdempotencyRecord)
+            .values(
+                caller=caller,
+                key=key,
+                request_fingerprint=fingerprint,
+                response_status=status,
+                response_body=body,
+            )
+            .on_conflict_do_nothing(index_elements=["caller", "key"])
+            .returning(IdempotencyRecord.id)
+        )
+        if inserted is None:  # a concurrent request with this key won: undo ours, replay theirs
+            db.session.rollback()
+            g.pop("after_commit", None)
+            return _replay(db.session.scalar(stmt), fingerprint)  # type: ignore[arg-type]
+        commit()
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _split(result: Any) -> tuple[Any, int]:
+    """(JSON-ready body, status) of a view's return value (flask-smorest has not dumped it yet)."""
+    if isinstance(result, tuple):
+        body, status = result[0], result[1]
+    else:
+        body, status = result, 200
+    return body, int(status)
