@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, current_app, g, json, request
+from flask import Response, g, json, request
 from sqlalchemy import select
 
 from api.auth import current_principal
@@ -69,7 +69,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 
 def idempotent(view: F) -> F:
-    """Honour `Idempotency-Key` (optional header, 1–200 characters) on a POST view.
+    """Honour `Idempotency-Key` (optional header, 1-200 characters) on a POST view.
 
     Put it under `requires(...)`. The view returns `(body, status)` with a JSON-ready body
     (already dumped by its schema, so it can be stored and replayed) and must not commit.

@@ -1,4 +1,4 @@
-"""Guard against card numbers: a token that looks like a PAN is refused and never stored or logged."""
+"""Guard against card numbers: a PAN-like token is refused and never stored or logged."""
 
 from __future__ import annotations
 
@@ -17,6 +17,6 @@ def luhn_valid(digits: str) -> bool:
 
 
 def looks_like_pan(value: str) -> bool:
-    """13–19 digits (spaces and dashes ignored) passing Luhn: treat as a real card number."""
+    """13-19 digits (spaces and dashes ignored) passing Luhn: treat as a real card number."""
     digits = value.replace(" ", "").replace("-", "")
     return 13 <= len(digits) <= 19 and digits.isdigit() and luhn_valid(digits)
