@@ -1,7 +1,9 @@
 """One flask-smorest blueprint per resource; `BLUEPRINTS` is the registration order."""
 
 from api.resources import (
+    adjustments,
     api_keys,
+    audit_log,
     batches,
     customers,
     marqeta,
@@ -18,4 +20,6 @@ BLUEPRINTS = [
     marqeta.blp,
     batches.blp,
     me.blp,
+    adjustments.blp,
+    audit_log.blp,
 ]
