@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 from api import create_app
 from rewards.access import mint_api_key
 from rewards.db import db as _db
+from rewards.models import Program
 from tests.factories import ProgramFactory, bind_factories
 
 TEST_DATABASE_URL = os.environ.get(
@@ -118,7 +120,8 @@ def program(db):
     """A program with 1 point per major unit, no pending period, 12-month expiry."""
     program = ProgramFactory(slug="youth", pending_days=0, expiry_months=12)
     db.session.commit()
-    return program
+    # A detached copy of the columns: jobs end their session, which would expire an ORM row.
+    return SimpleNamespace(**{c.key: getattr(program, c.key) for c in Program.__table__.columns})
 
 
 def make_token(

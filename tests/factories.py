@@ -37,9 +37,10 @@ class ProgramFactory(_Base):
 class CustomerFactory(_Base):
     class Meta:
         model = Customer
+        exclude = ("program",)
 
     program = factory.SubFactory(ProgramFactory)
-    program_id = factory.SelfAttribute("program.id")
+    program_id = factory.LazyAttribute(lambda o: o.program.id)
     external_ref = factory.Sequence(lambda n: f"cust-{n}")
     birth_date = date(2005, 4, 1)
     nickname = factory.Sequence(lambda n: f"player{n}")
@@ -56,6 +57,7 @@ class CustomerFactory(_Base):
 class CardFactory(_Base):
     class Meta:
         model = Card
+        exclude = ("customer",)
 
     customer = factory.SubFactory(CustomerFactory)
     customer_id = factory.SelfAttribute("customer.id")

@@ -1,0 +1,125 @@
+"""Scheduled ledger upkeep: release pending points, expire old lots, find stranded work."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import aliased
+
+from rewards.db import db
+from rewards.ledger import Movement, debit, lock_accounts, make_available, utcnow
+from rewards.models import LedgerEntry, Transaction
+
+
+def release_pending(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Make pending entries whose `available_at` has passed available; returns how many.
+
+    Per account, lots are released before the clawbacks that reference them, so debt repayment
+    sees the full lot. The caller commits; call again while it returns `limit`.
+    """
+    now = now or utcnow()
+    due = select(LedgerEntry.account_id).where(
+        LedgerEntry.state == "pending", LedgerEntry.available_at <= now
+    )
+    account_ids = set(db.session.scalars(due.limit(limit)))
+    released = 0
+    for account in lock_accounts(account_ids).values():
+        entries = db.session.scalars(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.account_id == account.id,
+                LedgerEntry.state == "pending",
+                LedgerEntry.available_at <= now,
+            )
+            .order_by(LedgerEntry.id)
+            .execution_options(populate_existing=True)
+        ).all()
+        for entry in sorted(entries, key=lambda e: e.points < 0):
+            account.pending -= entry.points
+            if entry.points > 0:
+                make_available(account, entry)
+            else:
+                entry.state = "available"
+                account.available += entry.points
+            released += 1
+    return released
+
+
+def expire_lots(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Expire what is left of available lots past `expires_at`; returns the entries written."""
+    now = now or utcnow()
+    due = select(LedgerEntry.account_id).where(
+        LedgerEntry.state == "available",
+        LedgerEntry.remaining > 0,
+        LedgerEntry.expires_at <= now,
+    )
+    account_ids = set(db.session.scalars(due.limit(limit)))
+    written = 0
+    for account in lock_accounts(account_ids).values():
+        lots = db.session.scalars(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.account_id == account.id,
+                LedgerEntry.state == "available",
+                LedgerEntry.remaining > 0,
+                LedgerEntry.expires_at <= now,
+            )
+            .order_by(LedgerEntry.expires_at, LedgerEntry.id)
+            .execution_options(populate_existing=True)
+        ).all()
+        for lot in lots:
+            points = lot.remaining or 0
+            move = Movement(
+                kind="expire",
+                points=-points,
+                source_type="expiry",
+                source_id=lot.id,
+                idempotency_key=f"expire:{lot.id}",
+                occurred_at=lot.expires_at or now,
+                explanation={
+                    "summary": f"{points} pts expired (earned {lot.occurred_at:%Y-%m-%d})",
+                    "rule": "expiry",
+                    "lot_id": lot.id,
+                },
+            )
+            if debit(account, move, from_lot=lot, now=now) is not None:
+                written += 1
+    return written
+
+
+def stranded_transactions(
+    *, older_than: timedelta, now: datetime | None = None, limit: int = 100_000
+) -> list[int]:
+    """Ids of work that no queue will deliver: rows left `received` (Redis lost the job, a
+    worker died) and refunds still waiting although their purchase is now processed.
+
+    Waiting rows found are flipped back to `received`; the caller commits, then enqueues.
+    """
+    now = now or utcnow()
+    received = list(
+        db.session.scalars(
+            select(Transaction.id)
+            .where(Transaction.status == "received", Transaction.received_at <= now - older_than)
+            .order_by(Transaction.id)
+            .limit(limit)
+        )
+    )
+    purchase = aliased(Transaction)
+    original_done = exists().where(
+        and_(
+            purchase.program_id == Transaction.program_id,
+            purchase.external_id == Transaction.original_external_id,
+            purchase.kind == "purchase",
+            purchase.status.in_(("processed", "excluded")),
+        )
+    )
+    revived = list(
+        db.session.scalars(
+            update(Transaction)
+            .where(Transaction.status == "waiting_for_original", original_done)
+            .values(status="received", reason=None)
+            .returning(Transaction.id)
+        )
+    )
+    return received + revived

@@ -1,0 +1,72 @@
+"""Loading a chunk: the few queries that fetch everything evaluation needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from rewards.db import db
+from rewards.models import Card, Customer, Program, Transaction
+from rewards.processing.rules import ProgramTerms, TxFacts
+
+TX_COLUMNS = (
+    Transaction.id,
+    Transaction.program_id,
+    Transaction.external_id,
+    Transaction.card_token,
+    Transaction.kind,
+    Transaction.amount_minor,
+    Transaction.currency,
+    Transaction.mcc,
+    Transaction.category,
+    Transaction.merchant_id,
+    Transaction.merchant_name,
+    Transaction.channel,
+    Transaction.occurred_at,
+    Transaction.original_external_id,
+)
+
+
+def facts_from_row(row: Any) -> TxFacts:
+    """`TxFacts` from a row selected with `TX_COLUMNS` (extra trailing columns ignored)."""
+    return TxFacts(**{name: row._mapping[name] for name in TxFacts.__dataclass_fields__})
+
+
+def lock_received(ids: list[int]) -> list[TxFacts]:
+    """Lock the `received` rows among `ids`; rows another worker holds are skipped."""
+    stmt = (
+        select(*TX_COLUMNS)
+        .where(Transaction.id.in_(ids), Transaction.status == "received")
+        .order_by(Transaction.id)
+        .with_for_update(skip_locked=True)
+    )
+    return [facts_from_row(row) for row in db.session.execute(stmt)]
+
+
+def load_terms(program_ids: set[int]) -> dict[int, ProgramTerms]:
+    """Evaluation-ready settings of the given programs."""
+    programs = db.session.scalars(select(Program).where(Program.id.in_(program_ids)))
+    return {
+        p.id: ProgramTerms(
+            id=p.id,
+            currency=p.currency,
+            earn_rate=p.earn_rate,
+            pending_days=p.pending_days,
+            expiry_months=p.expiry_months,
+            excluded_mccs=frozenset(p.excluded_mccs or ()),
+            points_name=p.points_name,
+        )
+        for p in programs
+    }
+
+
+def active_cards(txs: list[TxFacts]) -> dict[tuple[int, str], int]:
+    """`(program_id, card token) → customer_id` for cards of active customers."""
+    tokens = {tx.card_token for tx in txs}
+    stmt = (
+        select(Card.program_id, Card.token, Card.customer_id)
+        .join(Customer, Customer.id == Card.customer_id)
+        .where(Card.token.in_(tokens), Customer.status == "active")
+    )
+    return {(p, t): c for p, t, c in db.session.execute(stmt)}

@@ -1,0 +1,225 @@
+"""Refunds and reversals: take back exactly what the purchase earned, proportionally.
+
+Clawbacks are cumulative so partial refunds never drift: after refunds totalling R of an
+amount A, a lot of P points has lost floor(P·R/A) in all, so a full refund takes back exactly
+P. A refund with no link is matched to the latest not-fully-refunded purchase on the same card
+at the same merchant within 120 days; failing that, the base points of the refunded amount are
+clawed back. Spent points leave a negative balance (debt) that later earnings repay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+
+from rewards.db import db
+from rewards.ledger import Movement, debit, lock_accounts
+from rewards.models import Account, LedgerEntry, Transaction
+from rewards.processing.load import TX_COLUMNS, facts_from_row
+from rewards.processing.results import ChunkResult, Outcome
+from rewards.processing.rules import ProgramTerms, TxFacts, points_for_amount
+
+MATCH_WINDOW = timedelta(days=120)
+CLAWBACK_KINDS = ("earn", "bonus")
+
+
+def find_originals(returns: list[TxFacts]) -> dict[int, Transaction]:
+    """`return tx id → its purchase` (ORM rows, freshly read) for those that can be found."""
+    found: dict[int, Transaction] = {}
+    linked = [tx for tx in returns if tx.original_external_id]
+    if linked:
+        keys = {(tx.program_id, tx.original_external_id) for tx in linked}
+        stmt = (
+            select(Transaction)
+            .where(
+                Transaction.kind == "purchase",
+                or_(
+                    *(
+                        and_(Transaction.program_id == p, Transaction.external_id == e)
+                        for p, e in keys
+                    )
+                ),
+            )
+            .execution_options(populate_existing=True)
+        )
+        by_key = {(t.program_id, t.external_id): t for t in db.session.scalars(stmt)}
+        for tx in linked:
+            original = by_key.get((tx.program_id, tx.original_external_id or ""))
+            if original is not None:
+                found[tx.id] = original
+    for tx in returns:
+        if not tx.original_external_id and tx.kind == "refund":
+            original = _latest_refundable_purchase(tx)
+            if original is not None:
+                found[tx.id] = original
+    return found
+
+
+def _latest_refundable_purchase(tx: TxFacts) -> Transaction | None:
+    stmt = (
+        select(Transaction)
+        .where(
+            Transaction.program_id == tx.program_id,
+            Transaction.card_token == tx.card_token,
+            Transaction.merchant_id == tx.merchant_id,
+            Transaction.kind == "purchase",
+            Transaction.status == "processed",
+            Transaction.refunded_minor < Transaction.amount_minor,
+            Transaction.occurred_at <= tx.occurred_at,
+            Transaction.occurred_at >= tx.occurred_at - MATCH_WINDOW,
+        )
+        .order_by(Transaction.occurred_at.desc(), Transaction.id.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return db.session.scalar(stmt)
+
+
+def lock_waiting_for(purchases: list[TxFacts]) -> list[tuple[TxFacts, int]]:
+    """Refunds/reversals that were waiting for these purchases, locked for this chunk."""
+    if not purchases:
+        return []
+    keys = {(tx.program_id, tx.external_id) for tx in purchases}
+    stmt = (
+        select(*TX_COLUMNS, Transaction.customer_id)
+        .where(
+            Transaction.status == "waiting_for_original",
+            or_(
+                *(
+                    and_(Transaction.program_id == p, Transaction.original_external_id == e)
+                    for p, e in keys
+                )
+            ),
+        )
+        .order_by(Transaction.id)
+        .with_for_update(skip_locked=True)
+    )
+    return [(facts_from_row(row), row.customer_id) for row in db.session.execute(stmt)]
+
+
+def apply_return(
+    tx: TxFacts,
+    customer_id: int,
+    originals: dict[int, Transaction],
+    terms: dict[int, ProgramTerms],
+    accounts: dict[int, Account],
+    now: datetime,
+    result: ChunkResult,
+) -> Outcome:
+    """Claw back what `tx` (refund or reversal) takes away; returns the transaction's outcome."""
+    original = originals.get(tx.id)
+    if original is None:
+        if tx.original_external_id:
+            return Outcome("waiting_for_original", customer_id, reason="original not processed yet")
+        return _claw_back_base(tx, customer_id, terms[tx.program_id], accounts, now, result)
+    if original.status == "excluded":
+        return Outcome(
+            "excluded", customer_id, reason="original purchase excluded", original_id=original.id
+        )
+    if original.status != "processed":
+        return Outcome("waiting_for_original", customer_id, reason="original not processed yet")
+    account = _account_for(original.customer_id, accounts)  # type: ignore[arg-type]
+    before = original.refunded_minor
+    applied = min(tx.amount_minor, original.amount_minor - before)
+    if applied <= 0:
+        return Outcome(
+            "processed",
+            customer_id,
+            reason="purchase already fully refunded",
+            original_id=original.id,
+        )
+    after = before + applied
+    original.refunded_minor = after
+    for lot in _lots_of(original.id):
+        taken = (
+            lot.points * after // original.amount_minor
+            - lot.points * before // original.amount_minor
+        )
+        if taken <= 0:
+            continue
+        move = Movement(
+            kind="clawback",
+            points=-taken,
+            source_type="transaction",
+            source_id=tx.id,
+            transaction_id=tx.id,
+            idempotency_key=f"tx:{tx.id}:claw:{lot.id}",
+            occurred_at=tx.occurred_at,
+            explanation={
+                "summary": _summary(tx, original, taken),
+                "rule": "clawback",
+                "original_external_id": original.external_id,
+                "refunded_minor": applied,
+                "purchase_amount_minor": original.amount_minor,
+                "lot_id": lot.id,
+            },
+        )
+        if debit(account, move, from_lot=lot, now=now) is not None:
+            result.entries += 1
+            result.points -= taken
+    reason = None if applied == tx.amount_minor else f"only {applied} of the amount was refundable"
+    return Outcome("processed", customer_id, reason=reason, original_id=original.id)
+
+
+def _summary(tx: TxFacts, original: Transaction, taken: int) -> str:
+    what = "Reversal" if tx.kind == "reversal" else "Refund"
+    where = original.merchant_name or "a merchant"
+    return f"{what} at {where}: {taken} pts taken back from your purchase"
+
+
+def _claw_back_base(
+    tx: TxFacts,
+    customer_id: int,
+    terms: ProgramTerms,
+    accounts: dict[int, Account],
+    now: datetime,
+    result: ChunkResult,
+) -> Outcome:
+    """No purchase to link: take back the base points of the refunded amount."""
+    points = points_for_amount(tx.amount_minor, tx.currency, terms.earn_rate)
+    if points > 0:
+        move = Movement(
+            kind="clawback",
+            points=-points,
+            source_type="transaction",
+            source_id=tx.id,
+            transaction_id=tx.id,
+            idempotency_key=f"tx:{tx.id}:base_claw",
+            occurred_at=tx.occurred_at,
+            explanation={
+                "summary": f"Refund at {tx.merchant_name or 'a merchant'}: {points} pts taken back "
+                "(base rate on the refunded amount)",
+                "rule": "unlinked_refund",
+                "rate": str(terms.earn_rate),
+                "amount_minor": tx.amount_minor,
+                "currency": tx.currency,
+            },
+        )
+        if debit(_account_for(customer_id, accounts), move, now=now) is not None:
+            result.entries += 1
+            result.points -= points
+    return Outcome("processed", customer_id, reason="no matching purchase; base points clawed back")
+
+
+def _account_for(customer_id: int, accounts: dict[int, Account]) -> Account:
+    """The customer's locked account (locking it now if an original belongs to someone else)."""
+    if customer_id not in accounts:
+        account_id = db.session.scalar(select(Account.id).where(Account.customer_id == customer_id))
+        for account in lock_accounts([account_id]).values():  # type: ignore[list-item]
+            accounts[account.customer_id] = account
+    return accounts[customer_id]
+
+
+def _lots_of(transaction_id: int) -> list[LedgerEntry]:
+    stmt = (
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.transaction_id == transaction_id,
+            LedgerEntry.kind.in_(CLAWBACK_KINDS),
+            LedgerEntry.points > 0,
+        )
+        .order_by(LedgerEntry.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(db.session.scalars(stmt))

@@ -1,0 +1,108 @@
+"""The chunk job: base points, exclusions, unmatched cards, idempotent re-runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from rewards.matching import release_unmatched
+from tests.factories import ProgramFactory
+from tests.ledger_helpers import (
+    assert_reconciled,
+    balance,
+    enrol,
+    entries,
+    entry_count,
+    status_of,
+    store,
+)
+from workers.jobs import process_transactions
+
+
+@pytest.fixture
+def card(db, program):
+    return enrol(program.id, external_ref="cust-1")
+
+
+def test_purchase_earns_base_points_with_explanation(db, program, card):
+    tx = store(program.id, card.token, "t-1", amount_minor=1234)
+    result = process_transactions([tx])
+    assert result["processed"] == 1
+    assert balance(card.customer_id) == (1234, 0)
+    (entry,) = entries(card.customer_id)
+    assert (entry.kind, entry.points, entry.state, entry.remaining) == (
+        "earn",
+        1234,
+        "available",
+        1234,
+    )
+    assert entry.idempotency_key == f"tx:{tx}:base"
+    assert entry.explanation["summary"] == "1 pt per ¥1 at Noodle Bar (dining)"
+    expected_expiry = entry.occurred_at.replace(year=entry.occurred_at.year + 1)
+    assert entry.expires_at == expected_expiry
+    assert status_of(tx) == "processed"
+    assert_reconciled()
+
+
+def test_points_round_down_per_transaction_in_minor_units(db):
+    usd = ProgramFactory(slug="usd", currency="USD", earn_rate=Decimal("1.5"))
+    db.session.commit()
+    card = enrol(usd.id)
+    ids = [store(usd.id, card.token, f"u-{i}", currency="USD", amount_minor=1999) for i in range(3)]
+    process_transactions(ids)
+    # $19.99 × 1.5 = 29.985 → 29 per transaction, never 89 from summing first.
+    assert balance(card.customer_id) == (87, 0)
+    assert entries(card.customer_id)[0].explanation["summary"].startswith("1.5 pts per $1.00")
+
+
+def test_running_a_chunk_twice_changes_nothing(db, program, card):
+    ids = [store(program.id, card.token, f"t-{i}", amount_minor=100) for i in range(5)]
+    process_transactions(ids)
+    before = (balance(card.customer_id), entry_count())
+    again = process_transactions(ids)
+    assert again == {"entries": 0, "points": 0}
+    assert (balance(card.customer_id), entry_count()) == before == ((500, 0), 5)
+
+
+def test_excluded_mcc_is_stored_but_never_earns(db, program, card):
+    tx = store(program.id, card.token, "cash", mcc="6011", amount_minor=50_000)
+    process_transactions([tx])
+    assert status_of(tx) == "excluded"
+    assert balance(card.customer_id) == (0, 0)
+    assert entries(card.customer_id) == []
+
+
+def test_unknown_card_waits_as_unmatched_until_enrolled(db, program):
+    tx = store(program.id, "tok-later", "t-1", amount_minor=700)
+    process_transactions([tx])
+    assert status_of(tx) == "unmatched"
+    later = enrol(program.id, token="tok-later")
+    ids = release_unmatched(program_id=program.id, card_tokens=["tok-later"])
+    db.session.commit()
+    assert ids == [tx]
+    process_transactions(ids)
+    assert status_of(tx) == "processed"
+    assert balance(later.customer_id) == (700, 0)
+
+
+def test_zero_point_purchase_is_processed_without_entry(db):
+    usd = ProgramFactory(slug="usd0", currency="USD", earn_rate=Decimal("1"))
+    db.session.commit()
+    card = enrol(usd.id)
+    tx = store(usd.id, card.token, "small", currency="USD", amount_minor=99)
+    process_transactions([tx])
+    assert status_of(tx) == "processed"
+    assert entries(card.customer_id) == []
+
+
+def test_program_isolation_same_card_token_in_two_programs(db, program, card):
+    other = ProgramFactory(slug="other")
+    db.session.commit()
+    other_card = enrol(other.id, token=card.token)
+    a = store(program.id, card.token, "same-id", amount_minor=100)
+    b = store(other.id, card.token, "same-id", amount_minor=300)
+    process_transactions([a, b])
+    assert balance(card.customer_id) == (100, 0)
+    assert balance(other_card.customer_id) == (300, 0)

@@ -1,0 +1,75 @@
+"""RQ jobs. Each takes ids or primitives, runs in the app context, commits once, and is safe
+to run twice (state guards and unique idempotency keys)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TypeVar
+
+from rewards.db import db
+from rewards.maintenance import expire_lots, release_pending, stranded_transactions
+from rewards.processing import ChunkResult, process_chunk
+from workers.queues import enqueue_transactions
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SWEEP_AGE = timedelta(minutes=2)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[None]:
+    """Commit on success, roll back on error, and always hand the connection back."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.remove()
+
+
+def process_transactions(transaction_ids: list[int]) -> dict[str, int]:
+    """Turn one chunk of stored transactions into ledger entries (see `process_chunk`)."""
+    with unit_of_work():
+        result: ChunkResult = process_chunk(transaction_ids)
+    log.info(
+        "chunk of %d: %s, %d entries", len(transaction_ids), dict(result.statuses), result.entries
+    )
+    return {"entries": result.entries, "points": result.points, **result.statuses}
+
+
+def _repeat(step: Callable[[], int], limit: int) -> int:
+    """Run `step` in its own transaction until it does less than a full batch."""
+    total = 0
+    while True:
+        with unit_of_work():
+            done = step()
+        total += done
+        if done < limit:
+            return total
+
+
+def release_pending_points(limit: int = 5000) -> int:
+    """Scheduled: make due pending points available."""
+    return _repeat(lambda: release_pending(limit=limit), limit)
+
+
+def expire_points(limit: int = 5000) -> int:
+    """Scheduled: expire the remainders of lots past their expiry date."""
+    return _repeat(lambda: expire_lots(limit=limit), limit)
+
+
+def sweep_stranded(older_than_seconds: int = int(SWEEP_AGE.total_seconds())) -> int:
+    """Scheduled: re-enqueue rows no queue will deliver (lost jobs, crashed workers, refunds
+    whose purchase arrived meanwhile). Commit first, then enqueue."""
+    with unit_of_work():
+        ids = stranded_transactions(older_than=timedelta(seconds=older_than_seconds))
+    if ids:
+        enqueue_transactions(ids)
+        log.info("sweeper re-enqueued %d transactions", len(ids))
+    return len(ids)
