@@ -1,0 +1,163 @@
+"""Pending points release on schedule; lots expire oldest first; the balance shows what expires."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rewards.db import db
+from rewards.ledger import Movement, account_of_customer, debit
+from rewards.maintenance import expire_lots, release_pending
+from tests.factories import ProgramFactory
+from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, store
+from workers.jobs import process_transactions
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def pending_program(db):
+    program = ProgramFactory(slug="pending", pending_days=7, expiry_months=12)
+    db.session.commit()
+    return program.id
+
+
+def test_points_stay_pending_until_released(pending_program):
+    card = enrol(pending_program)
+    tx = store(pending_program, card.token, "p-1", amount_minor=500, occurred_at=NOW)
+    process_transactions([tx])
+    assert balance(card.customer_id) == (0, 500)
+    (lot,) = entries(card.customer_id)
+    assert lot.state == "pending"
+    assert abs(lot.available_at - (NOW + timedelta(days=7))) < timedelta(seconds=1)
+    assert release_pending(now=NOW + timedelta(days=6)) == 0
+    assert release_pending(now=NOW + timedelta(days=7, seconds=1)) == 1
+    db.session.commit()
+    assert balance(card.customer_id) == (500, 0)
+    assert release_pending(now=NOW + timedelta(days=8)) == 0
+    assert_reconciled()
+
+
+def test_old_purchase_is_available_at_once(pending_program):
+    card = enrol(pending_program)
+    tx = store(
+        pending_program, card.token, "old", amount_minor=500, occurred_at=NOW - timedelta(days=30)
+    )
+    process_transactions([tx])
+    assert balance(card.customer_id) == (500, 0)
+
+
+def test_refund_of_pending_purchase_reduces_pending_and_releases_net(pending_program):
+    card = enrol(pending_program)
+    process_transactions(
+        [store(pending_program, card.token, "p-1", amount_minor=1000, occurred_at=NOW)]
+    )
+    refund = store(
+        pending_program,
+        card.token,
+        "r-1",
+        kind="refund",
+        amount_minor=400,
+        original_external_id="p-1",
+        occurred_at=NOW,
+    )
+    process_transactions([refund])
+    assert balance(card.customer_id) == (0, 600)
+    assert_reconciled()
+    release_pending(now=NOW + timedelta(days=8))
+    db.session.commit()
+    assert balance(card.customer_id) == (600, 0)
+    assert entries(card.customer_id)[0].remaining == 600
+    assert_reconciled()
+
+
+def test_release_repays_debt_before_adding_spendable_points(pending_program):
+    card = enrol(pending_program)
+    process_transactions(
+        [store(pending_program, card.token, "p-1", amount_minor=1000, occurred_at=NOW)]
+    )
+    # An unlinked refund elsewhere takes available points that are not there yet: debt.
+    process_transactions(
+        [
+            store(
+                pending_program,
+                card.token,
+                "r-1",
+                kind="refund",
+                amount_minor=300,
+                merchant_id="m-x",
+                occurred_at=NOW,
+            )
+        ]
+    )
+    assert balance(card.customer_id) == (-300, 1000)
+    release_pending(now=NOW + timedelta(days=8))
+    db.session.commit()
+    assert balance(card.customer_id) == (700, 0)
+    assert entries(card.customer_id)[0].remaining == 700
+    assert_reconciled()
+
+
+def test_spending_consumes_oldest_lots_first_and_expiry_takes_the_rest(program):
+    card = enrol(program.id)
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "jan",
+                amount_minor=300,
+                occurred_at=NOW - timedelta(days=350),
+            ),
+            store(
+                program.id,
+                card.token,
+                "jun",
+                amount_minor=500,
+                occurred_at=NOW - timedelta(days=200),
+            ),
+        ]
+    )
+    account = account_of_customer(card.customer_id, lock=True)
+    debit(
+        account,
+        Movement(
+            kind="redeem",
+            points=-200,
+            source_type="redemption",
+            idempotency_key="spend",
+            occurred_at=NOW,
+            explanation={},
+        ),
+    )
+    db.session.commit()
+    jan, jun = entries(card.customer_id)[:2]
+    assert (jan.remaining, jun.remaining) == (100, 500)
+    # The January lot expires after 12 months: only its unspent 100 points go.
+    assert expire_lots(now=NOW + timedelta(days=20)) == 1
+    db.session.commit()
+    assert balance(card.customer_id) == (500, 0)
+    expiry = entries(card.customer_id)[-1]
+    assert (expiry.kind, expiry.points) == ("expire", -100)
+    assert expire_lots(now=NOW + timedelta(days=20)) == 0
+    assert_reconciled()
+
+
+def test_programs_without_expiry_never_expire(db):
+    program = ProgramFactory(slug="forever", expiry_months=0)
+    db.session.commit()
+    card = enrol(program.id)
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "p",
+                amount_minor=100,
+                occurred_at=NOW - timedelta(days=3000),
+            )
+        ]
+    )
+    assert entries(card.customer_id)[0].expires_at is None
+    assert expire_lots(now=NOW + timedelta(days=10_000)) == 0
