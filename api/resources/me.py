@@ -1,5 +1,193 @@
-"""Placeholder blueprint, replaced by the resource's implementation."""
+"""The cardholder's own view: profile, balance (pending, expiring), and points history.
 
+The JWT's `sub` is the customer's external ref in the token's `program`; nothing here takes
+a customer id from the request, so a cardholder can only ever read their own data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("me", __name__, url_prefix="/v1")
+from api.auth import auth_doc, current_principal, program_id, requires
+from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
+from rewards import balances
+from rewards.db import db
+from rewards.models import Program
+from rewards.models.ledger import ENTRY_KINDS
+
+blp = Blueprint(
+    "me", __name__, url_prefix="/v1", description="Cardholder: profile, balance and history."
+)
+
+
+class ProgramSummarySchema(ma.Schema):
+    slug = ma.fields.String()
+    name = ma.fields.String()
+    points_name = ma.fields.String()
+    currency = ma.fields.String()
+    timezone = ma.fields.String()
+
+
+class ConsentsSchema(ma.Schema):
+    leaderboard = ma.fields.Boolean(metadata={"description": "May appear on leaderboards"})
+    marketing = ma.fields.Boolean(metadata={"description": "Accepts marketing messages"})
+
+
+class MeSchema(ma.Schema):
+    """The cardholder's profile. The birth date is deliberately absent (age gates are
+    enforced server-side; the app has no need to hold it)."""
+
+    external_ref = ma.fields.String()
+    nickname = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    tier = ma.fields.String(allow_none=True)
+    level = ma.fields.Integer()
+    xp = ma.fields.Integer()
+    consents = ma.fields.Nested(ConsentsSchema)
+    member_since = UtcDateTime(attribute="created_at")
+    program = ma.fields.Nested(ProgramSummarySchema)
+
+
+class ExpiringSchema(ma.Schema):
+    date = ma.fields.Date(metadata={"description": "Local day in the program's timezone"})
+    points = ma.fields.Integer()
+
+
+class ReleaseSchema(ma.Schema):
+    available_at = UtcDateTime()
+    points = ma.fields.Integer()
+
+
+class BalanceSchema(ma.Schema):
+    available = ma.fields.Integer(
+        metadata={"description": "Spendable now; negative = debt from a refund of spent points"}
+    )
+    pending = ma.fields.Integer(metadata={"description": "Earned, not yet spendable"})
+    lifetime_earned = ma.fields.Integer()
+    lifetime_redeemed = ma.fields.Integer()
+    expiring = ma.fields.List(
+        ma.fields.Nested(ExpiringSchema),
+        metadata={"description": "Available points expiring in the next 30 days, per day"},
+    )
+    next_release = ma.fields.Nested(ReleaseSchema, allow_none=True)
+
+
+class LinkedTransactionSchema(ma.Schema):
+    external_id = ma.fields.String()
+    merchant_name = ma.fields.String(allow_none=True)
+
+
+class LedgerEntrySchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String(metadata={"enum": list(ENTRY_KINDS)})
+    points = ma.fields.Integer(metadata={"description": "Signed: positive earns, negative spends"})
+    state = ma.fields.String(metadata={"enum": ["pending", "available"]})
+    available_at = UtcDateTime()
+    expires_at = UtcDateTime(allow_none=True)
+    occurred_at = UtcDateTime()
+    created_at = UtcDateTime()
+    explanation = ma.fields.String(metadata={"description": "Why, in one short sentence"})
+    details = ma.fields.Dict(metadata={"description": "The structured why (rule, rate, ...)"})
+    transaction = ma.fields.Nested(LinkedTransactionSchema, allow_none=True)
+
+
+class LedgerPageSchema(ma.Schema):
+    data = ma.fields.List(ma.fields.Nested(LedgerEntrySchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class LedgerQueryArgsSchema(PageQueryArgsSchema):
+    kind = ma.fields.String(validate=ma.validate.OneOf(ENTRY_KINDS), load_default=None)
+
+
+def ledger_line_dict(line: balances.LedgerLine) -> dict[str, Any]:
+    """The attributes `LedgerEntrySchema` dumps, for one ledger line."""
+    entry = line.entry
+    transaction = None
+    if line.transaction_external_id is not None:
+        transaction = {
+            "external_id": line.transaction_external_id,
+            "merchant_name": line.merchant_name,
+        }
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "points": entry.points,
+        "state": entry.state,
+        "available_at": entry.available_at,
+        "expires_at": entry.expires_at,
+        "occurred_at": entry.occurred_at,
+        "created_at": entry.created_at,
+        "explanation": line.summary,
+        "details": line.details,
+        "transaction": transaction,
+    }
+
+
+def _ref() -> str:
+    return current_principal().subject
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @requires("cardholder")
+    @blp.doc(**auth_doc("bearerJWT"))
+    @blp.response(200, MeSchema)
+    def get(self) -> Any:
+        """The signed-in cardholder's profile and program"""
+        customer = balances.find_customer(program_id=program_id(), external_ref=_ref())
+        program = db.session.get_one(Program, customer.program_id)
+        return {
+            "external_ref": customer.external_ref,
+            "nickname": customer.nickname,
+            "status": customer.status,
+            "tier": customer.tier,
+            "level": customer.level,
+            "xp": customer.xp,
+            "consents": {
+                "leaderboard": customer.consent_leaderboard,
+                "marketing": customer.consent_marketing,
+            },
+            "created_at": customer.created_at,
+            "program": program,
+        }
+
+
+@blp.route("/me/balance")
+class MyBalance(MethodView):
+    @requires("cardholder")
+    @blp.doc(**auth_doc("bearerJWT"))
+    @blp.response(200, BalanceSchema)
+    def get(self) -> Any:
+        """Available, pending and lifetime points, what expires soon and the next release"""
+        result = balances.balance(program_id=program_id(), external_ref=_ref())
+        return {
+            **result.totals.as_dict(),
+            "expiring": result.expiring,
+            "next_release": result.next_release,
+        }
+
+
+@blp.route("/me/ledger")
+class MyLedger(MethodView):
+    @requires("cardholder")
+    @blp.doc(**auth_doc("bearerJWT"))
+    @blp.arguments(LedgerQueryArgsSchema, location="query")
+    @blp.response(200, LedgerPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Points history, newest first, each entry with a short explanation"""
+        page = balances.ledger_page(
+            program_id=program_id(),
+            external_ref=_ref(),
+            limit=args["limit"],
+            before_id=args["cursor"],
+            kind=args["kind"],
+        )
+        return {
+            "data": [ledger_line_dict(line) for line in page.lines],
+            "next_cursor": encode_cursor(page.last_id) if page.last_id else None,
+        }

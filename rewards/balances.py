@@ -1,0 +1,228 @@
+"""What a cardholder sees of their points: totals, what expires soon, the next release, history.
+
+Reads only: a couple of indexed queries per call (the account by the customer's unique key,
+open lots through the partial `remaining > 0` index, ledger pages by `(account_id, id)`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import or_, select
+
+from rewards.db import db
+from rewards.errors import NotFound
+from rewards.ledger import utcnow
+from rewards.models import Account, Customer, LedgerEntry, Program, Transaction
+
+EXPIRY_HORIZON = timedelta(days=30)
+
+# Explanation keys for the back office only: a marketer's reason and who adjusted.
+PRIVATE_EXPLANATION_KEYS = frozenset({"summary", "reason", "actor"})
+
+FALLBACK_SUMMARIES = {
+    "earn": "Points earned",
+    "bonus": "Bonus points",
+    "challenge_reward": "Challenge reward",
+    "adjust": "Points adjustment",
+    "redeem": "Points spent",
+    "redemption_refund": "Points returned from a cancelled redemption",
+    "clawback": "Points taken back after a refund",
+    "expire": "Points expired",
+}
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The account's running totals; `available` below zero is debt repaid by later earnings."""
+
+    available: int = 0
+    pending: int = 0
+    lifetime_earned: int = 0
+    lifetime_redeemed: int = 0
+
+    @classmethod
+    def of(cls, account: Account | None) -> Totals:
+        if account is None:
+            return cls()
+        return cls(
+            available=account.available,
+            pending=account.pending,
+            lifetime_earned=account.lifetime_earned,
+            lifetime_redeemed=account.lifetime_redeemed,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "available": self.available,
+            "pending": self.pending,
+            "lifetime_earned": self.lifetime_earned,
+            "lifetime_redeemed": self.lifetime_redeemed,
+        }
+
+
+@dataclass(frozen=True)
+class Expiring:
+    """Available points expiring on one day (program timezone)."""
+
+    date: date
+    points: int
+
+
+@dataclass(frozen=True)
+class Release:
+    """The next pending lot and when it becomes spendable."""
+
+    available_at: datetime
+    points: int
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Totals plus the expiry calendar and the next release."""
+
+    totals: Totals
+    expiring: list[Expiring]
+    next_release: Release | None
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One ledger entry as its cardholder reads it."""
+
+    entry: LedgerEntry
+    summary: str
+    details: dict[str, Any]
+    transaction_external_id: str | None
+    merchant_name: str | None
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    """A newest-first page; `last_id` is set when more entries follow."""
+
+    lines: list[LedgerLine]
+    last_id: int | None
+
+
+def find_customer(*, program_id: int, external_ref: str) -> Customer:
+    """The customer with `external_ref` in the program; erased customers count as unknown."""
+    customer = db.session.scalar(
+        select(Customer).where(
+            Customer.program_id == program_id,
+            Customer.external_ref == external_ref,
+            Customer.status != "erased",
+        )
+    )
+    if customer is None:
+        raise NotFound(f"No customer {external_ref!r} in this program.")
+    return customer
+
+
+def _account_and_zone(program_id: int, external_ref: str) -> tuple[Account | None, str]:
+    row = db.session.execute(
+        select(Customer.id, Account, Program.timezone)
+        .join(Program, Program.id == Customer.program_id)
+        .outerjoin(Account, Account.customer_id == Customer.id)
+        .where(
+            Customer.program_id == program_id,
+            Customer.external_ref == external_ref,
+            Customer.status != "erased",
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No customer {external_ref!r} in this program.")
+    return row[1], row[2]
+
+
+def zone(name: str) -> ZoneInfo:
+    """The program's timezone; UTC if the stored name is unknown to this machine."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def balance(*, program_id: int, external_ref: str, now: datetime | None = None) -> Balance:
+    """Totals, available points expiring within 30 days per local day, and the next release.
+
+    Lots already past their expiry but not yet swept by the expiry job are listed on their
+    own (past) date: they are still in `available` until the job runs.
+    """
+    now = now or utcnow()
+    account, tz_name = _account_and_zone(program_id, external_ref)
+    if account is None:
+        return Balance(totals=Totals(), expiring=[], next_release=None)
+    lots = db.session.execute(
+        select(
+            LedgerEntry.state,
+            LedgerEntry.remaining,
+            LedgerEntry.available_at,
+            LedgerEntry.expires_at,
+        ).where(
+            LedgerEntry.account_id == account.id,
+            LedgerEntry.remaining > 0,
+            or_(
+                LedgerEntry.state == "pending",
+                LedgerEntry.expires_at <= now + EXPIRY_HORIZON,
+            ),
+        )
+    ).all()
+    local = zone(tz_name)
+    per_day: dict[date, int] = defaultdict(int)
+    release: Release | None = None
+    for state, remaining, available_at, expires_at in lots:
+        points = remaining or 0
+        if state == "pending":
+            if release is None or available_at < release.available_at:
+                release = Release(available_at=available_at, points=points)
+        elif expires_at is not None:
+            per_day[expires_at.astimezone(local).date()] += points
+    expiring = [Expiring(date=day, points=points) for day, points in sorted(per_day.items())]
+    return Balance(totals=Totals.of(account), expiring=expiring, next_release=release)
+
+
+def ledger_page(
+    *,
+    program_id: int,
+    external_ref: str,
+    limit: int,
+    before_id: int | None = None,
+    kind: str | None = None,
+) -> LedgerPage:
+    """The customer's ledger entries newest first, `limit` at a time (keyset on id)."""
+    account, _ = _account_and_zone(program_id, external_ref)
+    if account is None:
+        return LedgerPage(lines=[], last_id=None)
+    stmt = (
+        select(LedgerEntry, Transaction.external_id, Transaction.merchant_name)
+        .outerjoin(Transaction, Transaction.id == LedgerEntry.transaction_id)
+        .where(LedgerEntry.account_id == account.id)
+        .order_by(LedgerEntry.id.desc())
+        .limit(limit + 1)
+    )
+    if before_id is not None:
+        stmt = stmt.where(LedgerEntry.id < before_id)
+    if kind:
+        stmt = stmt.where(LedgerEntry.kind == kind)
+    rows = db.session.execute(stmt).all()
+    lines = [_line(entry, external_id, merchant) for entry, external_id, merchant in rows[:limit]]
+    more = len(rows) > limit
+    return LedgerPage(lines=lines, last_id=lines[-1].entry.id if more else None)
+
+
+def _line(entry: LedgerEntry, external_id: str | None, merchant: str | None) -> LedgerLine:
+    explanation = entry.explanation or {}
+    summary = explanation.get("summary") or FALLBACK_SUMMARIES.get(entry.kind, entry.kind)
+    details = {k: v for k, v in explanation.items() if k not in PRIVATE_EXPLANATION_KEYS}
+    return LedgerLine(
+        entry=entry,
+        summary=str(summary),
+        details=details,
+        transaction_external_id=external_id,
+        merchant_name=merchant or explanation.get("merchant_name"),
+    )
