@@ -1,3 +1,74 @@
-"""CLI commands (feeds)."""
+"""Operator commands for feeds: import a transaction file from disk."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from rewards.db import db
+from rewards.errors import InvalidInput, NotFound
+from rewards.feed_files import FORMATS, CountingReader, read_rows
+from rewards.feed_rows import RowValidator
+from rewards.ingest import finish_batch, ingest_rows, open_batch, program_by_slug
+from workers.queues import enqueue_transactions
+
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _format_of(path: Path, chosen: str | None) -> str:
+    file_format = chosen or SUFFIXES.get(path.suffix.lower())
+    if file_format is None:
+        raise click.UsageError("Cannot tell the format from the file name; pass --format.")
+    return file_format
+
+
+@click.command("import-file")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--program", "slug", required=True, help="Slug of the program the file is for.")
+@click.option("--format", "file_format", type=click.Choice(FORMATS), help="Default: by suffix.")
+@with_appcontext
+def import_file(path: Path, slug: str, file_format: str | None) -> None:
+    """Import a CSV or JSON Lines transaction file, in committed chunks, and queue processing."""
+    file_format = _format_of(path, file_format)
+    try:
+        program = program_by_slug(slug)
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from exc
+    with (
+        path.open("rb") as raw,
+        click.progressbar(length=path.stat().st_size, label=path.name) as bar,
+    ):
+        counted = CountingReader(raw)
+        try:
+            rows = read_rows(counted, file_format)
+        except InvalidInput as exc:
+            raise click.ClickException(f"{exc.detail} {exc.errors}") from exc
+        batch = open_batch(program_id=program.id, source="cli", filename=path.name)
+        db.session.commit()
+        shown = 0
+
+        def on_chunk(ids: list[int]) -> None:
+            nonlocal shown
+            db.session.commit()
+            enqueue_transactions(ids)
+            bar.update(counted.bytes_read - shown)
+            shown = counted.bytes_read
+
+        validator = RowValidator(
+            program_currency=program.currency, digits_allowed=file_format == "csv"
+        )
+        summary = ingest_rows(batch=batch, validator=validator, rows=rows, on_chunk=on_chunk)
+        finish_batch(batch)
+        db.session.commit()
+        bar.update(path.stat().st_size - shown)
+    click.echo(
+        f"batch {summary.batch_id}: accepted {summary.accepted}, "
+        f"duplicates {summary.duplicates}, rejected {summary.rejected}"
+    )
+    for rejection in summary.rejections[:10]:
+        click.echo(f"  row {rejection['index']}: {rejection['errors']}")
+
+
+COMMANDS: list[click.Command] = [import_file]

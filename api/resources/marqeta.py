@@ -1,5 +1,96 @@
-"""Placeholder blueprint, replaced by the resource's implementation."""
+"""Marqeta's transaction webhook, received as Marqeta sends it (HTTP Basic, password = API key)."""
 
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import marshmallow as ma
+from flask import request
+from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.exceptions import BadRequest
 
-blp = Blueprint("marqeta", __name__, url_prefix="/v1")
+from api.auth import auth_doc, program_id, requires
+from api.idempotency import after_commit, commit
+from rewards.db import db
+from rewards.errors import InvalidInput
+from rewards.ingest import (
+    IngestSummary,
+    finish_batch,
+    ingest_chunk,
+    open_batch,
+    stored_external_ids,
+)
+from rewards.marqeta import MarqetaRowValidator, map_transactions, preceding_tokens
+from rewards.models import Program
+from workers.queues import enqueue_transactions
+
+blp = Blueprint(
+    "marqeta",
+    __name__,
+    url_prefix="/v1",
+    description="Processor-native feeds: Marqeta transaction webhooks.",
+)
+
+
+class MarqetaResultSchema(ma.Schema):
+    batch_id = ma.fields.Integer()
+    accepted = ma.fields.Integer(metadata={"description": "settled transactions stored now"})
+    duplicates = ma.fields.Integer(metadata={"description": "already stored (Marqeta retries)"})
+    ignored = ma.fields.Integer(
+        metadata={"description": "unsettled authorizations, declines and other event types"}
+    )
+    rejected = ma.fields.Integer(
+        metadata={"description": "unusable objects; details at /v1/batches/{id}/rejections"}
+    )
+
+
+def _webhook_items() -> list[Any]:
+    try:
+        # Amounts are decimal major units: keep them exact.
+        body = json.loads(request.get_data(), parse_float=Decimal)
+    except ValueError as exc:
+        error = BadRequest("The body is not valid JSON.")
+        error.data = {"errors": {"_body": ["not valid JSON"]}}  # type: ignore[attr-defined]
+        raise error from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.", field="transactions")
+    items = body.get("transactions", [])
+    if not isinstance(items, list):
+        raise InvalidInput("`transactions` must be a list.", field="transactions")
+    return items
+
+
+@blp.route("/feeds/marqeta")
+class MarqetaFeed(MethodView):
+    @blp.doc(**auth_doc("basicApiKey"))
+    @blp.response(200, MarqetaResultSchema)
+    @requires("processor")
+    def post(self) -> dict[str, Any]:
+        """Receive a Marqeta transaction webhook (`{"transactions": [...]}`)
+
+        Settled purchases (authorization.clearing, pindebit), refunds and reversals of settled
+        transactions are stored; unsettled authorizations and declines are ignored. Retried
+        messages are recognised by the transaction token and counted as duplicates.
+        """
+        items = _webhook_items()
+        program = db.session.get_one(Program, program_id())
+        stored = stored_external_ids(program_id=program.id, external_ids=preceding_tokens(items))
+        rows, ignored = map_transactions(items, stored_tokens=stored)
+        batch = open_batch(program_id=program.id, source="marqeta")
+        summary = IngestSummary(batch_id=batch.id, ignored=ignored)
+        validator = MarqetaRowValidator(program_currency=program.currency)
+        ids = ingest_chunk(batch=batch, validator=validator, items=rows, summary=summary)
+        finish_batch(batch)
+        if ids:
+            after_commit(lambda: enqueue_transactions(ids))
+        commit()
+        return {
+            "batch_id": summary.batch_id,
+            "accepted": summary.accepted,
+            "duplicates": summary.duplicates,
+            "ignored": summary.ignored,
+            "rejected": summary.rejected,
+        }
