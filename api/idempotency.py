@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Response, g, json, request
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from api.auth import current_principal
 from api.errors import problem
-from rewards.db import db, dialect_insert
+from rewards.db import db, dialect_insert, is_postgres
 from rewards.models import IdempotencyRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,6 +87,7 @@ def idempotent(view: F) -> F:
                 400, f"{HEADER} must be 1 to 200 characters.", errors={HEADER: ["bad length"]}
             )
         caller, fingerprint = _caller(), _fingerprint()
+        _serialise_on_key(caller, key)
         stmt = select(IdempotencyRecord).where(
             IdempotencyRecord.caller == caller, IdempotencyRecord.key == key
         )
@@ -115,6 +116,16 @@ def idempotent(view: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _serialise_on_key(caller: str, key: str) -> None:
+    """Make a concurrent twin wait for the first request's commit and then replay it, instead
+    of running the view against state the first has changed (e.g. refusing an overdraft)."""
+    if is_postgres():
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))"),
+            {"lock": f"idempotency:{caller}:{key}"},
+        )
 
 
 def _split(result: Any) -> tuple[Any, int]:
