@@ -9,8 +9,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import current_principal, requires
+from api.fields import PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit
-from api.resources.programs import PageArgsSchema, UtcDateTime, api_doc, page
+from api.resources.programs import api_doc, page
 from rewards.access import revoke_api_key
 from rewards.api_keys import issue_api_key, list_api_keys
 from rewards.models.access import API_KEY_ROLES
@@ -47,7 +48,7 @@ class ApiKeyCreatedSchema(ApiKeySchema):
     )
 
 
-class ApiKeyQueryArgsSchema(PageArgsSchema):
+class ApiKeyQueryArgsSchema(PageQueryArgsSchema):
     program = ma.fields.String(load_default=None, metadata={"description": "Program slug"})
 
 

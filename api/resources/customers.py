@@ -10,8 +10,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import program_id, requires
+from api.fields import UtcDateTime
 from api.idempotency import after_commit, commit
-from api.resources.programs import UtcDateTime, api_doc
+from api.resources.programs import api_doc
 from rewards import customers as service
 from rewards.pan import looks_like_pan
 from workers.queues import enqueue_transactions

@@ -1,14 +1,11 @@
 """Programs (admin): create, list, read and change a co-branded card product's settings.
 
-Also home of the small schema pieces the other admin resources share: cursor pagination,
-UTC timestamps with `Z`, and documented problem responses.
+Also home of two helpers the other admin resources share: `page` (a list response) and
+`api_doc` (security plus documented problem responses).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC
 from typing import Any
 
 import marshmallow as ma
@@ -16,6 +13,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import auth_doc, current_principal, requires
+from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
 from api.idempotency import commit
 from rewards import programs as service
 from rewards.errors import NotFound
@@ -45,35 +43,7 @@ def api_doc(*schemes: str, problems: tuple[int, ...] = ()) -> dict[str, Any]:
     return doc
 
 
-# --- shared schema pieces --------------------------------------------------------------
-
-
-class UtcDateTime(ma.fields.DateTime):
-    """ISO-8601 in UTC with a `Z` suffix."""
-
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-class Cursor(ma.fields.String):
-    """An opaque page cursor; internally the last id of the previous page."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            decoded = base64.urlsafe_b64decode(text.encode() + b"==").decode()
-            return int(decoded.removeprefix("id:"))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise ma.ValidationError("Not a cursor returned by this API.") from exc
-
-
-def encode_cursor(last_id: int) -> str:
-    """The cursor that continues after `last_id`."""
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+# --- shared helpers ------------------------------------------------------------------
 
 
 def page(rows: list[Any], limit: int, *, id_of: Any = lambda row: row.id) -> dict[str, Any]:
@@ -81,11 +51,6 @@ def page(rows: list[Any], limit: int, *, id_of: Any = lambda row: row.id) -> dic
     more = len(rows) > limit
     rows = rows[:limit]
     return {"data": rows, "next_cursor": encode_cursor(id_of(rows[-1])) if more else None}
-
-
-class PageArgsSchema(ma.Schema):
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 100))
-    cursor = Cursor(load_default=None)
 
 
 def domain_check(check: Any) -> Any:
@@ -199,7 +164,7 @@ class ProgramPageSchema(ma.Schema):
 class Programs(MethodView):
     @blp.doc(**api_doc("bearerJWT", problems=(400,)))
     @requires("admin")
-    @blp.arguments(PageArgsSchema, location="query")
+    @blp.arguments(PageQueryArgsSchema, location="query")
     @blp.response(200, ProgramPageSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List programs (admin), oldest first."""
