@@ -22,7 +22,8 @@ class UtcDateTime(ma.fields.AwareDateTime):
     def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
-        value = value.astimezone(UTC)
+        # Naive values come from SQLite (the embedded mode), which stores UTC without a zone.
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         spec = "milliseconds" if value.microsecond else "seconds"
         return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 

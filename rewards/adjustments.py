@@ -19,6 +19,7 @@ from rewards.db import db
 from rewards.errors import Conflict, InvalidInput
 from rewards.ledger import Movement, account_of_customer, credit, debit, ensure_accounts, utcnow
 from rewards.models import Account, AuditLog, LedgerEntry, Program
+from rewards.processing.rules import add_months
 
 MAX_ADJUSTMENT = 1_000_000
 MAX_REASON = 500
@@ -33,18 +34,6 @@ class Adjustment:
     entry: LedgerEntry
     account: Account
     audit: AuditLog
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """`moment` plus calendar months, clamped to the month's last day."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    for day in (moment.day, 30, 29, 28):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    raise ValueError("unreachable")
 
 
 def _check(points: int, reason: str, expires_at: datetime | None, now: datetime) -> None:

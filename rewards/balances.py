@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -139,6 +139,11 @@ def _account_and_zone(program_id: int, external_ref: str) -> tuple[Account | Non
     return row[1], row[2]
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` as an aware UTC datetime (SQLite, the embedded mode, returns naive UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def zone(name: str) -> ZoneInfo:
     """The program's timezone; UTC if the stored name is unknown to this machine."""
     try:
@@ -178,10 +183,10 @@ def balance(*, program_id: int, external_ref: str, now: datetime | None = None) 
     for state, remaining, available_at, expires_at in lots:
         points = remaining or 0
         if state == "pending":
-            if release is None or available_at < release.available_at:
-                release = Release(available_at=available_at, points=points)
+            if release is None or as_utc(available_at) < release.available_at:
+                release = Release(available_at=as_utc(available_at), points=points)
         elif expires_at is not None:
-            per_day[expires_at.astimezone(local).date()] += points
+            per_day[as_utc(expires_at).astimezone(local).date()] += points
     expiring = [Expiring(date=day, points=points) for day, points in sorted(per_day.items())]
     return Balance(totals=Totals.of(account), expiring=expiring, next_release=release)
 
