@@ -7,10 +7,11 @@ import json
 
 from sqlalchemy import func, select
 
+from rewards.feed_rows import FIELDS
 from rewards.models import Batch, Transaction
 from tests.test_ingest_api import PAN, feed_jobs, tx_row
 
-HEADER = "external_id,card_token,kind,amount_minor,currency,mcc,merchant_id,merchant_name,channel,occurred_at,original_external_id"
+HEADER = ",".join(FIELDS)
 
 
 def csv_line(n: int, *, amount: str = "1200", token: str = "card_tok_000001") -> str:

@@ -1,0 +1,49 @@
+"""The same batch submitted concurrently from two OS processes: every external id stored once."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+from sqlalchemy import func, select
+
+from rewards.models import Transaction
+from tests.test_ingest_api import tx_row
+
+ROWS = [tx_row(n, card_token=f"card_tok_{n % 40:06d}") for n in range(3000)]
+
+
+def _submit(config: dict, headers: dict, start, results) -> None:
+    """Child process: its own app, engine and connections; posts once both are ready."""
+    from api import create_app
+
+    app = create_app(config)
+    with app.app_context():
+        client = app.test_client()
+        client.get("/healthz")  # warm up, so both processes are ready before the race
+        start.wait(60)  # a barrier: both post at the same moment
+        response = client.post("/v1/transactions", json={"transactions": ROWS}, headers=headers)
+        results.put((response.status_code, response.get_json()))
+
+
+def test_same_batch_from_two_processes_is_stored_once(app, app_config, db, processor_headers):
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(2)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_submit, args=(app_config, processor_headers, start, results))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    answers = [results.get(timeout=90) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+
+    assert [status for status, _ in answers] == [202, 202]
+    assert sum(body["accepted"] for _, body in answers) == len(ROWS)
+    assert sum(body["duplicates"] for _, body in answers) == len(ROWS)
+    db.session.remove()
+    ids = db.session.execute(
+        select(Transaction.external_id, func.count()).group_by(Transaction.external_id)
+    ).all()
+    assert len(ids) == len(ROWS) and {count for _, count in ids} == {1}
