@@ -176,3 +176,13 @@ def test_program_b_cannot_reach_program_a(client, two_programs, caller, method, 
 def test_program_a_sees_its_own_batch(client, two_programs):
     url = f"/v1/batches/{two_programs['batch_id']}"
     assert client.get(url, headers=two_programs["processor_a"]).status_code == 200
+
+
+def test_openapi_documents_security_of_every_endpoint(client):
+    """Each endpoint of the matrix declares its auth scheme and its 401/403 problems."""
+    paths = client.get("/v1/openapi.json").json["paths"]
+    for method, rule in ALLOWED_ROLES:
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+        operation = paths[path][method.lower()]
+        assert operation.get("security"), (method, path)
+        assert {"401", "403"} <= set(operation["responses"]), (method, path)

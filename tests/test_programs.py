@@ -199,3 +199,30 @@ def test_default_excluded_mccs_are_cash_like_or_gambling():
             assert code not in mcc_table()
             continue
         assert mcc_table()[code][0] in {"cash_like", "gambling"}, code
+
+
+def test_openapi_documents_programs_keys_and_customers(client):
+    spec = client.get("/v1/openapi.json").json
+    expected = {
+        "/v1/programs": {"get": "bearerJWT", "post": "bearerJWT"},
+        "/v1/programs/{slug}": {"get": "bearerJWT", "patch": "bearerJWT"},
+        "/v1/api-keys": {"get": "bearerJWT", "post": "bearerJWT"},
+        "/v1/api-keys/{key_id}": {"delete": "bearerJWT"},
+        "/v1/customers": {"post": "apiKey"},
+        "/v1/customers/{external_ref}": {"get": "bearerJWT"},
+        "/v1/customers/{external_ref}/cards": {"post": "apiKey"},
+    }
+    for path, operations in expected.items():
+        for method, scheme in operations.items():
+            operation = spec["paths"][path][method]
+            assert {scheme: []} in operation["security"], (path, method)
+            assert operation["summary"], (path, method)
+            assert {"401", "403"} <= set(operation["responses"]), (path, method)
+            if method in ("post", "patch"):
+                assert "requestBody" in operation, (path, method)
+                assert "422" in operation["responses"], (path, method)
+    schemas = spec["components"]["schemas"]
+    assert schemas["ProgramCreate"]["properties"]["earn_rate"]["type"] == "string"
+    assert "key" in schemas["ApiKeyCreated"]["properties"]
+    assert "key" not in schemas["ApiKey"]["properties"]
+    assert "409" in spec["paths"]["/v1/customers/{external_ref}/cards"]["post"]["responses"]

@@ -86,7 +86,7 @@ class CustomerProfileSchema(CustomerSchema):
 
 @blp.route("/customers")
 class Customers(MethodView):
-    @blp.doc(**api_doc("apiKey", problems=(400, 409)))
+    @blp.doc(**api_doc("apiKey", "basicApiKey", problems=(400, 409)))
     @requires("processor")
     @blp.arguments(CustomerCreateSchema)
     @blp.response(201, CustomerSchema, description="Created")
@@ -117,7 +117,7 @@ class CustomerByRef(MethodView):
 
 @blp.route("/customers/<string:external_ref>/cards")
 class CustomerCards(MethodView):
-    @blp.doc(**api_doc("apiKey", problems=(400, 404, 409)))
+    @blp.doc(**api_doc("apiKey", "basicApiKey", problems=(400, 404, 409)))
     @requires("processor")
     @blp.arguments(CardCreateSchema)
     @blp.response(201, EnrolledCardSchema, description="Enrolled")
