@@ -1,9 +1,10 @@
 """The unbound SQLAlchemy handle shared by every model; `api.create_app` binds it to an app."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, BigInteger, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
@@ -41,3 +42,25 @@ def dialect_insert(table: Any) -> Any:
 def is_postgres() -> bool:
     """True on PostgreSQL (stack mode), False on SQLite (embedded mode)."""
     return db.session.get_bind().dialect.name == "postgresql"
+
+
+class UTCDateTime(TypeDecorator):
+    """`TIMESTAMP WITH TIME ZONE` that always hands back aware UTC datetimes.
+
+    PostgreSQL does this natively; SQLite (embedded mode) stores naive text, read back as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value

@@ -1,5 +1,5 @@
 """Operator CLI commands, one module per concern."""
 
-from api.commands import access, feeds, ledger, workers
+from api.commands import access, demo, feeds, ledger, workers
 
-COMMANDS = [*access.COMMANDS, *feeds.COMMANDS, *ledger.COMMANDS, *workers.COMMANDS]
+COMMANDS = [*access.COMMANDS, *demo.COMMANDS, *feeds.COMMANDS, *ledger.COMMANDS, *workers.COMMANDS]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rewards.db import BigId, JSONType, Model
+from rewards.db import BigId, JSONType, Model, UTCDateTime
 
 
 class Customer(Model):
@@ -26,7 +26,7 @@ class Customer(Model):
     tier: Mapped[str | None] = mapped_column(String(32))
     level: Mapped[int] = mapped_column(default=1)
     xp: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
 
 class Card(Model):
@@ -38,4 +38,4 @@ class Card(Model):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     token: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())

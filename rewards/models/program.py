@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, Numeric, String, func
+from sqlalchemy import CheckConstraint, Numeric, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rewards.db import BigId, JSONType, Model
+from rewards.db import BigId, JSONType, Model, UTCDateTime
 
 # Cash advance, quasi-cash (financial institution and merchant), money orders / wire transfers,
 # betting and lottery: points on these would reward cash-like spending and gambling by minors.
@@ -49,7 +49,7 @@ class Program(Model):
     min_age: Mapped[int | None]
     max_age: Mapped[int | None]
     excluded_mccs: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+        UTCDateTime, server_default=func.now(), onupdate=func.now()
     )

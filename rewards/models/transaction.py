@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     String,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rewards.db import BigId, JSONType, Model
+from rewards.db import BigId, JSONType, Model, UTCDateTime
 
 TRANSACTION_KINDS = ("purchase", "refund", "reversal")
 TRANSACTION_STATUSES = (
@@ -46,8 +45,8 @@ class Batch(Model):
     duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BatchRejection(Model):
@@ -104,7 +103,7 @@ class Transaction(Model):
     merchant_id: Mapped[str | None] = mapped_column(String(64))
     merchant_name: Mapped[str | None] = mapped_column(String(200))
     channel: Mapped[str | None] = mapped_column(String(16))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     original_external_id: Mapped[str | None] = mapped_column(String(128))
     # Resolved at processing time: the purchase a refund/reversal applies to.
     original_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
@@ -112,7 +111,5 @@ class Transaction(Model):
     reason: Mapped[str | None] = mapped_column(String(200))
     # On purchases: how much of the amount refunds and reversals have taken back so far.
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    received_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
