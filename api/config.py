@@ -38,6 +38,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_DEFAULT": os.environ.get("RATE_LIMIT", "600 per minute"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Fail open: if Redis is unreachable, serve the request unlimited rather than a 500.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1") == "1",
         "API_TITLE": "Youth card rewards API",
         "API_VERSION": "v1",

@@ -78,7 +78,7 @@ def upsert_customer(
     created_id = db.session.scalar(insert)
     customer = _customer_by_ref(program_id, external_ref, lock=created_id is None)
     if customer is None:  # pragma: no cover - the row exists: we inserted or conflicted on it
-        raise NotFound(f"Customer {external_ref!r} not found.")
+        raise NotFound("No customer with this external_ref in your program.")
     if created_id is None:
         if customer.status == "erased":
             raise Conflict("This customer was erased and cannot be re-enrolled.")
@@ -117,8 +117,8 @@ def enrol_card(*, program_id: int, external_ref: str, token: str) -> CardEnrolme
 def get_customer(*, program_id: int, external_ref: str) -> Customer:
     """The program's customer with `external_ref`, or NotFound (also for other programs')."""
     customer = _customer_by_ref(program_id, external_ref)
-    if customer is None:
-        raise NotFound(f"Customer {external_ref!r} not found.")
+    if customer is None:  # the ref is not echoed: a misrouted card number may sit in the URL
+        raise NotFound("No customer with this external_ref in your program.")
     return customer
 
 

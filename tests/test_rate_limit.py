@@ -40,3 +40,18 @@ def test_fourth_call_is_429_and_other_callers_are_unaffected(limited_app, progra
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     assert other.status_code == 200
     assert probe.status_code == 200
+
+
+def test_limiter_fails_open_when_redis_is_down(app_config, program, marketer_headers):
+    """Losing Redis must not take the API down with it (ingest keeps working without it)."""
+    app = create_app(
+        {
+            **app_config,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_DEFAULT": "3 per minute",
+            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    )
+    with app.test_client() as client:
+        response = client.get("/v1/programs/youth", headers=marketer_headers)
+    assert response.status_code == 200
