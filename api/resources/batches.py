@@ -9,8 +9,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import auth_doc, program_id, requires
+from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
 from rewards.batches import batch_report, list_rejections
-from rewards.errors import InvalidInput
 
 blp = Blueprint(
     "batches", __name__, url_prefix="/v1", description="Status of submitted transaction batches."
@@ -36,8 +36,8 @@ class BatchSchema(ma.Schema):
     excluded = ma.fields.Integer(metadata={"description": "excluded MCC: never earns"})
     failed_rules = ma.fields.Integer(metadata={"description": "refused by a rule at processing"})
     complete = ma.fields.Boolean(metadata={"description": "stored and nothing left to process"})
-    created_at = ma.fields.DateTime()
-    completed_at = ma.fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    completed_at = UtcDateTime(allow_none=True)
 
 
 class BatchRejectionSchema(ma.Schema):
@@ -50,9 +50,8 @@ class RejectionPageSchema(ma.Schema):
     next_cursor = ma.fields.String(allow_none=True)
 
 
-class RejectionQueryArgsSchema(ma.Schema):
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=100))
-    cursor = ma.fields.String(load_default=None)
+class RejectionQueryArgsSchema(PageQueryArgsSchema):
+    """`?limit=&cursor=`; rejections come in row order (oldest first)."""
 
 
 @blp.route("/batches/<int:batch_id>")
@@ -73,13 +72,10 @@ class BatchRejections(MethodView):
     @requires("processor")
     def get(self, args: dict[str, Any], batch_id: int) -> dict[str, Any]:
         """Rejected rows of a batch with their field-level errors (cursor pagination)"""
-        cursor = args["cursor"]
-        if cursor is not None and not cursor.isdigit():
-            raise InvalidInput("cursor is not one this API returned", field="cursor")
         page, next_cursor = list_rejections(
             program_id=program_id(),
             batch_id=batch_id,
             limit=args["limit"],
-            after_id=int(cursor) if cursor else None,
+            after_id=args["cursor"],
         )
-        return {"data": page, "next_cursor": str(next_cursor) if next_cursor else None}
+        return {"data": page, "next_cursor": encode_cursor(next_cursor) if next_cursor else None}
