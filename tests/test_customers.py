@@ -253,3 +253,25 @@ def test_nothing_crosses_programs(client, db, program, processor_headers):
     assert [c["token"] for c in cards] == ["tok_1"]
     rows = db.session.execute(select(Customer.program_id, Customer.external_ref)).all()
     assert sorted(rows) == [(program.id, "cust-1"), (other.id, "cust-1")]
+
+
+def test_one_token_raced_onto_two_customers_lands_on_one(app, db, program, processor_headers):
+    statuses: list[int] = []
+    with app.test_client() as setup:
+        for ref in ("cust-1", "cust-2", "cust-3"):
+            setup.post("/v1/customers", json={"external_ref": ref}, headers=processor_headers)
+
+    def enrol(ref: str) -> None:
+        with app.test_client() as own_client:
+            url = f"/v1/customers/{ref}/cards"
+            response = own_client.post(url, json={"token": "tok_hot"}, headers=processor_headers)
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=enrol, args=(r,)) for r in ("cust-1", "cust-2", "cust-3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [201, 409, 409]
+    assert _count(db, Card) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import select
 
 from rewards.mcc import mcc_table
@@ -226,3 +228,22 @@ def test_openapi_documents_programs_keys_and_customers(client):
     assert "key" in schemas["ApiKeyCreated"]["properties"]
     assert "key" not in schemas["ApiKey"]["properties"]
     assert "409" in spec["paths"]["/v1/customers/{external_ref}/cards"]["post"]["responses"]
+
+
+def test_concurrent_creates_of_one_slug_give_one_program(app, db, admin_headers):
+    statuses: list[int] = []
+
+    def create() -> None:
+        with app.test_client() as own_client:
+            response = own_client.post("/v1/programs", json=NEW_PROGRAM, headers=admin_headers)
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [201] + [409] * 4
+    assert len(db.session.scalars(select(Program)).all()) == 1
+    assert len(db.session.scalars(select(AuditLog)).all()) == 1
