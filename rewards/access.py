@@ -65,14 +65,19 @@ def verify_api_key(presented: str) -> ApiKey | None:
 
 
 def touch_api_key(key_id: int) -> None:
-    """Record use, at most once a minute per key so hot paths do not write on every call."""
+    """Record use, at most once a minute per key so hot paths do not write on every call.
+
+    Written in its own short transaction: a read-only request (which never commits) or one
+    that fails still counts as use.
+    """
     now = datetime.now(UTC)
-    db.session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id)
-        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now.replace(second=0)))
-        .values(last_used_at=now)
-    )
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now.replace(second=0)))
+            .values(last_used_at=now)
+        )
 
 
 def revoke_api_key(*, key_id: int, actor: str) -> ApiKey:

@@ -109,3 +109,13 @@ def test_only_admins_manage_keys(client, program, marketer_headers, processor_he
         assert _mint(client, headers).status_code == 403
         assert client.get("/v1/api-keys", headers=headers).status_code == 403
         assert client.delete("/v1/api-keys/1", headers=headers).status_code == 403
+
+
+def test_last_used_is_recorded_for_read_only_calls(client, program, admin_headers):
+    key = _mint(client, admin_headers).json["key"]
+
+    response = client.get("/v1/batches/999", headers={"Authorization": f"Bearer {key}"})
+
+    assert response.status_code == 404  # a read that never commits
+    listed = client.get("/v1/api-keys", headers=admin_headers).json["data"][0]
+    assert listed["last_used_at"] is not None
