@@ -3,30 +3,37 @@
 1. Lock the chunk's `received` rows (`FOR UPDATE SKIP LOCKED`: another worker holding a row is
    already processing it) and load everything evaluation needs in a handful of queries.
 2. Evaluate purchases with the pure rules in `rules.py`.
-3. Write: one multi-row ledger insert, account totals on the locked account rows, one
-   set-based status update. Refunds and reversals (a few percent of a feed) go through the
-   ledger's FIFO primitives in `refunds.py`.
+3. Write set-based (`bulk.py`): one ledger insert, one account update, one status update.
+   Refunds and reversals (a few percent of a feed) go through the ledger's FIFO primitives
+   in `refunds.py`, on ORM rows re-read after the bulk writes.
 Re-running a chunk is a no-op: processed rows are no longer `received`, and every ledger entry
 has a unique idempotency key (`tx:{id}:base`, `tx:{id}:claw:{lot}`).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
-from rewards.db import db, dialect_insert
+from rewards.db import db
 from rewards.ledger import ensure_accounts, lock_accounts, utcnow
-from rewards.models import Account, LedgerEntry, Transaction
-from rewards.processing import refunds
+from rewards.models import Account, Transaction
+from rewards.processing import bulk, refunds
 from rewards.processing.load import active_cards, load_terms, lock_received
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, lot_dates, purchase_awards
 
-# Rows per multi-row INSERT: 15 columns each stays far below PostgreSQL's 65,535 parameters.
-INSERT_SLICE = 2000
+
+@dataclass(frozen=True)
+class LockedAccount:
+    """An account row locked by this chunk, as the bulk path needs it."""
+
+    id: int
+    available: int
 
 
 def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) -> ChunkResult:
@@ -37,7 +44,42 @@ def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) ->
     if not txs:
         return result
     terms = load_terms({tx.program_id for tx in txs})
-    cards = active_cards(txs)
+    outcomes, purchases, returns = _classify(txs, terms, active_cards(txs))
+
+    # Read-only look-up first, to know every account this chunk touches before locking them.
+    linked = refunds.find_originals([tx for tx, _ in returns])
+    customers = {(tx.program_id, c) for tx, c in purchases + returns}
+    customers |= {(o.program_id, o.customer_id) for o in linked.values() if o.customer_id}
+    accounts = _lock_accounts(customers)
+
+    _write_earnings(_earn_rows(purchases, terms, accounts, now), result)
+    for tx, customer_id in purchases:
+        outcomes[tx.id] = Outcome("processed", customer_id)
+    _write_outcomes(outcomes, now)
+
+    # Purchases are processed now, so refunds waiting for them (and any in this chunk) apply.
+    returns += refunds.lock_waiting_for([tx for tx, _ in purchases])
+    originals = refunds.find_originals([tx for tx, _ in returns])
+    # ORM rows for the FIFO primitives, re-read now that the bulk account update is done.
+    touched = {c for _, c in returns} | {o.customer_id for o in originals.values() if o.customer_id}
+    orm_accounts = {
+        a.customer_id: a
+        for a in lock_accounts(accounts[c].id for c in touched if c in accounts).values()
+    }
+    later = {
+        tx.id: refunds.apply_return(tx, customer_id, originals, terms, orm_accounts, now, result)
+        for tx, customer_id in returns
+    }
+    _write_outcomes(later, now)
+    result.statuses.update(o.status for o in outcomes.values())
+    result.statuses.update(o.status for o in later.values())
+    return result
+
+
+def _classify(
+    txs: list[TxFacts], terms: dict[int, ProgramTerms], cards: dict[tuple[int, str], int]
+) -> tuple[dict[int, Outcome], list[tuple[TxFacts, int]], list[tuple[TxFacts, int]]]:
+    """Settle unmatched and excluded rows; split the rest into purchases and returns."""
     outcomes: dict[int, Outcome] = {}
     purchases: list[tuple[TxFacts, int]] = []
     returns: list[tuple[TxFacts, int]] = []
@@ -51,62 +93,51 @@ def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) ->
             purchases.append((tx, customer_id))
         else:
             returns.append((tx, customer_id))
-
-    ensure_accounts((tx.program_id, c) for tx, c in purchases + returns)
-    # Read-only look-up first, to know every account this chunk touches before locking them.
-    linked = refunds.find_originals([tx for tx, _ in returns])
-    customer_ids = {c for _, c in purchases + returns}
-    customer_ids |= {o.customer_id for o in linked.values() if o.customer_id is not None}
-    accounts = _lock_accounts_of(customer_ids)
-
-    _write_earnings(_earn_rows(purchases, terms, accounts, now), accounts, result)
-    for tx, customer_id in purchases:
-        outcomes[tx.id] = Outcome("processed", customer_id)
-    _write_outcomes(outcomes, now)
-
-    # Purchases are processed now, so refunds waiting for them (and any in this chunk) apply.
-    returns += refunds.lock_waiting_for([tx for tx, _ in purchases])
-    originals = refunds.find_originals([tx for tx, _ in returns])
-    later = {
-        tx.id: refunds.apply_return(tx, customer_id, originals, terms, accounts, now, result)
-        for tx, customer_id in returns
-    }
-    _write_outcomes(later, now)
-    result.statuses.update(o.status for o in outcomes.values())
-    result.statuses.update(o.status for o in later.values())
-    return result
+    return outcomes, purchases, returns
 
 
-def _lock_accounts_of(customer_ids: set[int]) -> dict[int, Account]:
-    """Lock the customers' accounts (ascending id) and index them by customer id."""
-    ids = db.session.scalars(select(Account.id).where(Account.customer_id.in_(customer_ids)))
-    return {a.customer_id: a for a in lock_accounts(ids).values()}
+def _lock_accounts(customers: set[tuple[int, int]]) -> dict[int, LockedAccount]:
+    """Lock the customers' accounts in ascending id order (creating missing ones first)."""
+    if not customers:
+        return {}
+    ids = {c for _, c in customers}
+    stmt = (
+        select(Account.customer_id, Account.id, Account.available)
+        .where(Account.customer_id.in_(ids))
+        .order_by(Account.id)
+        .with_for_update()
+    )
+    rows = db.session.execute(stmt).all()
+    if len(rows) < len(ids):
+        ensure_accounts(customers)
+        rows = db.session.execute(stmt).all()
+    return {customer_id: LockedAccount(id_, available) for customer_id, id_, available in rows}
 
 
 def _earn_rows(
     purchases: list[tuple[TxFacts, int]],
     terms: dict[int, ProgramTerms],
-    accounts: dict[int, Account],
+    accounts: dict[int, LockedAccount],
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Ledger rows for the purchases' awards (pure apart from reading the locked accounts)."""
+    """Ledger rows for the purchases' awards; available lots repay existing debt first."""
     debt = {a.id: max(0, -a.available) for a in accounts.values()}
     rows: list[dict[str, Any]] = []
     for tx, customer_id in purchases:
         program = terms[tx.program_id]
-        account = accounts[customer_id]
+        account_id = accounts[customer_id].id
         available_at, expires_at = lot_dates(tx.occurred_at, program, now)
         pending = available_at > now
         for award in purchase_awards(tx, program):
             remaining = award.points
-            if not pending and debt[account.id]:
-                repaid = min(debt[account.id], remaining)
-                debt[account.id] -= repaid
+            if not pending and debt[account_id]:
+                repaid = min(debt[account_id], remaining)
+                debt[account_id] -= repaid
                 remaining -= repaid
             rows.append(
                 {
                     "program_id": tx.program_id,
-                    "account_id": account.id,
+                    "account_id": account_id,
                     "kind": award.kind,
                     "points": award.points,
                     "state": "pending" if pending else "available",
@@ -116,7 +147,6 @@ def _earn_rows(
                     "source_type": "transaction",
                     "source_id": tx.id,
                     "transaction_id": tx.id,
-                    "reverses_entry_id": None,
                     "idempotency_key": f"tx:{tx.id}:{award.rule}",
                     "explanation": award.explanation,
                     "occurred_at": tx.occurred_at,
@@ -125,54 +155,34 @@ def _earn_rows(
     return rows
 
 
-def _write_earnings(
-    rows: list[dict[str, Any]], accounts: dict[int, Account], result: ChunkResult
-) -> None:
-    """Insert the lots in one statement; totals follow only what was really inserted."""
-    if not rows:
-        return
-    by_id = {a.id: a for a in accounts.values()}
-    for start in range(0, len(rows), INSERT_SLICE):
-        stmt = (
-            dialect_insert(LedgerEntry)
-            .values(rows[start : start + INSERT_SLICE])
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(LedgerEntry.account_id, LedgerEntry.points, LedgerEntry.state)
-        )
-        _apply_inserted(db.session.execute(stmt), by_id, result)
-
-
-def _apply_inserted(inserted: Any, by_id: dict[int, Account], result: ChunkResult) -> None:
-    for account_id, points, state in inserted:
-        account = by_id[account_id]
-        account.lifetime_earned += points
-        if state == "pending":
-            account.pending += points
-        else:
-            account.available += points
+def _write_earnings(rows: list[dict[str, Any]], result: ChunkResult) -> None:
+    """Insert the lots; account totals follow only what was really inserted."""
+    deltas: dict[int, dict[str, int]] = defaultdict(
+        lambda: {"available": 0, "pending": 0, "lifetime_earned": 0}
+    )
+    for account_id, points, state in bulk.insert_ledger_rows(rows):
+        delta = deltas[account_id]
+        delta["lifetime_earned"] += points
+        delta["pending" if state == "pending" else "available"] += points
         result.entries += 1
         result.points += points
+    bulk.add_to_accounts(deltas)
 
 
 def _write_outcomes(outcomes: dict[int, Outcome], now: datetime) -> None:
-    """One executemany UPDATE for the chunk's new statuses."""
-    if not outcomes:
-        return
-    params = [
-        {
-            "id": tx_id,
-            "status": o.status,
-            "customer_id": o.customer_id,
-            "reason": o.reason,
-            "processed_at": now if o.status != "unmatched" else None,
-        }
-        for tx_id, o in outcomes.items()
-    ]
-    db.session.execute(update(Transaction), params)
-    linked = [
-        {"id": tx_id, "original_id": o.original_id}
-        for tx_id, o in outcomes.items()
-        if o.original_id
-    ]
+    """One statement for the new statuses (and, for returns, the purchase they refer to)."""
+    bulk.update_outcomes(
+        [
+            {
+                "id": tx_id,
+                "status": o.status,
+                "customer_id": o.customer_id,
+                "reason": o.reason,
+                "processed_at": now if o.status != "unmatched" else None,
+            }
+            for tx_id, o in outcomes.items()
+        ]
+    )
+    linked = [{"id": i, "original_id": o.original_id} for i, o in outcomes.items() if o.original_id]
     if linked:
         db.session.execute(update(Transaction), linked)

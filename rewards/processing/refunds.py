@@ -9,7 +9,9 @@ clawed back. Spent points leave a negative balance (debt) that later earnings re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 
@@ -29,18 +31,10 @@ def find_originals(returns: list[TxFacts]) -> dict[int, Transaction]:
     found: dict[int, Transaction] = {}
     linked = [tx for tx in returns if tx.original_external_id]
     if linked:
-        keys = {(tx.program_id, tx.original_external_id) for tx in linked}
+        wanted = _by_program((tx.program_id, tx.original_external_id or "") for tx in linked)
         stmt = (
             select(Transaction)
-            .where(
-                Transaction.kind == "purchase",
-                or_(
-                    *(
-                        and_(Transaction.program_id == p, Transaction.external_id == e)
-                        for p, e in keys
-                    )
-                ),
-            )
+            .where(Transaction.kind == "purchase", _keyed(Transaction.external_id, wanted))
             .execution_options(populate_existing=True)
         )
         by_key = {(t.program_id, t.external_id): t for t in db.session.scalars(stmt)}
@@ -54,6 +48,18 @@ def find_originals(returns: list[TxFacts]) -> dict[int, Transaction]:
             if original is not None:
                 found[tx.id] = original
     return found
+
+
+def _by_program(keys: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    grouped: dict[int, set[str]] = {}
+    for program_id, external_id in keys:
+        grouped.setdefault(program_id, set()).add(external_id)
+    return {program_id: sorted(ids) for program_id, ids in grouped.items()}
+
+
+def _keyed(column: Any, wanted: dict[int, list[str]]) -> Any:
+    """`(program_id = p AND column IN (...)) OR ...`: a chunk nearly always has one program."""
+    return or_(*(and_(Transaction.program_id == p, column.in_(ids)) for p, ids in wanted.items()))
 
 
 def _latest_refundable_purchase(tx: TxFacts) -> Transaction | None:
@@ -80,17 +86,12 @@ def lock_waiting_for(purchases: list[TxFacts]) -> list[tuple[TxFacts, int]]:
     """Refunds/reversals that were waiting for these purchases, locked for this chunk."""
     if not purchases:
         return []
-    keys = {(tx.program_id, tx.external_id) for tx in purchases}
+    wanted = _by_program((tx.program_id, tx.external_id) for tx in purchases)
     stmt = (
         select(*TX_COLUMNS, Transaction.customer_id)
         .where(
             Transaction.status == "waiting_for_original",
-            or_(
-                *(
-                    and_(Transaction.program_id == p, Transaction.original_external_id == e)
-                    for p, e in keys
-                )
-            ),
+            _keyed(Transaction.original_external_id, wanted),
         )
         .order_by(Transaction.id)
         .with_for_update(skip_locked=True)

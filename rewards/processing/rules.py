@@ -94,7 +94,7 @@ def base_award(tx: TxFacts, terms: ProgramTerms) -> Award | None:
         explanation={
             "summary": f"{_rate_text(terms)} at {where}{category}",
             "rule": "base",
-            "rate": str(terms.earn_rate),
+            "rate": f"{terms.earn_rate.normalize():f}",
             "amount_minor": tx.amount_minor,
             "currency": tx.currency,
             "merchant_name": tx.merchant_name,
