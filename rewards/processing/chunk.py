@@ -59,17 +59,17 @@ def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) ->
 
     # Purchases are processed now, so refunds waiting for them (and any in this chunk) apply.
     returns += refunds.lock_waiting_for([tx for tx, _ in purchases])
-    originals = refunds.find_originals([tx for tx, _ in returns])
+    batch = refunds.ReturnBatch.load(
+        [tx for tx, _ in returns], terms=terms, accounts={}, now=now, result=result
+    )
     # ORM rows for the FIFO primitives, re-read now that the bulk account update is done.
-    touched = {c for _, c in returns} | {o.customer_id for o in originals.values() if o.customer_id}
-    orm_accounts = {
-        a.customer_id: a
+    touched = {c for _, c in returns}
+    touched |= {o.customer_id for o in batch.originals.values() if o.customer_id}
+    batch.accounts.update(
+        (a.customer_id, a)
         for a in lock_accounts(accounts[c].id for c in touched if c in accounts).values()
-    }
-    later = {
-        tx.id: refunds.apply_return(tx, customer_id, originals, terms, orm_accounts, now, result)
-        for tx, customer_id in returns
-    }
+    )
+    later = {tx.id: batch.apply(tx, customer_id) for tx, customer_id in returns}
     _write_outcomes(later, now)
     result.statuses.update(o.status for o in outcomes.values())
     result.statuses.update(o.status for o in later.values())

@@ -10,6 +10,7 @@ clawed back. Spent points leave a negative balance (debt) that later earnings re
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, points_for_amount
 
 MATCH_WINDOW = timedelta(days=120)
+WAITING = "original not processed yet"
 CLAWBACK_KINDS = ("earn", "bonus")
 
 
@@ -99,46 +101,79 @@ def lock_waiting_for(purchases: list[TxFacts]) -> list[tuple[TxFacts, int]]:
     return [(facts_from_row(row), row.customer_id) for row in db.session.execute(stmt)]
 
 
-def apply_return(
-    tx: TxFacts,
-    customer_id: int,
-    originals: dict[int, Transaction],
-    terms: dict[int, ProgramTerms],
-    accounts: dict[int, Account],
-    now: datetime,
-    result: ChunkResult,
-) -> Outcome:
-    """Claw back what `tx` (refund or reversal) takes away; returns the transaction's outcome."""
-    original = originals.get(tx.id)
-    if original is None:
-        if tx.original_external_id:
-            return Outcome("waiting_for_original", customer_id, reason="original not processed yet")
-        return _claw_back_base(tx, customer_id, terms[tx.program_id], accounts, now, result)
-    if original.status == "excluded":
-        return Outcome(
-            "excluded", customer_id, reason="original purchase excluded", original_id=original.id
+@dataclass
+class ReturnBatch:
+    """Everything the returns of one chunk need, loaded in a few queries."""
+
+    originals: dict[int, Transaction]
+    lots: dict[int, list[LedgerEntry]]
+    terms: dict[int, ProgramTerms]
+    accounts: dict[int, Account]
+    now: datetime
+    result: ChunkResult
+
+    @classmethod
+    def load(
+        cls,
+        returns: list[TxFacts],
+        *,
+        terms: dict[int, ProgramTerms],
+        accounts: dict[int, Account],
+        now: datetime,
+        result: ChunkResult,
+    ) -> ReturnBatch:
+        originals = find_originals(returns)
+        return cls(
+            originals, _lots_of({o.id for o in originals.values()}), terms, accounts, now, result
         )
-    if original.status != "processed":
-        return Outcome("waiting_for_original", customer_id, reason="original not processed yet")
-    account = _account_for(original.customer_id, accounts)  # type: ignore[arg-type]
-    before = original.refunded_minor
-    applied = min(tx.amount_minor, original.amount_minor - before)
-    if applied <= 0:
-        return Outcome(
-            "processed",
-            customer_id,
-            reason="purchase already fully refunded",
-            original_id=original.id,
+
+    def apply(self, tx: TxFacts, customer_id: int) -> Outcome:
+        """Claw back what `tx` (refund or reversal) takes away; returns its outcome."""
+        original = self.originals.get(tx.id)
+        if original is None:
+            if tx.original_external_id:
+                return Outcome("waiting_for_original", customer_id, reason=WAITING)
+            return self._claw_back_base(tx, customer_id)
+        if original.status == "excluded":
+            return Outcome(
+                "excluded",
+                customer_id,
+                reason="original purchase excluded",
+                original_id=original.id,
+            )
+        if original.status != "processed":
+            return Outcome("waiting_for_original", customer_id, reason=WAITING)
+        before = original.refunded_minor
+        applied = min(tx.amount_minor, original.amount_minor - before)
+        if applied <= 0:
+            return Outcome(
+                "processed",
+                customer_id,
+                reason="purchase already fully refunded",
+                original_id=original.id,
+            )
+        original.refunded_minor = before + applied
+        account = _account_for(original.customer_id, self.accounts)  # type: ignore[arg-type]
+        for lot in self.lots.get(original.id, []):
+            self._claw_back_lot(tx, original, lot, account, before, applied)
+        reason = (
+            None if applied == tx.amount_minor else f"only {applied} of the amount was refundable"
         )
-    after = before + applied
-    original.refunded_minor = after
-    for lot in _lots_of(original.id):
-        taken = (
-            lot.points * after // original.amount_minor
-            - lot.points * before // original.amount_minor
-        )
+        return Outcome("processed", customer_id, reason=reason, original_id=original.id)
+
+    def _claw_back_lot(
+        self,
+        tx: TxFacts,
+        original: Transaction,
+        lot: LedgerEntry,
+        account: Account,
+        before: int,
+        applied: int,
+    ) -> None:
+        amount = original.amount_minor
+        taken = lot.points * (before + applied) // amount - lot.points * before // amount
         if taken <= 0:
-            continue
+            return
         move = Movement(
             kind="clawback",
             points=-taken,
@@ -152,55 +187,48 @@ def apply_return(
                 "rule": "clawback",
                 "original_external_id": original.external_id,
                 "refunded_minor": applied,
-                "purchase_amount_minor": original.amount_minor,
+                "purchase_amount_minor": amount,
                 "lot_id": lot.id,
             },
         )
-        if debit(account, move, from_lot=lot, now=now) is not None:
-            result.entries += 1
-            result.points -= taken
-    reason = None if applied == tx.amount_minor else f"only {applied} of the amount was refundable"
-    return Outcome("processed", customer_id, reason=reason, original_id=original.id)
+        if debit(account, move, from_lot=lot, now=self.now) is not None:
+            self.result.entries += 1
+            self.result.points -= taken
+
+    def _claw_back_base(self, tx: TxFacts, customer_id: int) -> Outcome:
+        """No purchase to link: take back the base points of the refunded amount."""
+        rate = self.terms[tx.program_id].earn_rate
+        points = points_for_amount(tx.amount_minor, tx.currency, rate)
+        if points > 0:
+            move = Movement(
+                kind="clawback",
+                points=-points,
+                source_type="transaction",
+                source_id=tx.id,
+                transaction_id=tx.id,
+                idempotency_key=f"tx:{tx.id}:base_claw",
+                occurred_at=tx.occurred_at,
+                explanation={
+                    "summary": f"Refund at {tx.merchant_name or 'a merchant'}: {points} pts taken "
+                    "back (base rate on the refunded amount)",
+                    "rule": "unlinked_refund",
+                    "rate": f"{rate.normalize():f}",
+                    "amount_minor": tx.amount_minor,
+                    "currency": tx.currency,
+                },
+            )
+            if debit(_account_for(customer_id, self.accounts), move, now=self.now) is not None:
+                self.result.entries += 1
+                self.result.points -= points
+        return Outcome(
+            "processed", customer_id, reason="no matching purchase; base points clawed back"
+        )
 
 
 def _summary(tx: TxFacts, original: Transaction, taken: int) -> str:
     what = "Reversal" if tx.kind == "reversal" else "Refund"
     where = original.merchant_name or "a merchant"
     return f"{what} at {where}: {taken} pts taken back from your purchase"
-
-
-def _claw_back_base(
-    tx: TxFacts,
-    customer_id: int,
-    terms: ProgramTerms,
-    accounts: dict[int, Account],
-    now: datetime,
-    result: ChunkResult,
-) -> Outcome:
-    """No purchase to link: take back the base points of the refunded amount."""
-    points = points_for_amount(tx.amount_minor, tx.currency, terms.earn_rate)
-    if points > 0:
-        move = Movement(
-            kind="clawback",
-            points=-points,
-            source_type="transaction",
-            source_id=tx.id,
-            transaction_id=tx.id,
-            idempotency_key=f"tx:{tx.id}:base_claw",
-            occurred_at=tx.occurred_at,
-            explanation={
-                "summary": f"Refund at {tx.merchant_name or 'a merchant'}: {points} pts taken back "
-                "(base rate on the refunded amount)",
-                "rule": "unlinked_refund",
-                "rate": str(terms.earn_rate),
-                "amount_minor": tx.amount_minor,
-                "currency": tx.currency,
-            },
-        )
-        if debit(_account_for(customer_id, accounts), move, now=now) is not None:
-            result.entries += 1
-            result.points -= points
-    return Outcome("processed", customer_id, reason="no matching purchase; base points clawed back")
 
 
 def _account_for(customer_id: int, accounts: dict[int, Account]) -> Account:
@@ -212,15 +240,21 @@ def _account_for(customer_id: int, accounts: dict[int, Account]) -> Account:
     return accounts[customer_id]
 
 
-def _lots_of(transaction_id: int) -> list[LedgerEntry]:
+def _lots_of(transaction_ids: set[int]) -> dict[int, list[LedgerEntry]]:
+    """The positive earning entries of these purchases, per purchase, oldest first."""
+    lots: dict[int, list[LedgerEntry]] = {}
+    if not transaction_ids:
+        return lots
     stmt = (
         select(LedgerEntry)
         .where(
-            LedgerEntry.transaction_id == transaction_id,
+            LedgerEntry.transaction_id.in_(transaction_ids),
             LedgerEntry.kind.in_(CLAWBACK_KINDS),
             LedgerEntry.points > 0,
         )
         .order_by(LedgerEntry.id)
         .execution_options(populate_existing=True)
     )
-    return list(db.session.scalars(stmt))
+    for lot in db.session.scalars(stmt):
+        lots.setdefault(lot.transaction_id, []).append(lot)  # type: ignore[arg-type]
+    return lots
