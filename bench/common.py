@@ -226,7 +226,8 @@ def start_gunicorn(
     raise RuntimeError("gunicorn did not start")
 
 
-def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
+def start_workers(env: dict[str, str], count: int, fork: bool = True) -> list[subprocess.Popen]:
+    extra = [] if fork else ["--no-fork"]
     return [
         subprocess.Popen(
             [
@@ -237,6 +238,7 @@ def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
                 "feed",
                 "--name",
                 f"bench-{os.getpid()}-{i}",
+                *extra,
             ],
             env=env,
             cwd=ROOT,

@@ -70,7 +70,7 @@ def run_feed(
     batches: Queue = Queue()
     for start in range(0, len(rows), 5000):
         batches.put(rows[start : start + 5000])
-    workers = common.start_workers(env, args.workers)
+    workers = common.start_workers(env, args.workers, fork=not args.no_fork)
     time.sleep(2)  # let the workers connect before the clock starts
     headers = {"Authorization": f"Bearer {key}"}
     accepted = [0]
@@ -245,6 +245,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--file-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-file", action="store_true")
+    parser.add_argument("--no-fork", action="store_true", help="workers run jobs in-process")
     args = parser.parse_args()
     name = f"rewards_bench_{os.getpid()}"
     database_url = common.recreate_database(name).replace("postgresql://", "postgresql+psycopg://")
