@@ -6,7 +6,8 @@ import multiprocessing
 
 from sqlalchemy import func, select
 
-from rewards.models import Transaction
+from rewards.models import LedgerEntry, Transaction
+from tests.ledger_helpers import assert_reconciled, balance, enrol
 from tests.test_ingest_api import tx_row
 
 ROWS = [tx_row(n, card_token=f"card_tok_{n % 40:06d}") for n in range(3000)]
@@ -25,7 +26,10 @@ def _submit(config: dict, headers: dict, start, results) -> None:
         results.put((response.status_code, response.get_json()))
 
 
-def test_same_batch_from_two_processes_is_stored_once(app, app_config, db, processor_headers):
+def test_same_batch_from_two_processes_is_stored_once_and_credited_once(
+    app, app_config, db, program, processor_headers, run_jobs
+):
+    cards = [enrol(program.id, token=f"card_tok_{n:06d}") for n in range(40)]
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(2)
     results = context.Queue()
@@ -47,3 +51,13 @@ def test_same_batch_from_two_processes_is_stored_once(app, app_config, db, proce
         select(Transaction.external_id, func.count()).group_by(Transaction.external_id)
     ).all()
     assert len(ids) == len(ROWS) and {count for _, count in ids} == {1}
+
+    # Both processes enqueued what they stored; workers then credit every external id once.
+    run_jobs()
+    credited = db.session.execute(
+        select(LedgerEntry.transaction_id, func.count()).group_by(LedgerEntry.transaction_id)
+    ).all()
+    assert len(credited) == len(ROWS) and {count for _, count in credited} == {1}
+    for card in cards:
+        assert balance(card.customer_id) == (75 * 1200, 0)
+    assert_reconciled()
