@@ -6,6 +6,7 @@ in a database the benchmark creates and drops, with its own queue prefix.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -252,10 +253,8 @@ def start_workers(env: dict[str, str], count: int, fork: bool = True) -> list[su
 
 def stop(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     for proc in procs:
         try:
             proc.wait(timeout=20)

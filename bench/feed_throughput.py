@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import http.client
-import io
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from queue import Queue
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 FIELDS = [
     "external_id",
@@ -104,7 +103,8 @@ def run_feed(
     entries = conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0]
     reconcile = common.rewards_cli(env, "ledger", "reconcile", "--program", "bench")
     print(
-        f"feed: {accepted[0]:,} transactions accepted, statuses {counts}, {entries:,} ledger entries"
+        f"feed: {accepted[0]:,} transactions accepted, statuses {counts}, "
+        f"{entries:,} ledger entries"
     )
     print(f"feed: all submitted after {submitted:.1f}s, all processed after {elapsed:.1f}s")
     print(
