@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 05:59:57.783063
+Create Date: 2026-11-29 06:29:12.584737
 
 """
 from alembic import op
@@ -203,11 +203,11 @@ def upgrade():
     sa.UniqueConstraint('program_id', 'external_id', name=op.f('uq_transactions_program_id_external_id'))
     )
     with op.batch_alter_table('transactions', schema=None) as batch_op:
-        batch_op.create_index('ix_transactions_batch_status', ['batch_id', 'status'], unique=False)
-        batch_op.create_index('ix_transactions_card_status', ['program_id', 'card_token', 'status'], unique=False)
+        batch_op.create_index('ix_transactions_batch_id', ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_transactions_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_transactions_purchase_lookup', ['program_id', 'card_token', 'merchant_id', 'occurred_at'], unique=False, postgresql_where=sa.text("kind = 'purchase'"), sqlite_where=sa.text("kind = 'purchase'"))
-        batch_op.create_index('ix_transactions_status_id', ['status', 'id'], unique=False)
+        batch_op.create_index('ix_transactions_received', ['received_at'], unique=False, postgresql_where=sa.text("status = 'received'"), sqlite_where=sa.text("status = 'received'"))
+        batch_op.create_index('ix_transactions_unmatched', ['program_id', 'card_token'], unique=False, postgresql_where=sa.text("status = 'unmatched'"), sqlite_where=sa.text("status = 'unmatched'"))
         batch_op.create_index('ix_transactions_waiting_original', ['program_id', 'original_external_id'], unique=False, postgresql_where=sa.text("status = 'waiting_for_original'"), sqlite_where=sa.text("status = 'waiting_for_original'"))
 
     op.create_table('ledger_entries',
@@ -257,11 +257,11 @@ def downgrade():
     op.drop_table('ledger_entries')
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_transactions_waiting_original', postgresql_where=sa.text("status = 'waiting_for_original'"), sqlite_where=sa.text("status = 'waiting_for_original'"))
-        batch_op.drop_index('ix_transactions_status_id')
+        batch_op.drop_index('ix_transactions_unmatched', postgresql_where=sa.text("status = 'unmatched'"), sqlite_where=sa.text("status = 'unmatched'"))
+        batch_op.drop_index('ix_transactions_received', postgresql_where=sa.text("status = 'received'"), sqlite_where=sa.text("status = 'received'"))
         batch_op.drop_index('ix_transactions_purchase_lookup', postgresql_where=sa.text("kind = 'purchase'"), sqlite_where=sa.text("kind = 'purchase'"))
         batch_op.drop_index(batch_op.f('ix_transactions_customer_id'))
-        batch_op.drop_index('ix_transactions_card_status')
-        batch_op.drop_index('ix_transactions_batch_status')
+        batch_op.drop_index('ix_transactions_batch_id')
 
     op.drop_table('transactions')
     with op.batch_alter_table('cards', schema=None) as batch_op:

@@ -68,9 +68,22 @@ class Transaction(Model):
         CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund_range"
         ),
-        Index("ix_transactions_status_id", "status", "id"),
-        Index("ix_transactions_batch_status", "batch_id", "status"),
-        Index("ix_transactions_card_status", "program_id", "card_token", "status"),
+        # Status changes once per row; partial indexes on the waiting states keep that update
+        # from touching them, so processing a row maintains as few index entries as possible.
+        Index(
+            "ix_transactions_received",
+            "received_at",
+            postgresql_where=text("status = 'received'"),
+            sqlite_where=text("status = 'received'"),
+        ),
+        Index(
+            "ix_transactions_unmatched",
+            "program_id",
+            "card_token",
+            postgresql_where=text("status = 'unmatched'"),
+            sqlite_where=text("status = 'unmatched'"),
+        ),
+        Index("ix_transactions_batch_id", "batch_id"),
         Index(
             "ix_transactions_waiting_original",
             "program_id",
