@@ -1,12 +1,14 @@
 """Set-based writes for the chunk job: one statement per table, whatever the chunk size.
 
-On PostgreSQL each write is a single statement over `unnest()`ed arrays (no per-row round
-trips, no giant SQL text to parse); on SQLite (embedded mode) it is an executemany.
+On PostgreSQL each write is a single statement reading its rows from one JSON parameter
+(`json_to_recordset`): no per-row round trips, no giant SQL text to parse, and encoding is
+one `json.dumps`. On SQLite (embedded mode) it is an executemany.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text, update
@@ -32,18 +34,25 @@ LEDGER_COLUMNS = (
 )
 
 
-def _unnest(columns: tuple[tuple[str, str], ...]) -> str:
-    args = ", ".join(
-        f"CAST(:{name} AS {'text' if kind == 'jsonb' else kind}[])" for name, kind in columns
-    )
-    names = ", ".join(name for name, _ in columns)
-    return f"unnest({args}) AS v({names})"
+def _recordset(columns: tuple[tuple[str, str], ...]) -> str:
+    shape = ", ".join(f"{name} {kind}" for name, kind in columns)
+    return f"json_to_recordset(CAST(:rows AS json)) AS v({shape})"
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> dict[str, str]:
+    return {"rows": json.dumps(rows, default=_encode, separators=(",", ":"))}
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 _INSERT_LEDGER = text(
     f"INSERT INTO ledger_entries ({', '.join(n for n, _ in LEDGER_COLUMNS)}) "
-    f"SELECT {', '.join(f'v.{n}::jsonb' if k == 'jsonb' else f'v.{n}' for n, k in LEDGER_COLUMNS)} "
-    f"FROM {_unnest(LEDGER_COLUMNS)} "
+    f"SELECT {', '.join(f'v.{n}' for n, _ in LEDGER_COLUMNS)} "
+    f"FROM {_recordset(LEDGER_COLUMNS)} "
     "ON CONFLICT (idempotency_key) DO NOTHING RETURNING account_id, points, state"
 )
 
@@ -57,7 +66,7 @@ _OUTCOME_COLUMNS = (
 _UPDATE_OUTCOMES = text(
     "UPDATE transactions AS t SET status = v.status, customer_id = v.customer_id, "
     "reason = v.reason, processed_at = v.processed_at "
-    f"FROM {_unnest(_OUTCOME_COLUMNS)} WHERE t.id = v.id"
+    f"FROM {_recordset(_OUTCOME_COLUMNS)} WHERE t.id = v.id"
 )
 
 _ACCOUNT_COLUMNS = (
@@ -69,12 +78,8 @@ _ACCOUNT_COLUMNS = (
 _UPDATE_ACCOUNTS = text(
     "UPDATE accounts AS a SET available = a.available + v.available, "
     "pending = a.pending + v.pending, lifetime_earned = a.lifetime_earned + v.lifetime_earned, "
-    f"updated_at = now() FROM {_unnest(_ACCOUNT_COLUMNS)} WHERE a.id = v.id"
+    f"updated_at = now() FROM {_recordset(_ACCOUNT_COLUMNS)} WHERE a.id = v.id"
 )
-
-
-def _columns(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> dict[str, list]:
-    return {name: [row[name] for row in rows] for name, _ in columns}
 
 
 def insert_ledger_rows(rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
@@ -82,9 +87,8 @@ def insert_ledger_rows(rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]
     if not rows:
         return []
     if is_postgres():
-        params = _columns(rows, LEDGER_COLUMNS)
-        params["explanation"] = [json.dumps(e) for e in params["explanation"]]
-        return [tuple(r) for r in db.session.execute(_INSERT_LEDGER, params)]  # type: ignore[misc]
+        inserted = db.session.execute(_INSERT_LEDGER, _json_rows(rows))
+        return [tuple(r) for r in inserted]  # type: ignore[misc]
     stmt = (
         dialect_insert(LedgerEntry.__table__)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -98,7 +102,7 @@ def update_outcomes(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     if is_postgres():
-        db.session.execute(_UPDATE_OUTCOMES, _columns(rows, _OUTCOME_COLUMNS))
+        db.session.execute(_UPDATE_OUTCOMES, _json_rows(rows))
     else:
         db.session.execute(update(Transaction), rows)
 
@@ -109,7 +113,7 @@ def add_to_accounts(deltas: dict[int, dict[str, int]]) -> None:
         return
     rows = [{"id": account_id, **delta} for account_id, delta in sorted(deltas.items())]
     if is_postgres():
-        db.session.execute(_UPDATE_ACCOUNTS, _columns(rows, _ACCOUNT_COLUMNS))
+        db.session.execute(_UPDATE_ACCOUNTS, _json_rows(rows))
         return
     for row in rows:
         db.session.execute(
