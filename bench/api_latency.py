@@ -602,6 +602,9 @@ def parse_args() -> argparse.Namespace:
         default=0,
         help="also run the balance open-loop at this many requests/s in total (0: off)",
     )
+    parser.add_argument(
+        "--pending-days", type=int, default=0, help="the program's hold before points release"
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the /healthz run")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the queries")
     args = parser.parse_args()
@@ -643,7 +646,16 @@ def run(args: argparse.Namespace, env: dict[str, str], database_url: str) -> Non
     gunicorn = None
     try:
         key, card_tokens = common.seed(env, database_url, args.customers)
-        print(f"seed: {args.customers:,} customers with cards")
+        if args.pending_days:
+            with _pg(database_url) as conn:
+                conn.execute(
+                    "UPDATE programs SET pending_days = %s WHERE slug = 'bench'",
+                    (args.pending_days,),
+                )
+        print(
+            f"seed: {args.customers:,} customers with cards; "
+            f"points pending for {args.pending_days} days"
+        )
         gunicorn, base = common.start_gunicorn(env, args.gunicorn_workers, args.threads)
         print(
             f"gunicorn: {args.gunicorn_workers} workers x {args.threads} threads (gthread), "

@@ -29,22 +29,10 @@ from queue import Queue
 
 import psycopg
 
+from rewards.feed_rows import FIELDS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
-
-FIELDS = [
-    "external_id",
-    "card_token",
-    "kind",
-    "amount_minor",
-    "currency",
-    "mcc",
-    "merchant_id",
-    "merchant_name",
-    "channel",
-    "occurred_at",
-    "original_external_id",
-]
 
 
 def _pg(database_url: str) -> psycopg.Connection:

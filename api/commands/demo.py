@@ -24,6 +24,7 @@ from api.commands.feeds import import_file
 from rewards.access import mint_api_key
 from rewards.customers import enrol_card, upsert_customer
 from rewards.db import db
+from rewards.feed_rows import FIELDS
 from rewards.models import Program
 from rewards.programs import create_program
 
@@ -52,21 +53,8 @@ def _sample_file(path: Path) -> None:
     """About sixty realistic rows, plus a refund, an excluded cash withdrawal, an unknown card."""
     rng = random.Random(7)
     start = datetime.now(UTC) - timedelta(days=20)
-    fields = [
-        "external_id",
-        "card_token",
-        "kind",
-        "amount_minor",
-        "currency",
-        "mcc",
-        "merchant_id",
-        "merchant_name",
-        "channel",
-        "occurred_at",
-        "original_external_id",
-    ]
     with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=fields)
+        writer = csv.DictWriter(out, fieldnames=FIELDS)
         writer.writeheader()
         for n in range(60):
             ref = CUSTOMERS[n % 3][0]

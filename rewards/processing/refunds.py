@@ -174,52 +174,55 @@ class ReturnBatch:
         taken = lot.points * (before + applied) // amount - lot.points * before // amount
         if taken <= 0:
             return
+        explanation = {
+            "summary": _summary(tx, original, taken),
+            "rule": "clawback",
+            "original_external_id": original.external_id,
+            "refunded_minor": applied,
+            "purchase_amount_minor": amount,
+            "lot_id": lot.id,
+        }
+        self._take(tx, account, taken, f"claw:{lot.id}", explanation, from_lot=lot)
+
+    def _take(
+        self,
+        tx: TxFacts,
+        account: Account,
+        points: int,
+        key: str,
+        explanation: dict[str, Any],
+        from_lot: LedgerEntry | None = None,
+    ) -> None:
+        """Write one clawback entry for `tx` (idempotent on `tx:{id}:{key}`)."""
         move = Movement(
             kind="clawback",
-            points=-taken,
+            points=-points,
             source_type="transaction",
             source_id=tx.id,
             transaction_id=tx.id,
-            idempotency_key=f"tx:{tx.id}:claw:{lot.id}",
+            idempotency_key=f"tx:{tx.id}:{key}",
             occurred_at=tx.occurred_at,
-            explanation={
-                "summary": _summary(tx, original, taken),
-                "rule": "clawback",
-                "original_external_id": original.external_id,
-                "refunded_minor": applied,
-                "purchase_amount_minor": amount,
-                "lot_id": lot.id,
-            },
+            explanation=explanation,
         )
-        if debit(account, move, from_lot=lot, now=self.now) is not None:
+        if debit(account, move, from_lot=from_lot, now=self.now) is not None:
             self.result.entries += 1
-            self.result.points -= taken
+            self.result.points -= points
 
     def _claw_back_base(self, tx: TxFacts, customer_id: int) -> Outcome:
         """No purchase to link: take back the base points of the refunded amount."""
         rate = self.terms[tx.program_id].earn_rate
         points = points_for_amount(tx.amount_minor, tx.currency, rate)
         if points > 0:
-            move = Movement(
-                kind="clawback",
-                points=-points,
-                source_type="transaction",
-                source_id=tx.id,
-                transaction_id=tx.id,
-                idempotency_key=f"tx:{tx.id}:base_claw",
-                occurred_at=tx.occurred_at,
-                explanation={
-                    "summary": f"Refund at {tx.merchant_name or 'a merchant'}: {points} pts taken "
-                    "back (base rate on the refunded amount)",
-                    "rule": "unlinked_refund",
-                    "rate": f"{rate.normalize():f}",
-                    "amount_minor": tx.amount_minor,
-                    "currency": tx.currency,
-                },
-            )
-            if debit(_account_for(customer_id, self.accounts), move, now=self.now) is not None:
-                self.result.entries += 1
-                self.result.points -= points
+            explanation = {
+                "summary": f"Refund at {tx.merchant_name or 'a merchant'}: {points} pts taken "
+                "back (base rate on the refunded amount)",
+                "rule": "unlinked_refund",
+                "rate": f"{rate.normalize():f}",
+                "amount_minor": tx.amount_minor,
+                "currency": tx.currency,
+            }
+            account = _account_for(customer_id, self.accounts)
+            self._take(tx, account, points, "base_claw", explanation)
         return Outcome(
             "processed", customer_id, reason="no matching purchase; base points clawed back"
         )
