@@ -11,7 +11,7 @@ requests on one customer serialise, always in ascending account id (no deadlocks
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +53,7 @@ def ensure_accounts(customers: Iterable[tuple[int, int]]) -> None:
             "lifetime_earned": 0,
             "lifetime_redeemed": 0,
         }
-        for p, c in set(customers)
+        for p, c in sorted(set(customers), key=lambda pair: pair[1])  # one lock order
     ]
     if rows:
         stmt = (
@@ -154,12 +154,23 @@ def credit(account: Account, move: Movement, *, now: datetime | None = None) -> 
 EARNING_KINDS = frozenset({"earn", "bonus", "challenge_reward", "adjust"})
 
 
-def make_available(account: Account, lot: LedgerEntry) -> None:
-    """Count a lot's points as available; the part that covers existing debt is used up."""
+def make_available(
+    account: Account, lot: LedgerEntry, taken_back: Sequence[LedgerEntry] = ()
+) -> None:
+    """Count a lot as available, with the pending clawbacks already taken from it.
+
+    Pending totals lose what was pending; of what is left of the lot (`remaining`), the part
+    that covers existing debt is used up.
+    """
+    was_pending = lot.state == "pending"
     debt = max(0, -account.available)
-    lot.state = "available"
+    net = lot.points + sum(entry.points for entry in taken_back)
+    for entry in (lot, *taken_back):
+        entry.state = "available"
     lot.remaining = (lot.remaining or 0) - min(debt, lot.remaining or 0)
-    account.available += lot.points
+    if was_pending:
+        account.pending -= net
+    account.available += net
 
 
 def debit(

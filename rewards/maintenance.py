@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, select, update
@@ -9,14 +11,15 @@ from sqlalchemy.orm import aliased
 
 from rewards.db import db
 from rewards.ledger import Movement, debit, lock_accounts, make_available, utcnow
-from rewards.models import LedgerEntry, Transaction
+from rewards.models import Account, Card, Customer, LedgerEntry, Transaction
 
 
 def release_pending(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Make pending entries whose `available_at` has passed available; returns how many.
 
-    Per account, lots are released before the clawbacks that reference them, so debt repayment
-    sees the full lot. The caller commits; call again while it returns `limit`.
+    Each lot is released together with the pending clawbacks taken from it, so only what is
+    left of the lot counts against existing debt. The caller commits; call again while it
+    returns `limit`.
     """
     now = now or utcnow()
     due = select(LedgerEntry.account_id).where(
@@ -35,15 +38,24 @@ def release_pending(*, now: datetime | None = None, limit: int = 5000) -> int:
             .order_by(LedgerEntry.id)
             .execution_options(populate_existing=True)
         ).all()
-        for entry in sorted(entries, key=lambda e: e.points < 0):
-            account.pending -= entry.points
-            if entry.points > 0:
-                make_available(account, entry)
-            else:
-                entry.state = "available"
-                account.available += entry.points
-            released += 1
+        released += _release(account, entries)
     return released
+
+
+def _release(account: Account, entries: Sequence[LedgerEntry]) -> int:
+    clawbacks: dict[int | None, list[LedgerEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.points < 0:
+            clawbacks[entry.reverses_entry_id].append(entry)
+    for lot in (e for e in entries if e.points > 0):
+        taken_back = clawbacks.pop(lot.id, [])
+        make_available(account, lot, taken_back)
+    for orphans in clawbacks.values():  # their lot was released earlier (not expected)
+        for entry in orphans:
+            entry.state = "available"
+            account.pending -= entry.points
+            account.available += entry.points
+    return len(entries)
 
 
 def expire_lots(*, now: datetime | None = None, limit: int = 5000) -> int:
@@ -91,10 +103,12 @@ def expire_lots(*, now: datetime | None = None, limit: int = 5000) -> int:
 def stranded_transactions(
     *, older_than: timedelta, now: datetime | None = None, limit: int = 100_000
 ) -> list[int]:
-    """Ids of work that no queue will deliver: rows left `received` (Redis lost the job, a
-    worker died) and refunds still waiting although their purchase is now processed.
+    """Ids of work that no queue will deliver; the caller commits, then enqueues them.
 
-    Waiting rows found are flipped back to `received`; the caller commits, then enqueues.
+    - rows left `received` for longer than `older_than` (Redis lost the job, a worker died);
+    - refunds still waiting although their purchase is now processed (a chunk raced them);
+    - rows `unmatched` although their card is now enrolled (enrolment raced their chunk).
+    Waiting and unmatched rows found are flipped back to `received`.
     """
     now = now or utcnow()
     received = list(
@@ -114,12 +128,20 @@ def stranded_transactions(
             purchase.status.in_(("processed", "excluded")),
         )
     )
-    revived = list(
-        db.session.scalars(
+    card_enrolled = exists().where(
+        and_(
+            Card.program_id == Transaction.program_id,
+            Card.token == Transaction.card_token,
+            Customer.id == Card.customer_id,
+            Customer.status == "active",
+        )
+    )
+    revived: list[int] = []
+    for status, ready in (("waiting_for_original", original_done), ("unmatched", card_enrolled)):
+        revived += db.session.scalars(
             update(Transaction)
-            .where(Transaction.status == "waiting_for_original", original_done)
+            .where(Transaction.status == status, ready)
             .values(status="received", reason=None)
             .returning(Transaction.id)
         )
-    )
     return received + revived

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -161,3 +162,129 @@ def test_programs_without_expiry_never_expire(db):
     )
     assert entries(card.customer_id)[0].expires_at is None
     assert expire_lots(now=NOW + timedelta(days=10_000)) == 0
+
+
+def test_fully_refunded_pending_lot_does_not_hide_debt_from_the_next_lot(pending_program):
+    """Released together: a lot and its clawbacks count only their net against debt."""
+    card = enrol(pending_program)
+    # Debt of 50 first (an unlinked refund at a merchant with no purchase).
+    process_transactions(
+        [
+            store(
+                pending_program,
+                card.token,
+                "r-0",
+                kind="refund",
+                amount_minor=50,
+                merchant_id="m-x",
+                occurred_at=NOW,
+            )
+        ]
+    )
+    p1 = store(pending_program, card.token, "p-1", amount_minor=100, occurred_at=NOW)
+    p2 = store(pending_program, card.token, "p-2", amount_minor=100, occurred_at=NOW)
+    process_transactions([p1, p2])
+    process_transactions(
+        [
+            store(
+                pending_program,
+                card.token,
+                "r-1",
+                kind="refund",
+                amount_minor=100,
+                original_external_id="p-1",
+                occurred_at=NOW,
+            )
+        ]
+    )
+    assert balance(card.customer_id) == (-50, 100)
+    release_pending(now=NOW + timedelta(days=8))
+    db.session.commit()
+    assert balance(card.customer_id) == (50, 0)
+    assert_reconciled()
+    # Everything left expires: exactly the 50 spendable points go, the balance ends at 0.
+    expire_lots(now=NOW + timedelta(days=400))
+    db.session.commit()
+    assert balance(card.customer_id) == (0, 0)
+    assert_reconciled()
+
+
+def test_refund_of_an_expired_purchase_takes_nothing_twice(db):
+    program = ProgramFactory(slug="short", expiry_months=1)
+    db.session.commit()
+    program = SimpleNamespace(id=program.id)
+    card = enrol(program.id)
+    old = NOW - timedelta(days=40)
+    process_transactions(
+        [
+            store(program.id, card.token, "p-old", amount_minor=100, occurred_at=old),
+            store(program.id, card.token, "p-new", amount_minor=300, occurred_at=NOW),
+        ]
+    )
+    expire_lots(now=NOW)
+    db.session.commit()
+    assert balance(card.customer_id) == (300, 0)
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "r-1",
+                kind="refund",
+                amount_minor=100,
+                original_external_id="p-old",
+                occurred_at=NOW,
+            )
+        ]
+    )
+    # The purchase's points already expired: nothing is left to take back.
+    assert balance(card.customer_id) == (300, 0)
+    assert_reconciled()
+
+
+def test_refund_after_partial_spend_and_expiry_takes_back_only_what_was_spent(db):
+    program = ProgramFactory(slug="short2", expiry_months=1)
+    db.session.commit()
+    program = SimpleNamespace(id=program.id)
+    card = enrol(program.id)
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "p-old",
+                amount_minor=100,
+                occurred_at=NOW - timedelta(days=40),
+            )
+        ]
+    )
+    account = account_of_customer(card.customer_id, lock=True)
+    debit(
+        account,
+        Movement(
+            kind="redeem",
+            points=-40,
+            source_type="redemption",
+            idempotency_key="spend",
+            occurred_at=NOW,
+            explanation={},
+        ),
+    )
+    db.session.commit()
+    expire_lots(now=NOW)  # the other 60 expire
+    db.session.commit()
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "r-1",
+                kind="refund",
+                amount_minor=100,
+                original_external_id="p-old",
+                occurred_at=NOW,
+            )
+        ]
+    )
+    assert balance(card.customer_id) == (-40, 0)  # the 40 spent points become debt
+    assert_reconciled()

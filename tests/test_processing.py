@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,7 +18,7 @@ from tests.ledger_helpers import (
     status_of,
     store,
 )
-from workers.jobs import process_transactions
+from workers.jobs import process_transactions, sweep_stranded
 
 
 @pytest.fixture
@@ -105,3 +106,40 @@ def test_program_isolation_same_card_token_in_two_programs(db, program, card):
     process_transactions([a, b])
     assert balance(card.customer_id) == (100, 0)
     assert balance(other_card.customer_id) == (300, 0)
+
+
+def test_sweeper_revives_unmatched_rows_whose_card_was_enrolled_meanwhile(db, program):
+    tx = store(program.id, "tok-race", "t-1", amount_minor=300)
+    process_transactions([tx])
+    # Enrolment committed while the chunk was deciding: it released nothing.
+    later = enrol(program.id, token="tok-race")
+    assert status_of(tx) == "unmatched"
+    assert sweep_stranded(older_than_seconds=0) == 1
+    process_transactions([tx])
+    assert balance(later.customer_id) == (300, 0)
+
+
+def test_a_row_that_cannot_be_evaluated_is_rejected_without_blocking_its_chunk(db, program, card):
+    far_future = datetime(9999, 12, 20, tzinfo=UTC)
+    bad = store(program.id, card.token, "bad", amount_minor=100, occurred_at=far_future)
+    good = store(program.id, card.token, "good", amount_minor=200)
+    result = process_transactions([bad, good])
+    assert result["rejected"] == 1 and result["processed"] == 1
+    assert status_of(bad) == "rejected"
+    assert balance(card.customer_id) == (200, 0)
+
+
+def test_refund_at_an_excluded_mcc_of_an_earning_purchase_still_claws_back(db, program, card):
+    process_transactions([store(program.id, card.token, "p-1", amount_minor=500, mcc="5812")])
+    refund = store(
+        program.id,
+        card.token,
+        "r-1",
+        kind="refund",
+        amount_minor=500,
+        original_external_id="p-1",
+        mcc="6011",
+    )
+    process_transactions([refund])
+    assert status_of(refund) == "processed"
+    assert balance(card.customer_id) == (0, 0)

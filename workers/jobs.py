@@ -17,7 +17,9 @@ from workers.queues import enqueue_transactions
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SWEEP_AGE = timedelta(minutes=2)
+# Longer than a chunk job's timeout, so rows still queued behind a busy worker are not
+# re-enqueued every minute during a large import (a duplicate job would be a no-op anyway).
+SWEEP_AGE = timedelta(minutes=15)
 
 
 @contextmanager

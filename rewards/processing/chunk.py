@@ -27,6 +27,9 @@ from rewards.processing.load import active_cards, load_terms, lock_received
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, lot_dates, purchase_awards
 
+# No single transaction may earn more than this (a guard against absurd amounts or rates).
+MAX_POINTS = 10**12
+
 
 @dataclass(frozen=True)
 class LockedAccount:
@@ -52,9 +55,10 @@ def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) ->
     customers |= {(o.program_id, o.customer_id) for o in linked.values() if o.customer_id}
     accounts = _lock_accounts(customers)
 
-    _write_earnings(_earn_rows(purchases, terms, accounts, now), result)
+    rows, rejected = _earn_rows(purchases, terms, accounts, now)
+    _write_earnings(rows, result)
     for tx, customer_id in purchases:
-        outcomes[tx.id] = Outcome("processed", customer_id)
+        outcomes[tx.id] = rejected.get(tx.id) or Outcome("processed", customer_id)
     _write_outcomes(outcomes, now)
 
     # Purchases are processed now, so refunds waiting for them (and any in this chunk) apply.
@@ -87,12 +91,13 @@ def _classify(
         customer_id = cards.get((tx.program_id, tx.card_token))
         if customer_id is None:
             outcomes[tx.id] = Outcome("unmatched", reason="card not enrolled")
+        elif tx.kind != "purchase":
+            # A return follows its purchase: excluded only if the purchase was (refunds.py).
+            returns.append((tx, customer_id))
         elif tx.mcc in terms[tx.program_id].excluded_mccs:
             outcomes[tx.id] = Outcome("excluded", customer_id, reason=f"MCC {tx.mcc} excluded")
-        elif tx.kind == "purchase":
-            purchases.append((tx, customer_id))
         else:
-            returns.append((tx, customer_id))
+            purchases.append((tx, customer_id))
     return outcomes, purchases, returns
 
 
@@ -119,16 +124,26 @@ def _earn_rows(
     terms: dict[int, ProgramTerms],
     accounts: dict[int, LockedAccount],
     now: datetime,
-) -> list[dict[str, Any]]:
-    """Ledger rows for the purchases' awards; available lots repay existing debt first."""
+) -> tuple[list[dict[str, Any]], dict[int, Outcome]]:
+    """Ledger rows for the purchases' awards (available lots repay existing debt first), and
+    the purchases rejected because evaluation failed on their values: one bad row must not
+    block the other rows of its chunk."""
     debt = {a.id: max(0, -a.available) for a in accounts.values()}
     rows: list[dict[str, Any]] = []
+    rejected: dict[int, Outcome] = {}
     for tx, customer_id in purchases:
         program = terms[tx.program_id]
         account_id = accounts[customer_id].id
-        available_at, expires_at = lot_dates(tx.occurred_at, program, now)
+        try:
+            available_at, expires_at = lot_dates(tx.occurred_at, program, now)
+            awards = purchase_awards(tx, program)
+            if any(award.points > MAX_POINTS for award in awards):
+                raise OverflowError("points out of range")
+        except (ArithmeticError, ValueError) as exc:
+            rejected[tx.id] = Outcome("rejected", customer_id, reason=f"cannot evaluate: {exc}")
+            continue
         pending = available_at > now
-        for award in purchase_awards(tx, program):
+        for award in awards:
             remaining = award.points
             if not pending and debt[account_id]:
                 repaid = min(debt[account_id], remaining)
@@ -152,7 +167,7 @@ def _earn_rows(
                     "occurred_at": tx.occurred_at,
                 }
             )
-    return rows
+    return rows, rejected
 
 
 def _write_earnings(rows: list[dict[str, Any]], result: ChunkResult) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from rewards.db import db
 from rewards.ledger import Movement, debit, lock_accounts
@@ -107,6 +107,8 @@ class ReturnBatch:
 
     originals: dict[int, Transaction]
     lots: dict[int, list[LedgerEntry]]
+    # Per lot: points already gone from it to expiry and to earlier clawbacks.
+    gone: dict[tuple[int, str], int]
     terms: dict[int, ProgramTerms]
     accounts: dict[int, Account]
     now: datetime
@@ -123,9 +125,9 @@ class ReturnBatch:
         result: ChunkResult,
     ) -> ReturnBatch:
         originals = find_originals(returns)
-        return cls(
-            originals, _lots_of({o.id for o in originals.values()}), terms, accounts, now, result
-        )
+        lots = _lots_of({o.id for o in originals.values()})
+        gone = _gone_from({lot.id for group in lots.values() for lot in group})
+        return cls(originals, lots, gone, terms, accounts, now, result)
 
     def apply(self, tx: TxFacts, customer_id: int) -> Outcome:
         """Claw back what `tx` (refund or reversal) takes away; returns its outcome."""
@@ -170,10 +172,14 @@ class ReturnBatch:
         before: int,
         applied: int,
     ) -> None:
+        # What the refunded share of the purchase earned, less what already left this lot by
+        # earlier clawbacks or by expiry (expired points are gone, not spent: never twice).
         amount = original.amount_minor
-        taken = lot.points * (before + applied) // amount - lot.points * before // amount
+        owed = lot.points * (before + applied) // amount
+        taken = owed - self.gone.get((lot.id, "clawback"), 0) - self.gone.get((lot.id, "expire"), 0)
         if taken <= 0:
             return
+        self.gone[(lot.id, "clawback")] = self.gone.get((lot.id, "clawback"), 0) + taken
         explanation = {
             "summary": _summary(tx, original, taken),
             "rule": "clawback",
@@ -210,7 +216,10 @@ class ReturnBatch:
 
     def _claw_back_base(self, tx: TxFacts, customer_id: int) -> Outcome:
         """No purchase to link: take back the base points of the refunded amount."""
-        rate = self.terms[tx.program_id].earn_rate
+        terms = self.terms[tx.program_id]
+        if tx.mcc in terms.excluded_mccs:  # nothing was earned there to take back
+            return Outcome("excluded", customer_id, reason=f"MCC {tx.mcc} excluded")
+        rate = terms.earn_rate
         points = points_for_amount(tx.amount_minor, tx.currency, rate)
         if points > 0:
             explanation = {
@@ -241,6 +250,22 @@ def _account_for(customer_id: int, accounts: dict[int, Account]) -> Account:
         for account in lock_accounts([account_id]).values():  # type: ignore[list-item]
             accounts[account.customer_id] = account
     return accounts[customer_id]
+
+
+def _gone_from(lot_ids: set[int]) -> dict[tuple[int, str], int]:
+    """`(lot id, kind) → points` taken from these lots so far by clawbacks and expiry."""
+    if not lot_ids:
+        return {}
+    stmt = (
+        select(LedgerEntry.reverses_entry_id, LedgerEntry.kind, func.sum(-LedgerEntry.points))
+        .where(
+            LedgerEntry.reverses_entry_id.in_(lot_ids),
+            LedgerEntry.kind.in_(("clawback", "expire")),
+        )
+        .group_by(LedgerEntry.reverses_entry_id, LedgerEntry.kind)
+    )
+    rows = db.session.execute(stmt).all()
+    return {(lot_id or 0, kind): int(points) for lot_id, kind, points in rows}
 
 
 def _lots_of(transaction_ids: set[int]) -> dict[int, list[LedgerEntry]]:
