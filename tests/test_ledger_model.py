@@ -1,10 +1,11 @@
-"""Hypothesis stateful test: random purchases, refunds (also before their purchase), duplicate
-deliveries, spending and chunk re-runs, checked against a simple model of expected points."""
+"""Hypothesis stateful test: random purchases (pending for two days), refunds (also before their
+purchase), duplicate deliveries, releases, spending and chunk re-runs, checked against a simple
+model of expected points and the ledger's reconciliation invariants."""
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, settings
@@ -13,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from rewards.db import db
 from rewards.ledger import Movement, account_of_customer, debit
+from rewards.maintenance import release_pending
 from rewards.reconcile import reconcile
 from tests.factories import ProgramFactory
 from tests.ledger_helpers import balance, enrol, store
@@ -32,7 +34,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         _truncate()
-        program = ProgramFactory(slug="model", currency="JPY", earn_rate=RATE, expiry_months=0)
+        program = ProgramFactory(
+            slug="model", currency="JPY", earn_rate=RATE, expiry_months=0, pending_days=2
+        )
         db.session.commit()
         self.program_id = program.id
         self.cards = [enrol(self.program_id, token=f"tok-{i}") for i in range(2)]
@@ -118,6 +122,11 @@ class LedgerMachine(RuleBasedStateMachine):
         db.session.commit()
         self.spent[card] += points
 
+    @rule()
+    def release_due_points(self) -> None:
+        release_pending(now=datetime.now(UTC) + timedelta(days=3))
+        db.session.commit()
+
     def expected(self, card: int) -> int:
         total = -self.spent[card]
         for ext, (owner, amount) in self.purchases.items():
@@ -133,7 +142,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.ids:
             process_transactions(sorted(self.ids))
         for index, card in enumerate(self.cards):
-            assert balance(card.customer_id) == (self.expected(index), 0)
+            available, pending = balance(card.customer_id)
+            assert available + pending == self.expected(index)
+            assert pending >= 0
         assert reconcile() == []
 
 
