@@ -12,13 +12,14 @@
    HTTP/1.1 connection requesting back to back (closed loop, like `wrk -c32`): --warmup
    seconds uncounted, then --duration seconds measured. Runs: /healthz (the server's floor,
    no auth and no database), /v1/me/balance, /v1/me/ledger?limit=20 and, with --rate, the
-   balance open-loop at that many requests/s (latency counted from when each request was
-   due). The clients are spread over --loaders processes using raw sockets, so the load
-   generator's own cost stays small; its CPU is reported.
+   balance open-loop at that many requests/s in total (latency counted from when each
+   request was due). The clients are spread over --loaders processes using raw sockets, so
+   the load generator's own cost stays small; its CPU is reported.
 3. Measures /v1/me/balance again while the feed runs: --feed new transactions posted in
    5,000-row batches with the processor key (2 submitter threads) and --feed-workers
-   workers processing them. The window ends early if the feed finishes first; the feed is
-   abandoned when the window ends.
+   workers processing them, closed-loop or, with --rate, at that same offered rate (so idle
+   and loaded compare at equal load rather than both saturating the CPU). The window ends
+   early if the feed finishes first; the feed is abandoned when the window ends.
 4. Prints per run requests/s, p50/p90/p99/max latency and errors, and the cores used by
    gunicorn, this database's PostgreSQL backends, the workers, the load generator and
    everything else on the machine (other tenants), with CPU milliseconds per request; then
@@ -532,8 +533,12 @@ def summary(args: argparse.Namespace, runs: dict[str, Run], feed: Feed | None) -
         f"balance {balance.rps:,.0f} req/s >= {RPS_TARGET:g}: {verdict(balance.rps >= RPS_TARGET)}"
     )
     print(f"ledger p99 {ledger.pct(99):.1f} ms, {ledger.rps:,.0f} req/s (no target)")
+    if "paced" in runs:
+        paced = runs["paced"]
+        print(f"balance p99 at {args.rate:g}/s offered {paced.pct(99):.1f} ms (open loop)")
     if loaded is not None:
-        ratio = loaded.pct(99) / p99
+        idle = runs.get("paced", balance)  # same offered load as the loaded run
+        ratio = loaded.pct(99) / idle.pct(99)
         print(
             f"balance p99 under feed load {loaded.pct(99):.1f} ms = {ratio:.2f}x idle "
             f"<= {LOADED_RATIO_TARGET:g}x: {verdict(ratio <= LOADED_RATIO_TARGET)}"
@@ -600,7 +605,8 @@ def parse_args() -> argparse.Namespace:
         "--rate",
         type=float,
         default=0,
-        help="also run the balance open-loop at this many requests/s in total (0: off)",
+        help="also run the balance open-loop at this many requests/s in total, and make the "
+        "loaded run open-loop at the same rate (0: off, all runs closed-loop)",
     )
     parser.add_argument(
         "--pending-days", type=int, default=0, help="the program's hold before points release"
@@ -623,8 +629,7 @@ def measure_all(
     runs["ledger"] = measure(target, "/v1/me/ledger?limit=20", "ledger?limit=20 idle")
     if args.rate:
         target.interval = len(target.tokens) / args.rate
-        runs["paced"] = measure(target, "/v1/me/balance", f"balance at {args.rate:g}/s offered")
-        target.interval = 0.0
+        runs["paced"] = measure(target, "/v1/me/balance", f"balance {args.rate:g}/s offered")
     if feed is not None:
         workers = common.start_workers(env, args.feed_workers)
         target.machine.workers = [p.pid for p in workers]
@@ -632,7 +637,8 @@ def measure_all(
             time.sleep(2)  # let the workers connect
             feed.start()
             feed.first_accepted.wait(120)
-            runs["loaded"] = measure(target, "/v1/me/balance", "balance during feed", feed.done)
+            label = f"balance {args.rate:g}/s + feed" if args.rate else "balance during feed"
+            runs["loaded"] = measure(target, "/v1/me/balance", label, feed.done)
             feed.cancel.set()
             feed.done.wait(600)
         finally:
