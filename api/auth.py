@@ -93,14 +93,16 @@ def _program_by_slug(slug: Any) -> Program | None:
 def _principal_from_jwt(token: str) -> Principal:
     claims = decode_jwt(token)
     roles = claims.get("roles") or []
-    if not isinstance(roles, list) or not set(roles) & set(PERSON_ROLES):
+    if not isinstance(roles, list) or not {r for r in roles if isinstance(r, str)} & set(
+        PERSON_ROLES
+    ):
         raise _Unauthorized("The token carries no known role.")
     program = _program_by_slug(claims.get("program"))
     if program is None and "admin" not in roles:
         raise _Unauthorized("The token's program is unknown.")
     return Principal(
         subject=str(claims["sub"]),
-        roles=frozenset(r for r in roles if r in PERSON_ROLES),
+        roles=frozenset(r for r in roles if isinstance(r, str) and r in PERSON_ROLES),
         program_id=program.id if program else None,
         program_slug=program.slug if program else None,
         claims=claims,

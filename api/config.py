@@ -22,7 +22,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: logged SQL errors must never carry request values (card tokens...).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "MIGRATIONS_DIR": MIGRATIONS_DIR,
         "REDIS_URL": redis_url,
         # Without Redis, jobs run in the request's process right after commit (embedded mode).

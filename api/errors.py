@@ -8,9 +8,11 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, Response, json
 from flask_smorest import Api
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from rewards import errors as domain
+from rewards.db import db
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,16 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(error: HTTPException) -> Response:
         return http_problem(error)
+
+    @app.errorhandler(DataError)
+    def handle_data_error(error: DataError) -> Response:
+        # A value the database cannot hold (an id beyond 64 bits, a NUL character...): the
+        # request is at fault, and nothing of it is kept.
+        db.session.rollback()
+        return problem(
+            400,
+            "A value in the request is out of range or contains characters that cannot be stored.",
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:

@@ -119,7 +119,7 @@ def find_customer(*, program_id: int, external_ref: str) -> Customer:
         )
     )
     if customer is None:
-        raise NotFound(f"No customer {external_ref!r} in this program.")
+        raise NotFound("No customer with this external_ref in your program.")
     return customer
 
 
@@ -135,7 +135,7 @@ def _account_and_zone(program_id: int, external_ref: str) -> tuple[Account | Non
         )
     ).first()
     if row is None:
-        raise NotFound(f"No customer {external_ref!r} in this program.")
+        raise NotFound("No customer with this external_ref in your program.")
     return row[1], row[2]
 
 

@@ -92,7 +92,7 @@ def read_jsonl(binary: IO[bytes]) -> Iterator[dict[str, Any] | RowError]:
             continue
         try:
             yield json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             yield RowError({"_row": ["is not valid JSON"]})
 
 

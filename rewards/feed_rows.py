@@ -7,13 +7,17 @@ an error, a log line or the batch's stored rejections.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rewards.currencies import is_currency
 from rewards.mcc import mcc_table
 from rewards.models.transaction import CHANNELS, TRANSACTION_KINDS
 from rewards.pan import looks_like_pan
+
+# Card transactions outside this window are data errors (and would break date arithmetic).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=2)
 
 FIELDS = (
     "external_id",
@@ -103,13 +107,19 @@ def _timestamp(value: Any, errors: Errors) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            errors["occurred_at"] = ["must include a time zone (e.g. Z or +09:00)"]
+            return None
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         errors["occurred_at"] = ["must be an ISO-8601 date-time"]
         return None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        errors["occurred_at"] = ["must include a time zone (e.g. Z or +09:00)"]
+    if not EARLIEST <= moment <= datetime.now(UTC) + FUTURE_SLACK:
+        errors["occurred_at"] = [
+            f"must be after {EARLIEST:%Y-%m-%d} and at most {FUTURE_SLACK.days} days in the future"
+        ]
         return None
-    return moment.astimezone(UTC)
+    return moment
 
 
 def _currency(value: Any, program_currency: str, errors: Errors) -> str | None:

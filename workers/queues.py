@@ -66,7 +66,10 @@ class Queues:
         PostgreSQL and the sweeper re-enqueues them.
         """
         if current_app.config["JOBS_INLINE"]:
-            _resolve(func_path)(*args, **kwargs)
+            # Its own app context, hence its own session: the job ends that session, never
+            # the caller's (whose objects would otherwise be detached mid-request).
+            with current_app.app_context():
+                _resolve(func_path)(*args, **kwargs)
             return
         try:
             self.queue(queue).enqueue(

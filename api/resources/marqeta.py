@@ -51,7 +51,7 @@ def _webhook_items() -> list[Any]:
     try:
         # Amounts are decimal major units: keep them exact.
         body = json.loads(request.get_data(), parse_float=Decimal)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         error = BadRequest("The body is not valid JSON.")
         error.data = {"errors": {"_body": ["not valid JSON"]}}  # type: ignore[attr-defined]
         raise error from exc

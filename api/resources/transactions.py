@@ -105,7 +105,7 @@ def _bad_request(detail: str, field: str) -> BadRequest:
 def _batch_rows() -> list[Any]:
     try:
         body = json.loads(request.get_data(cache=True))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise _bad_request("The body is not valid JSON.", "_body") from exc
     if not isinstance(body, dict) or not isinstance(body.get("transactions"), list):
         raise InvalidInput(

@@ -1,0 +1,70 @@
+"""Odd input never reaches a 500: it is a problem+json naming what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import bearer, make_token
+from tests.test_ingest_api import tx_row
+
+
+def _problem(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.content_type == "application/problem+json"
+    return response.json
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:00:00-01:00",
+        "9999-12-20T00:00:00Z",
+        "1999-12-31T23:59:59Z",
+    ],
+)
+def test_out_of_range_timestamps_are_rejected_per_row(client, processor_headers, occurred_at):
+    rows = [tx_row(1, occurred_at=occurred_at), tx_row(2)]
+    response = client.post(
+        "/v1/transactions", json={"transactions": rows}, headers=processor_headers
+    )
+    assert response.status_code == 202
+    assert response.json["accepted"] == 1
+    assert response.json["rejected"][0]["index"] == 0
+    assert "occurred_at" in response.json["rejected"][0]["errors"]
+
+
+def test_ids_beyond_64_bits_are_a_problem_not_a_crash(client, processor_headers):
+    body = _problem(client.get("/v1/batches/99999999999999999999", headers=processor_headers), 400)
+    assert "out of range" in body["detail"]
+
+
+def test_nul_characters_are_a_problem_not_a_crash(client, marketer_headers):
+    _problem(client.get("/v1/customers/a%00b", headers=marketer_headers), 400)
+
+
+def test_deeply_nested_json_is_a_bad_request(client, processor_headers):
+    body = '{"transactions": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = client.post(
+        "/v1/transactions",
+        data=body,
+        headers={**processor_headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code in (400, 422)
+    assert response.content_type == "application/problem+json"
+
+
+def test_token_with_non_string_roles_is_unauthorized(client, program):
+    token = make_token(sub="x", program=program.slug, roles=[{"admin": True}])
+    _problem(client.get("/v1/me", headers=bearer(token)), 401)
+
+
+def test_unknown_customer_404_never_echoes_a_card_number(client, marketer_headers):
+    pan = "4111111111111111"
+    response = client.post(
+        f"/v1/customers/{pan}/adjustments",
+        json={"points": 5, "reason": "test"},
+        headers=marketer_headers,
+    )
+    assert response.status_code == 404
+    assert pan not in response.get_data(as_text=True)
