@@ -68,3 +68,12 @@ def test_unknown_customer_404_never_echoes_a_card_number(client, marketer_header
     )
     assert response.status_code == 404
     assert pan not in response.get_data(as_text=True)
+
+
+def test_a_batch_that_is_not_json_is_415(client, processor_headers):
+    response = client.post(
+        "/v1/transactions",
+        data="external_id,card_token\n",
+        headers={**processor_headers, "Content-Type": "text/plain"},
+    )
+    _problem(response, 415)

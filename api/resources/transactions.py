@@ -103,6 +103,8 @@ def _bad_request(detail: str, field: str) -> BadRequest:
 
 
 def _batch_rows() -> list[Any]:
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the batch as application/json.")
     try:
         body = json.loads(request.get_data(cache=True))
     except (ValueError, RecursionError) as exc:
