@@ -161,15 +161,27 @@ def requires(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
-def auth_doc(*schemes: str) -> dict[str, Any]:
-    """`@blp.doc(**auth_doc("bearerJWT"))`: the security requirement and the 401/403 problems."""
-    problem = {"$ref": "#/components/schemas/Problem"}
-    content = {"application/problem+json": {"schema": problem}}
+PROBLEM_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, expired or invalid credentials",
+    403: "The credential's role may not call this",
+    404: "Not found in the caller's program",
+    409: "Conflicts with existing data (or an Idempotency-Key reused with another body)",
+    413: "Request body too large",
+    415: "Unsupported content type",
+    422: "Validation failed; `errors` names each field",
+}
+
+
+def auth_doc(*schemes: str, problems: tuple[int, ...] = ()) -> dict[str, Any]:
+    """`@blp.doc(**auth_doc("bearerJWT", problems=(404,)))`: the security requirement and the
+    problem+json responses (401 and 403 always, plus `problems`)."""
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {
         "security": [{scheme: []} for scheme in schemes],
         "responses": {
-            "401": {"description": "Missing, expired or invalid credentials", "content": content},
-            "403": {"description": "The credential's role may not call this", "content": content},
+            str(status): {"description": PROBLEM_DESCRIPTIONS[status], "content": content}
+            for status in (401, 403, *problems)
         },
     }
 

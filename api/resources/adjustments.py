@@ -87,7 +87,7 @@ IDEMPOTENCY_KEY_PARAMETER = {
 @blp.route("/customers/<string:external_ref>/adjustments")
 class CustomerAdjustments(MethodView):
     @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT"))
+    @blp.doc(**auth_doc("bearerJWT", problems=(400, 404, 409, 422)))
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     @blp.arguments(AdjustmentCreateSchema)
     @blp.alt_response(201, schema=AdjustmentSchema, success=True, description="Adjusted")

@@ -8,10 +8,10 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.auth import current_principal, requires
+from api.auth import auth_doc, current_principal, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit
-from api.resources.programs import api_doc, page
+from api.resources.programs import page
 from rewards.access import revoke_api_key
 from rewards.api_keys import issue_api_key, list_api_keys
 from rewards.models.access import API_KEY_ROLES
@@ -74,7 +74,7 @@ def _view(record: Any, program_slug: str) -> dict[str, Any]:
 
 @blp.route("/api-keys")
 class ApiKeys(MethodView):
-    @blp.doc(**api_doc("bearerJWT", problems=(400, 404)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(400, 404)))
     @requires("admin")
     @blp.arguments(ApiKeyQueryArgsSchema, location="query")
     @blp.response(200, ApiKeyPageSchema)
@@ -86,7 +86,7 @@ class ApiKeys(MethodView):
         views = [_view(key, slug) for key, slug in rows]
         return page(views, args["limit"], id_of=lambda view: view["id"])
 
-    @blp.doc(**api_doc("bearerJWT", problems=(400, 404)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(400, 404)))
     @requires("admin")
     @blp.arguments(ApiKeyCreateSchema)
     @blp.response(201, ApiKeyCreatedSchema)
@@ -104,7 +104,7 @@ class ApiKeys(MethodView):
 
 @blp.route("/api-keys/<int:key_id>")
 class ApiKeyById(MethodView):
-    @blp.doc(**api_doc("bearerJWT", problems=(404,)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @requires("admin")
     @blp.response(204)
     def delete(self, key_id: int) -> None:

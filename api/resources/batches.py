@@ -56,7 +56,7 @@ class RejectionQueryArgsSchema(PageQueryArgsSchema):
 
 @blp.route("/batches/<int:batch_id>")
 class BatchById(MethodView):
-    @blp.doc(**auth_doc("apiKey"))
+    @blp.doc(**auth_doc("apiKey", problems=(404,)))
     @blp.response(200, BatchSchema)
     @requires("processor")
     def get(self, batch_id: int) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class BatchById(MethodView):
 
 @blp.route("/batches/<int:batch_id>/rejections")
 class BatchRejections(MethodView):
-    @blp.doc(**auth_doc("apiKey"))
+    @blp.doc(**auth_doc("apiKey", problems=(404,)))
     @blp.arguments(RejectionQueryArgsSchema, location="query")
     @blp.response(200, RejectionPageSchema)
     @requires("processor")

@@ -9,10 +9,9 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.auth import program_id, requires
+from api.auth import auth_doc, program_id, requires
 from api.fields import UtcDateTime
 from api.idempotency import after_commit, commit
-from api.resources.programs import api_doc
 from rewards import customers as service
 from rewards.pan import looks_like_pan
 from workers.queues import enqueue_transactions
@@ -86,7 +85,7 @@ class CustomerProfileSchema(CustomerSchema):
 
 @blp.route("/customers")
 class Customers(MethodView):
-    @blp.doc(**api_doc("apiKey", "basicApiKey", problems=(400, 409)))
+    @blp.doc(**auth_doc("apiKey", "basicApiKey", problems=(400, 409)))
     @requires("processor")
     @blp.arguments(CustomerCreateSchema)
     @blp.response(201, CustomerSchema, description="Created")
@@ -100,7 +99,7 @@ class Customers(MethodView):
 
 @blp.route("/customers/<string:external_ref>")
 class CustomerByRef(MethodView):
-    @blp.doc(**api_doc("bearerJWT", problems=(404,)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @requires("marketer")
     @blp.response(200, CustomerProfileSchema)
     def get(self, external_ref: str) -> dict[str, Any]:
@@ -117,7 +116,7 @@ class CustomerByRef(MethodView):
 
 @blp.route("/customers/<string:external_ref>/cards")
 class CustomerCards(MethodView):
-    @blp.doc(**api_doc("apiKey", "basicApiKey", problems=(400, 404, 409)))
+    @blp.doc(**auth_doc("apiKey", "basicApiKey", problems=(400, 404, 409)))
     @requires("processor")
     @blp.arguments(CardCreateSchema)
     @blp.response(201, EnrolledCardSchema, description="Enrolled")

@@ -63,9 +63,35 @@ def _webhook_items() -> list[Any]:
     return items
 
 
+# Marqeta's own transaction object (documented by Marqeta); read field by field, not by schema.
+WEBHOOK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["transactions"],
+                "properties": {
+                    "transactions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "description": "Marqeta transaction: token, type, state, amount, "
+                            "currency_code, card_token, card_acceptor {mcc, mid, name}, "
+                            "preceding_related_transaction_token, user_transaction_time, "
+                            "response {code}",
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
 @blp.route("/feeds/marqeta")
 class MarqetaFeed(MethodView):
-    @blp.doc(**auth_doc("basicApiKey"))
+    @blp.doc(**auth_doc("basicApiKey", problems=(400, 413, 422)), requestBody=WEBHOOK_BODY)
     @blp.response(200, MarqetaResultSchema)
     @requires("processor")
     def post(self) -> dict[str, Any]:

@@ -135,7 +135,7 @@ def _ref() -> str:
 @blp.route("/me")
 class Me(MethodView):
     @requires("cardholder")
-    @blp.doc(**auth_doc("bearerJWT"))
+    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @blp.response(200, MeSchema)
     def get(self) -> Any:
         """The signed-in cardholder's profile and program"""
@@ -160,7 +160,7 @@ class Me(MethodView):
 @blp.route("/me/balance")
 class MyBalance(MethodView):
     @requires("cardholder")
-    @blp.doc(**auth_doc("bearerJWT"))
+    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @blp.response(200, BalanceSchema)
     def get(self) -> Any:
         """Available, pending and lifetime points, what expires soon and the next release"""
@@ -175,7 +175,7 @@ class MyBalance(MethodView):
 @blp.route("/me/ledger")
 class MyLedger(MethodView):
     @requires("cardholder")
-    @blp.doc(**auth_doc("bearerJWT"))
+    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @blp.arguments(LedgerQueryArgsSchema, location="query")
     @blp.response(200, LedgerPageSchema)
     def get(self, args: dict[str, Any]) -> Any:

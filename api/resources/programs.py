@@ -1,7 +1,6 @@
 """Programs (admin): create, list, read and change a co-branded card product's settings.
 
-Also home of two helpers the other admin resources share: `page` (a list response) and
-`api_doc` (security plus documented problem responses).
+Also home of `page` (a list response), which the other admin resources share.
 """
 
 from __future__ import annotations
@@ -22,26 +21,6 @@ from rewards.models import Program
 blp = Blueprint(
     "programs", __name__, url_prefix="/v1", description="Programs: co-branded card products"
 )
-
-PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-PROBLEM_DESCRIPTIONS = {
-    400: "Malformed request",
-    404: "Not found in the caller's program",
-    409: "Conflicts with existing data",
-    422: "Validation failed; `errors` names each field",
-}
-
-
-def api_doc(*schemes: str, problems: tuple[int, ...] = ()) -> dict[str, Any]:
-    """`auth_doc(*schemes)` plus problem+json responses for the statuses in `problems`."""
-    doc = auth_doc(*schemes)
-    for status in problems:
-        doc["responses"][str(status)] = {
-            "description": PROBLEM_DESCRIPTIONS[status],
-            "content": PROBLEM_CONTENT,
-        }
-    return doc
-
 
 # --- shared helpers ------------------------------------------------------------------
 
@@ -162,7 +141,7 @@ class ProgramPageSchema(ma.Schema):
 
 @blp.route("/programs")
 class Programs(MethodView):
-    @blp.doc(**api_doc("bearerJWT", problems=(400,)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(400,)))
     @requires("admin")
     @blp.arguments(PageQueryArgsSchema, location="query")
     @blp.response(200, ProgramPageSchema)
@@ -171,7 +150,7 @@ class Programs(MethodView):
         rows = service.list_programs(limit=args["limit"] + 1, after_id=args["cursor"])
         return page(rows, args["limit"])
 
-    @blp.doc(**api_doc("bearerJWT", problems=(400, 409)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(400, 409)))
     @requires("admin")
     @blp.arguments(ProgramCreateSchema)
     @blp.response(201, ProgramSchema)
@@ -184,14 +163,14 @@ class Programs(MethodView):
 
 @blp.route("/programs/<string:slug>")
 class ProgramBySlug(MethodView):
-    @blp.doc(**api_doc("bearerJWT", problems=(404,)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @requires("admin", "marketer")
     @blp.response(200, ProgramSchema)
     def get(self, slug: str) -> Program:
         """Read a program (admin, or a marketer of that program)."""
         return _visible_program(slug)
 
-    @blp.doc(**api_doc("bearerJWT", problems=(400, 404, 409)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(400, 404, 409)))
     @requires("admin")
     @blp.arguments(ProgramUpdateSchema)
     @blp.response(200, ProgramSchema)

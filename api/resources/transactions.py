@@ -132,7 +132,7 @@ def _enqueue_after_commit(ids: list[int]) -> None:
 
 @blp.route("/transactions")
 class Transactions(MethodView):
-    @blp.doc(**auth_doc("apiKey"))
+    @blp.doc(**auth_doc("apiKey", problems=(400, 409, 413, 415, 422)))
     @blp.doc(
         requestBody={"content": {"application/json": {"schema": TransactionBatchCreateSchema}}}
     )
@@ -205,7 +205,7 @@ def _commit_chunk(ids: list[int]) -> None:
 
 @blp.route("/transaction-files")
 class TransactionFiles(MethodView):
-    @blp.doc(**auth_doc("apiKey"))
+    @blp.doc(**auth_doc("apiKey", problems=(400, 415, 422)))
     @blp.doc(
         requestBody={
             "content": {
