@@ -38,3 +38,18 @@ def test_migrations_match_models(app):
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []
+
+
+def test_every_operation_documents_security_errors_and_bodies(client):
+    spec = client.get("/v1/openapi.json").json
+    assert spec["paths"], "no paths documented"
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            where = f"{method.upper()} {path}"
+            assert operation.get("security"), f"{where} has no security requirement"
+            assert {"401", "403"} <= set(operation["responses"]), f"{where} lacks 401/403"
+            assert operation.get("summary"), f"{where} has no summary"
+            if method in ("post", "patch"):
+                assert "requestBody" in operation, f"{where} documents no body"
