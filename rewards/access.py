@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
+from rewards import audit
 from rewards.db import db
 from rewards.errors import InvalidInput, NotFound
-from rewards.models import ApiKey, AuditLog, Program
+from rewards.models import ApiKey, Program
 from rewards.models.access import API_KEY_ROLES
 
 KEY_MARK = "rwk"
@@ -82,21 +83,19 @@ def touch_api_key(key_id: int) -> None:
 
 def revoke_api_key(*, key_id: int, actor: str) -> ApiKey:
     """Revoke a key; calls with it fail from the next request on. Audited."""
-    record = db.session.get(ApiKey, key_id)
-    if record is None:
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
         raise NotFound(f"API key {key_id} not found")
-    if record.revoked_at is None:
-        record.revoked_at = datetime.now(UTC)
-        db.session.add(
-            AuditLog(
-                program_id=record.program_id,
-                actor=actor,
-                actor_role="admin",
-                action="api_key.revoke",
-                object_type="api_key",
-                object_id=str(record.id),
-                before={"revoked": False},
-                after={"revoked": True},
-            )
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        audit.record(
+            program_id=key.program_id,
+            actor=actor,
+            actor_role="admin",
+            action="api_key.revoke",
+            object_type="api_key",
+            object_id=key.id,
+            before={"revoked": False},
+            after={"revoked": True},
         )
-    return record
+    return key

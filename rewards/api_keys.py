@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import select
 
 from rewards.access import MintedKey, mint_api_key
+from rewards.audit import record
 from rewards.db import db
 from rewards.models import ApiKey, Program
-from rewards.programs import audit, get_program
+from rewards.programs import get_program
 
 
 def describe(record: ApiKey) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def issue_api_key(*, program_slug: str, role: str, name: str, actor: str) -> Min
     """Mint a key for the program; the returned secret is shown once and never stored."""
     program = get_program(program_slug)
     minted = mint_api_key(program=program, role=role, name=name, created_by=actor)
-    audit(
+    record(
         program_id=program.id,
         actor=actor,
         actor_role="admin",

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
+from rewards.audit import record
 from rewards.currencies import is_currency
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
-from rewards.models import AuditLog, Program, Transaction
+from rewards.models import Program, Transaction
 from rewards.models.program import DEFAULT_EXCLUDED_MCCS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9-]{2,64}$")
@@ -130,32 +131,6 @@ def format_rate(rate: Decimal | None) -> str | None:
     return format(Decimal(rate).normalize(), "f")
 
 
-def audit(
-    *,
-    program_id: int | None,
-    actor: str,
-    actor_role: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-) -> None:
-    """Append one audit-log row in the caller's transaction."""
-    db.session.add(
-        AuditLog(
-            program_id=program_id,
-            actor=actor,
-            actor_role=actor_role,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=before,
-            after=after,
-        )
-    )
-
-
 def create_program(
     *,
     slug: str,
@@ -198,7 +173,7 @@ def create_program(
             db.session.add(program)
     except IntegrityError as exc:
         raise Conflict(f"A program with slug {slug!r} already exists.", field="slug") from exc
-    audit(
+    record(
         program_id=program.id,
         actor=actor,
         actor_role=actor_role,
@@ -236,7 +211,7 @@ def update_program(
     db.session.flush()
     after = snapshot(program)
     if after != before:
-        audit(
+        record(
             program_id=program.id,
             actor=actor,
             actor_role=actor_role,

@@ -63,9 +63,7 @@ def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) ->
 
     # Purchases are processed now, so refunds waiting for them (and any in this chunk) apply.
     returns += refunds.lock_waiting_for([tx for tx, _ in purchases])
-    batch = refunds.ReturnBatch.load(
-        [tx for tx, _ in returns], terms=terms, accounts={}, now=now, result=result
-    )
+    batch = refunds.ReturnBatch.load([tx for tx, _ in returns], terms=terms, now=now, result=result)
     # ORM rows for the FIFO primitives, re-read now that the bulk account update is done.
     touched = {c for _, c in returns}
     touched |= {o.customer_id for o in batch.originals.values() if o.customer_id}

@@ -120,14 +120,14 @@ class ReturnBatch:
         returns: list[TxFacts],
         *,
         terms: dict[int, ProgramTerms],
-        accounts: dict[int, Account],
         now: datetime,
         result: ChunkResult,
     ) -> ReturnBatch:
+        """Find the purchases and their lots; `accounts` starts empty, the caller fills it."""
         originals = find_originals(returns)
         lots = _lots_of({o.id for o in originals.values()})
         gone = _gone_from({lot.id for group in lots.values() for lot in group})
-        return cls(originals, lots, gone, terms, accounts, now, result)
+        return cls(originals, lots, gone, terms, {}, now, result)
 
     def apply(self, tx: TxFacts, customer_id: int) -> Outcome:
         """Claw back what `tx` (refund or reversal) takes away; returns its outcome."""
