@@ -84,10 +84,24 @@ def decode_jwt(token: str) -> dict[str, Any]:
         raise _Unauthorized("The token is invalid.") from exc
 
 
-def _program_by_slug(slug: Any) -> Program | None:
+@dataclass(frozen=True)
+class ProgramRef:
+    id: int
+    slug: str
+
+
+def _program_by_slug(slug: Any) -> ProgramRef | None:
+    """The program a token names. Slugs never change and programs are never deleted, so each
+    process remembers the answer (this saves a query on every cardholder request)."""
     if not isinstance(slug, str):
         return None
-    return db.session.scalar(select(Program).where(Program.slug == slug))
+    known: dict[str, ProgramRef] = current_app.extensions.setdefault("program_refs", {})
+    if slug not in known:
+        program_id = db.session.scalar(select(Program.id).where(Program.slug == slug))
+        if program_id is None:
+            return None
+        known[slug] = ProgramRef(program_id, slug)
+    return known[slug]
 
 
 def _principal_from_jwt(token: str) -> Principal:

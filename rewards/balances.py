@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from rewards.db import db
 from rewards.errors import NotFound
@@ -123,27 +123,6 @@ def find_customer(*, program_id: int, external_ref: str) -> Customer:
     return customer
 
 
-def _account_and_zone(program_id: int, external_ref: str) -> tuple[Account | None, str]:
-    row = db.session.execute(
-        select(Customer.id, Account, Program.timezone)
-        .join(Program, Program.id == Customer.program_id)
-        .outerjoin(Account, Account.customer_id == Customer.id)
-        .where(
-            Customer.program_id == program_id,
-            Customer.external_ref == external_ref,
-            Customer.status != "erased",
-        )
-    ).first()
-    if row is None:
-        raise NotFound("No customer with this external_ref in your program.")
-    return row[1], row[2]
-
-
-def as_utc(moment: datetime) -> datetime:
-    """`moment` as an aware UTC datetime (SQLite, the embedded mode, returns naive UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def zone(name: str) -> ZoneInfo:
     """The program's timezone; UTC if the stored name is unknown to this machine."""
     try:
@@ -155,40 +134,60 @@ def zone(name: str) -> ZoneInfo:
 def balance(*, program_id: int, external_ref: str, now: datetime | None = None) -> Balance:
     """Totals, available points expiring within 30 days per local day, and the next release.
 
-    Lots already past their expiry but not yet swept by the expiry job are listed on their
-    own (past) date: they are still in `available` until the job runs.
+    One statement: the customer's account totals joined to the few lots that matter (pending,
+    or expiring within the horizon). Lots already past their expiry but not yet swept by the
+    expiry job are listed on their own (past) date: they are still in `available` until then.
     """
     now = now or utcnow()
-    account, tz_name = _account_and_zone(program_id, external_ref)
-    if account is None:
-        return Balance(totals=Totals(), expiring=[], next_release=None)
-    lots = db.session.execute(
+    lot = LedgerEntry
+    rows = db.session.execute(
         select(
-            LedgerEntry.state,
-            LedgerEntry.remaining,
-            LedgerEntry.available_at,
-            LedgerEntry.expires_at,
-        ).where(
-            LedgerEntry.account_id == account.id,
-            LedgerEntry.remaining > 0,
-            or_(
-                LedgerEntry.state == "pending",
-                LedgerEntry.expires_at <= now + EXPIRY_HORIZON,
+            Account.available,
+            Account.pending,
+            Account.lifetime_earned,
+            Account.lifetime_redeemed,
+            Program.timezone,
+            lot.state,
+            lot.remaining,
+            lot.available_at,
+            lot.expires_at,
+        )
+        .select_from(Customer)
+        .join(Program, Program.id == Customer.program_id)
+        .outerjoin(Account, Account.customer_id == Customer.id)
+        .outerjoin(
+            lot,
+            and_(
+                lot.account_id == Account.id,
+                lot.remaining > 0,
+                or_(lot.state == "pending", lot.expires_at <= now + EXPIRY_HORIZON),
             ),
         )
+        .where(
+            Customer.program_id == program_id,
+            Customer.external_ref == external_ref,
+            Customer.status != "erased",
+        )
     ).all()
-    local = zone(tz_name)
+    if not rows:
+        raise NotFound("No customer with this external_ref in your program.")
+    first = rows[0]
+    if first.available is None:  # enrolled without an account yet
+        return Balance(totals=Totals(), expiring=[], next_release=None)
+    totals = Totals(first.available, first.pending, first.lifetime_earned, first.lifetime_redeemed)
+    local = zone(first.timezone)
     per_day: dict[date, int] = defaultdict(int)
     release: Release | None = None
-    for state, remaining, available_at, expires_at in lots:
-        points = remaining or 0
-        if state == "pending":
-            if release is None or as_utc(available_at) < release.available_at:
-                release = Release(available_at=as_utc(available_at), points=points)
-        elif expires_at is not None:
-            per_day[as_utc(expires_at).astimezone(local).date()] += points
+    for row in rows:
+        if row.state is None:
+            continue
+        if row.state == "pending":
+            if release is None or row.available_at < release.available_at:
+                release = Release(available_at=row.available_at, points=row.remaining)
+        elif row.expires_at is not None:
+            per_day[row.expires_at.astimezone(local).date()] += row.remaining
     expiring = [Expiring(date=day, points=points) for day, points in sorted(per_day.items())]
-    return Balance(totals=Totals.of(account), expiring=expiring, next_release=release)
+    return Balance(totals=totals, expiring=expiring, next_release=release)
 
 
 def ledger_page(
@@ -200,13 +199,20 @@ def ledger_page(
     kind: str | None = None,
 ) -> LedgerPage:
     """The customer's ledger entries newest first, `limit` at a time (keyset on id)."""
-    account, _ = _account_and_zone(program_id, external_ref)
-    if account is None:
-        return LedgerPage(lines=[], last_id=None)
+    account_id = (
+        select(Account.id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .where(
+            Customer.program_id == program_id,
+            Customer.external_ref == external_ref,
+            Customer.status != "erased",
+        )
+        .scalar_subquery()
+    )
     stmt = (
         select(LedgerEntry, Transaction.external_id, Transaction.merchant_name)
         .outerjoin(Transaction, Transaction.id == LedgerEntry.transaction_id)
-        .where(LedgerEntry.account_id == account.id)
+        .where(LedgerEntry.account_id == account_id)
         .order_by(LedgerEntry.id.desc())
         .limit(limit + 1)
     )
@@ -215,6 +221,8 @@ def ledger_page(
     if kind:
         stmt = stmt.where(LedgerEntry.kind == kind)
     rows = db.session.execute(stmt).all()
+    if not rows:
+        find_customer(program_id=program_id, external_ref=external_ref)  # 404 if unknown
     lines = [_line(entry, external_id, merchant) for entry, external_id, merchant in rows[:limit]]
     more = len(rows) > limit
     return LedgerPage(lines=lines, last_id=lines[-1].entry.id if more else None)

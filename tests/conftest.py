@@ -79,6 +79,7 @@ def _clean_state(app: Flask) -> Iterator[None]:
     yield
     _db.session.rollback()
     _db.session.remove()
+    app.extensions.pop("program_refs", None)  # ids restart with every truncate
     tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
     with _db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
