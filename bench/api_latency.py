@@ -594,8 +594,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=32, help="concurrent cardholders")
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="uncounted seconds per run")
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--feed-nice",
+        type=int,
+        default=10,
+        help="CPU niceness of the feed's workers and ingest server (0: same priority as the API)",
+    )
+    parser.add_argument(
+        "--feed-server",
+        choices=("separate", "shared"),
+        default="separate",
+        help="post the loaded run's feed to its own gunicorn (as deployed) or the same one",
+    )
     parser.add_argument(
         "--feed", type=int, default=100_000, help="transactions during load (0: no loaded run)"
     )
@@ -631,7 +643,7 @@ def measure_all(
         target.interval = len(target.tokens) / args.rate
         runs["paced"] = measure(target, "/v1/me/balance", f"balance {args.rate:g}/s offered")
     if feed is not None:
-        workers = common.start_workers(env, args.feed_workers)
+        workers = common.start_workers(env, args.feed_workers, nice=args.feed_nice)
         target.machine.workers = [p.pid for p in workers]
         try:
             time.sleep(2)  # let the workers connect
@@ -649,7 +661,7 @@ def measure_all(
 
 
 def run(args: argparse.Namespace, env: dict[str, str], database_url: str) -> None:
-    gunicorn = None
+    gunicorn = feed_gunicorn = None
     try:
         key, card_tokens = common.seed(env, database_url, args.customers)
         if args.pending_days:
@@ -674,7 +686,13 @@ def run(args: argparse.Namespace, env: dict[str, str], database_url: str) -> Non
         feed = None
         if args.feed:
             rows = list(common.transactions(args.feed, card_tokens, seed=12, prefix="feed"))
-            feed = Feed(base=base, key=key, rows=rows, database_url=database_url)
+            feed_base = base
+            if args.feed_server == "separate":
+                # As deployed: processor ingest on its own gunicorn, so big batch bodies are
+                # never parsed by the processes that answer cardholders.
+                feed_gunicorn, feed_base = common.start_gunicorn(env, 1, 1, nice=args.feed_nice)
+                print(f"gunicorn for the processor feed: 1 worker, {feed_base}")
+            feed = Feed(base=feed_base, key=key, rows=rows, database_url=database_url)
         with multiprocessing.get_context("spawn").Pool(args.loaders) as pool:
             target = Target(
                 pool=pool,
@@ -690,8 +708,7 @@ def run(args: argparse.Namespace, env: dict[str, str], database_url: str) -> Non
         if args.explain:
             explain(database_url, refs[0])
     finally:
-        if gunicorn is not None:
-            common.stop([gunicorn])
+        common.stop([p for p in (gunicorn, feed_gunicorn) if p is not None])
 
 
 def main() -> None:

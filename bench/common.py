@@ -194,12 +194,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def niced(nice: int) -> list[str]:
+    """Command prefix lowering a process's CPU priority (background work yields to the API)."""
+    return ["nice", "-n", str(nice)] if nice else []
+
+
 def start_gunicorn(
-    env: dict[str, str], workers: int = 2, threads: int = 1
+    env: dict[str, str], workers: int = 2, threads: int = 1, nice: int = 0
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [
+            *niced(nice),
             str(BIN / "gunicorn"),
             "-w",
             str(workers),
@@ -227,11 +233,14 @@ def start_gunicorn(
     raise RuntimeError("gunicorn did not start")
 
 
-def start_workers(env: dict[str, str], count: int, fork: bool = True) -> list[subprocess.Popen]:
+def start_workers(
+    env: dict[str, str], count: int, fork: bool = True, nice: int = 0
+) -> list[subprocess.Popen]:
     extra = [] if fork else ["--no-fork"]
     return [
         subprocess.Popen(
             [
+                *niced(nice),
                 str(BIN / "rewards"),
                 "worker",
                 "--no-scheduler",
