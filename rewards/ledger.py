@@ -118,10 +118,10 @@ def _insert_entry(
         dialect_insert(LedgerEntry)
         .values(values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerEntry.id)
+        .returning(LedgerEntry)
     )
-    entry_id = db.session.scalar(stmt)
-    return None if entry_id is None else db.session.get(LedgerEntry, entry_id)
+    # RETURNING the entity puts the new row in the session without a second SELECT.
+    return db.session.scalars(stmt).first()
 
 
 def credit(account: Account, move: Movement, *, now: datetime | None = None) -> LedgerEntry | None:
