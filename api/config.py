@@ -35,7 +35,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "JWT_ISSUER": os.environ.get("JWT_ISSUER"),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 16 * 1024 * 1024),
         "MAX_BATCH_ROWS": _int("MAX_BATCH_ROWS", 5000),
-        "CHUNK_SIZE": _int("CHUNK_SIZE", 2000),
+        "CHUNK_SIZE": _int("CHUNK_SIZE", 5000),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_DEFAULT": os.environ.get("RATE_LIMIT", "600 per minute"),
         "RATELIMIT_HEADERS_ENABLED": True,
