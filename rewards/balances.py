@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Executable, and_, bindparam, or_, select
 
 from rewards.db import db
 from rewards.errors import NotFound
@@ -131,16 +132,11 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def balance(*, program_id: int, external_ref: str, now: datetime | None = None) -> Balance:
-    """Totals, available points expiring within 30 days per local day, and the next release.
-
-    One statement: the customer's account totals joined to the few lots that matter (pending,
-    or expiring within the horizon). Lots already past their expiry but not yet swept by the
-    expiry job are listed on their own (past) date: they are still in `available` until then.
-    """
-    now = now or utcnow()
+@cache
+def _balance_statement() -> Executable:
+    """Built once: constructing a select costs more than running it on this hot path."""
     lot = LedgerEntry
-    rows = db.session.execute(
+    return (
         select(
             Account.available,
             Account.pending,
@@ -160,15 +156,31 @@ def balance(*, program_id: int, external_ref: str, now: datetime | None = None) 
             and_(
                 lot.account_id == Account.id,
                 lot.remaining > 0,
-                or_(lot.state == "pending", lot.expires_at <= now + EXPIRY_HORIZON),
+                or_(lot.state == "pending", lot.expires_at <= bindparam("horizon")),
             ),
         )
         .where(
-            Customer.program_id == program_id,
-            Customer.external_ref == external_ref,
+            Customer.program_id == bindparam("program_id"),
+            Customer.external_ref == bindparam("external_ref"),
             Customer.status != "erased",
         )
-    ).all()
+    )
+
+
+def balance(*, program_id: int, external_ref: str, now: datetime | None = None) -> Balance:
+    """Totals, available points expiring within 30 days per local day, and the next release.
+
+    One statement: the customer's account totals joined to the few lots that matter (pending,
+    or expiring within the horizon). Lots already past their expiry but not yet swept by the
+    expiry job are listed on their own (past) date: they are still in `available` until then.
+    """
+    now = now or utcnow()
+    params = {
+        "program_id": program_id,
+        "external_ref": external_ref,
+        "horizon": now + EXPIRY_HORIZON,
+    }
+    rows = db.session.execute(_balance_statement(), params).all()
     if not rows:
         raise NotFound("No customer with this external_ref in your program.")
     first = rows[0]
@@ -190,21 +202,15 @@ def balance(*, program_id: int, external_ref: str, now: datetime | None = None) 
     return Balance(totals=totals, expiring=expiring, next_release=release)
 
 
-def ledger_page(
-    *,
-    program_id: int,
-    external_ref: str,
-    limit: int,
-    before_id: int | None = None,
-    kind: str | None = None,
-) -> LedgerPage:
-    """The customer's ledger entries newest first, `limit` at a time (keyset on id)."""
+@cache
+def _ledger_statement(after_cursor: bool, by_kind: bool) -> Executable:
+    """One prebuilt statement per filter shape (see `_balance_statement`)."""
     account_id = (
         select(Account.id)
         .join(Customer, Customer.id == Account.customer_id)
         .where(
-            Customer.program_id == program_id,
-            Customer.external_ref == external_ref,
+            Customer.program_id == bindparam("program_id"),
+            Customer.external_ref == bindparam("external_ref"),
             Customer.status != "erased",
         )
         .scalar_subquery()
@@ -214,13 +220,33 @@ def ledger_page(
         .outerjoin(Transaction, Transaction.id == LedgerEntry.transaction_id)
         .where(LedgerEntry.account_id == account_id)
         .order_by(LedgerEntry.id.desc())
-        .limit(limit + 1)
+        .limit(bindparam("limit"))
     )
-    if before_id is not None:
-        stmt = stmt.where(LedgerEntry.id < before_id)
-    if kind:
-        stmt = stmt.where(LedgerEntry.kind == kind)
-    rows = db.session.execute(stmt).all()
+    if after_cursor:
+        stmt = stmt.where(LedgerEntry.id < bindparam("before_id"))
+    if by_kind:
+        stmt = stmt.where(LedgerEntry.kind == bindparam("kind"))
+    return stmt
+
+
+def ledger_page(
+    *,
+    program_id: int,
+    external_ref: str,
+    limit: int,
+    before_id: int | None = None,
+    kind: str | None = None,
+) -> LedgerPage:
+    """The customer's ledger entries newest first, `limit` at a time (keyset on id)."""
+    stmt = _ledger_statement(before_id is not None, kind is not None)
+    params = {
+        "program_id": program_id,
+        "external_ref": external_ref,
+        "before_id": before_id,
+        "kind": kind,
+        "limit": limit + 1,
+    }
+    rows = db.session.execute(stmt, params).all()
     if not rows:
         find_customer(program_id=program_id, external_ref=external_ref)  # 404 if unknown
     lines = [_line(entry, external_id, merchant) for entry, external_id, merchant in rows[:limit]]
