@@ -99,3 +99,20 @@ def enrol(program_id: int, token: str | None = None, external_ref: str | None = 
     card = CardFactory(customer=customer, **({"token": token} if token else {}))
     db.session.commit()
     return CardRef(card.token, card.customer_id, program_id)
+
+
+def spend(customer_id: int, points: int, key: str = "spend") -> None:
+    """Redeem `points` as a perk purchase would (FIFO from the oldest lots), committed."""
+    from rewards.ledger import Movement, account_of_customer, debit
+
+    account = account_of_customer(customer_id, lock=True)
+    move = Movement(
+        kind="redeem",
+        points=-points,
+        source_type="redemption",
+        idempotency_key=key,
+        occurred_at=datetime.now(UTC),
+        explanation={"summary": "Perk"},
+    )
+    debit(account, move)
+    db.session.commit()

@@ -8,10 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from rewards.db import db
-from rewards.ledger import Movement, account_of_customer, debit
 from rewards.maintenance import expire_lots, release_pending
 from tests.factories import ProgramFactory
-from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, store
+from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, spend, store
 from workers.jobs import process_transactions
 
 NOW = datetime.now(UTC)
@@ -120,19 +119,7 @@ def test_spending_consumes_oldest_lots_first_and_expiry_takes_the_rest(program):
             ),
         ]
     )
-    account = account_of_customer(card.customer_id, lock=True)
-    debit(
-        account,
-        Movement(
-            kind="redeem",
-            points=-200,
-            source_type="redemption",
-            idempotency_key="spend",
-            occurred_at=NOW,
-            explanation={},
-        ),
-    )
-    db.session.commit()
+    spend(card.customer_id, 200, "spend")
     jan, jun = entries(card.customer_id)[:2]
     assert (jan.remaining, jun.remaining) == (100, 500)
     # The January lot expires after 12 months: only its unspent 100 points go.
@@ -258,19 +245,7 @@ def test_refund_after_partial_spend_and_expiry_takes_back_only_what_was_spent(db
             )
         ]
     )
-    account = account_of_customer(card.customer_id, lock=True)
-    debit(
-        account,
-        Movement(
-            kind="redeem",
-            points=-40,
-            source_type="redemption",
-            idempotency_key="spend",
-            occurred_at=NOW,
-            explanation={},
-        ),
-    )
-    db.session.commit()
+    spend(card.customer_id, 40, "spend")
     expire_lots(now=NOW)  # the other 60 expire
     db.session.commit()
     process_transactions(

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rewards.db import db
-from rewards.ledger import Movement, account_of_customer, debit
-from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, status_of, store
+from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, spend, status_of, store
 from workers.jobs import process_transactions, sweep_stranded
 
 
@@ -164,19 +163,7 @@ def test_unlinked_refund_ignores_purchases_older_than_120_days(program, card):
 
 def test_refund_after_points_were_spent_leaves_a_negative_balance(program, card):
     _purchase(program, card, amount=1000)
-    account = account_of_customer(card.customer_id, lock=True)
-    debit(
-        account,
-        Movement(
-            kind="redeem",
-            points=-800,
-            source_type="redemption",
-            idempotency_key="spend-1",
-            occurred_at=datetime.now(UTC),
-            explanation={"summary": "Perk"},
-        ),
-    )
-    db.session.commit()
+    spend(card.customer_id, 800, "spend-1")
     process_transactions([_refund(program, card, "r-1", 1000, original="p-1")])
     assert balance(card.customer_id) == (-800, 0)
     assert_reconciled()
