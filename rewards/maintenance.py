@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import aliased
@@ -12,6 +13,26 @@ from sqlalchemy.orm import aliased
 from rewards.db import db
 from rewards.ledger import Movement, debit, lock_accounts, make_available, utcnow
 from rewards.models import Account, Card, Customer, LedgerEntry, Transaction
+
+
+def _due(
+    *conditions: Any, order_by: Sequence[Any], limit: int
+) -> list[tuple[Account, list[LedgerEntry]]]:
+    """Lock (ascending id) up to `limit` accounts having entries that match `conditions`, and
+    return each with those entries, fetched in one query after the locks are held."""
+    due = select(LedgerEntry.account_id).where(*conditions).limit(limit)
+    accounts = lock_accounts(set(db.session.scalars(due)))
+    if not accounts:
+        return []
+    entries: dict[int, list[LedgerEntry]] = defaultdict(list)
+    for entry in db.session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.account_id.in_(accounts), *conditions)
+        .order_by(*order_by)
+        .execution_options(populate_existing=True)
+    ):
+        entries[entry.account_id].append(entry)
+    return [(account, entries[account_id]) for account_id, account in accounts.items()]
 
 
 def release_pending(*, now: datetime | None = None, limit: int = 5000) -> int:
@@ -22,24 +43,13 @@ def release_pending(*, now: datetime | None = None, limit: int = 5000) -> int:
     returns `limit`.
     """
     now = now or utcnow()
-    due = select(LedgerEntry.account_id).where(
-        LedgerEntry.state == "pending", LedgerEntry.available_at <= now
+    due = _due(
+        LedgerEntry.state == "pending",
+        LedgerEntry.available_at <= now,
+        order_by=[LedgerEntry.id],
+        limit=limit,
     )
-    account_ids = set(db.session.scalars(due.limit(limit)))
-    released = 0
-    for account in lock_accounts(account_ids).values():
-        entries = db.session.scalars(
-            select(LedgerEntry)
-            .where(
-                LedgerEntry.account_id == account.id,
-                LedgerEntry.state == "pending",
-                LedgerEntry.available_at <= now,
-            )
-            .order_by(LedgerEntry.id)
-            .execution_options(populate_existing=True)
-        ).all()
-        released += _release(account, entries)
-    return released
+    return sum(_release(account, entries) for account, entries in due)
 
 
 def _release(account: Account, entries: Sequence[LedgerEntry]) -> int:
@@ -48,8 +58,7 @@ def _release(account: Account, entries: Sequence[LedgerEntry]) -> int:
         if entry.points < 0:
             clawbacks[entry.reverses_entry_id].append(entry)
     for lot in (e for e in entries if e.points > 0):
-        taken_back = clawbacks.pop(lot.id, [])
-        make_available(account, lot, taken_back)
+        make_available(account, lot, clawbacks.pop(lot.id, []))
     for orphans in clawbacks.values():  # their lot was released earlier (not expected)
         for entry in orphans:
             entry.state = "available"
@@ -61,25 +70,15 @@ def _release(account: Account, entries: Sequence[LedgerEntry]) -> int:
 def expire_lots(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Expire what is left of available lots past `expires_at`; returns the entries written."""
     now = now or utcnow()
-    due = select(LedgerEntry.account_id).where(
+    due = _due(
         LedgerEntry.state == "available",
         LedgerEntry.remaining > 0,
         LedgerEntry.expires_at <= now,
+        order_by=[LedgerEntry.expires_at, LedgerEntry.id],
+        limit=limit,
     )
-    account_ids = set(db.session.scalars(due.limit(limit)))
     written = 0
-    for account in lock_accounts(account_ids).values():
-        lots = db.session.scalars(
-            select(LedgerEntry)
-            .where(
-                LedgerEntry.account_id == account.id,
-                LedgerEntry.state == "available",
-                LedgerEntry.remaining > 0,
-                LedgerEntry.expires_at <= now,
-            )
-            .order_by(LedgerEntry.expires_at, LedgerEntry.id)
-            .execution_options(populate_existing=True)
-        ).all()
+    for account, lots in due:
         for lot in lots:
             points = lot.remaining or 0
             move = Movement(
