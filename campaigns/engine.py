@@ -1,0 +1,414 @@
+"""The campaign rule engine: definitions compile once into predicates, indexed so that a
+transaction only meets the campaigns that could apply to it; evaluation is pure.
+
+A definition is the dict that `campaigns/definition.py` validates (window, audience,
+conditions, effect, caps, budget). The chunk job hands `evaluate` plain facts about the
+transaction and the customer plus the cap and budget state it loaded, and writes what comes
+back: the engine reads nothing and writes nothing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rewards.currencies import minor_units
+
+PERIODS = ("day", "week", "month", "quarter", "campaign")
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """What the engine needs to know about one purchase."""
+
+    id: int
+    amount_minor: int
+    currency: str
+    mcc: str
+    category: str | None
+    merchant_id: str | None
+    merchant_name: str | None
+    partner: str | None
+    channel: str | None
+    occurred_at: datetime
+    base_points: int
+
+
+@dataclass(frozen=True)
+class Shopper:
+    """What the engine needs to know about the customer making the purchase."""
+
+    customer_id: int
+    birth_date: date | None = None
+    tier: str | None = None
+    segments: frozenset[int] = frozenset()
+    # Campaign id → when the customer activated that offer.
+    activations: dict[int, datetime] = field(default_factory=dict)
+    # Merchants this customer bought from before this purchase.
+    known_merchants: frozenset[str] = frozenset()
+
+
+def period_key(period: str, moment: datetime, zone: ZoneInfo) -> str:
+    """The cap bucket of `moment` in the program's timezone (midnight is local midnight)."""
+    local = moment.astimezone(zone).date()
+    if period == "day":
+        return f"d:{local.isoformat()}"
+    if period == "week":
+        year, week, _ = local.isocalendar()
+        return f"w:{year}-W{week:02d}"
+    if period == "month":
+        return f"m:{local:%Y-%m}"
+    if period == "quarter":
+        return f"q:{local.year}-Q{(local.month - 1) // 3 + 1}"
+    return "c"
+
+
+@dataclass
+class CapState:
+    """Points and qualifying spend already used, per (campaign, customer, period bucket), and
+    budget left per campaign. Loaded by the caller under the customers' account locks; the
+    engine updates it in place as it grants, so later purchases in a chunk see earlier ones."""
+
+    used_points: dict[tuple[int, int, str], int] = field(default_factory=dict)
+    used_spend: dict[tuple[int, int, str], int] = field(default_factory=dict)
+    budget_left: dict[int, int | None] = field(default_factory=dict)
+    participants_left: dict[int, int | None] = field(default_factory=dict)
+    participating: set[tuple[int, int]] = field(default_factory=set)
+    exhausted: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """Points one campaign version grants for one purchase, and what they used up."""
+
+    campaign_id: int
+    version: int
+    points: int
+    explanation: dict[str, Any]
+    # (period bucket, points, qualifying spend) charged against each per-customer cap.
+    charges: tuple[tuple[str, int, int], ...]
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _parse_time(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _mcc_codes(entries: Iterable[str]) -> frozenset[str]:
+    codes: set[str] = set()
+    for entry in entries:
+        low, _, high = entry.partition("-")
+        high = high or low
+        codes.update(f"{n:04d}" for n in range(int(low), int(high) + 1))
+    return frozenset(codes)
+
+
+def _age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One campaign version, compiled."""
+
+    id: int
+    version: int
+    name: str
+    priority: int
+    stackable: bool
+    requires_activation: bool
+    starts_at: datetime
+    ends_at: datetime | None
+    effect: str
+    value: Decimal
+    categories: frozenset[str]
+    mccs: frozenset[str]
+    merchants: frozenset[str]
+    partners: frozenset[str]
+    channels: frozenset[str]
+    weekdays: frozenset[int]
+    hours: tuple[time, time] | None
+    amount_min: int | None
+    amount_max: int | None
+    first_purchase_at_merchant: bool
+    tiers: frozenset[str]
+    segment_id: int | None
+    min_age: int | None
+    max_age: int | None
+    per_transaction: int | None
+    per_customer: tuple[tuple[str, int], ...]
+    qualifying_spend: tuple[str, int] | None
+
+    @classmethod
+    def compile(cls, campaign_id: int, version: int, d: dict[str, Any]) -> Campaign:
+        """Compile a validated definition dict."""
+        conditions = d.get("conditions") or {}
+        audience = d.get("audience") or {}
+        caps = d.get("caps") or {}
+        window = conditions.get("time_of_day")
+        spend = caps.get("qualifying_spend")
+        return cls(
+            id=campaign_id,
+            version=version,
+            name=d["name"],
+            priority=int(d.get("priority", 100)),
+            stackable=bool(d.get("stackable", True)),
+            requires_activation=bool(d.get("requires_activation", False)),
+            starts_at=_as_datetime(d["starts_at"]),
+            ends_at=_as_datetime(d["ends_at"]) if d.get("ends_at") else None,
+            effect=d["effect"]["type"],
+            value=_decimal(d["effect"]["value"]),
+            categories=frozenset(conditions.get("categories") or ()),
+            mccs=_mcc_codes(conditions.get("mccs") or ()),
+            merchants=frozenset(conditions.get("merchant_ids") or ()),
+            partners=frozenset(conditions.get("partners") or ()),
+            channels=frozenset(conditions.get("channels") or ()),
+            weekdays=frozenset(conditions.get("weekdays") or ()),
+            hours=(_parse_time(window["from"]), _parse_time(window["to"])) if window else None,
+            amount_min=conditions.get("amount_min_minor"),
+            amount_max=conditions.get("amount_max_minor"),
+            first_purchase_at_merchant=bool(conditions.get("first_purchase_at_merchant")),
+            tiers=frozenset(audience.get("tiers") or ()),
+            segment_id=audience.get("segment_id"),
+            min_age=audience.get("min_age"),
+            max_age=audience.get("max_age"),
+            per_transaction=caps.get("per_transaction"),
+            per_customer=tuple(
+                (c["period"], int(c["points"])) for c in caps.get("per_customer") or ()
+            ),
+            qualifying_spend=(spend["period"], int(spend["amount_minor"])) if spend else None,
+        )
+
+    def index_keys(self) -> list[tuple[str, str]]:
+        """Where the index files this campaign: its most selective targeting dimension."""
+        for kind, values in (
+            ("merchant", self.merchants),
+            ("mcc", self.mccs),
+            ("category", self.categories),
+            ("partner", self.partners),
+        ):
+            if values:
+                return [(kind, value) for value in values]
+        return []
+
+    def applies(self, p: Purchase, s: Shopper, zone: ZoneInfo) -> bool:
+        """Every condition of this version holds for the purchase and the shopper."""
+        return self._targets(p) and self._window(p, zone) and self._audience(p, s)
+
+    def _targets(self, p: Purchase) -> bool:
+        return (
+            (not self.categories or p.category in self.categories)
+            and (not self.mccs or p.mcc in self.mccs)
+            and (not self.merchants or p.merchant_id in self.merchants)
+            and (not self.partners or p.partner in self.partners)
+            and (not self.channels or p.channel in self.channels)
+            and (self.amount_min is None or p.amount_minor >= self.amount_min)
+            and (self.amount_max is None or p.amount_minor <= self.amount_max)
+        )
+
+    def _window(self, p: Purchase, zone: ZoneInfo) -> bool:
+        if p.occurred_at < self.starts_at or (self.ends_at and p.occurred_at >= self.ends_at):
+            return False
+        local = p.occurred_at.astimezone(zone)
+        if self.weekdays and local.isoweekday() not in self.weekdays:
+            return False
+        if self.hours:
+            start, end = self.hours
+            now = local.time()
+            inside = start <= now < end if start <= end else now >= start or now < end
+            if not inside:
+                return False
+        return True
+
+    def _audience(self, p: Purchase, s: Shopper) -> bool:
+        if self.requires_activation:
+            activated = s.activations.get(self.id)
+            if activated is None or activated > p.occurred_at:
+                return False
+        if self.tiers and s.tier not in self.tiers:
+            return False
+        if self.segment_id is not None and self.segment_id not in s.segments:
+            return False
+        if self.first_purchase_at_merchant and (
+            p.merchant_id is None or p.merchant_id in s.known_merchants
+        ):
+            return False
+        if self.min_age is not None or self.max_age is not None:
+            if s.birth_date is None:
+                return False
+            age = _age_on(s.birth_date, p.occurred_at.date())
+            if (self.min_age is not None and age < self.min_age) or (
+                self.max_age is not None and age > self.max_age
+            ):
+                return False
+        return True
+
+    def raw_points(self, p: Purchase, qualifying_minor: int) -> int:
+        """The effect on `qualifying_minor` of the amount, before caps."""
+        if qualifying_minor <= 0:
+            return 0
+        share = Decimal(qualifying_minor) / Decimal(p.amount_minor)
+        major = Decimal(qualifying_minor).scaleb(-minor_units(p.currency))
+        if self.effect == "multiplier":
+            raw = Decimal(p.base_points) * share * (self.value - 1)
+        elif self.effect == "fixed_bonus":
+            raw = self.value
+        elif self.effect == "points_per_unit":
+            raw = major * self.value
+        else:  # percent_of_spend, in points per major unit of spend
+            raw = major * self.value / 100
+        return max(0, int(raw.to_integral_value(rounding=ROUND_FLOOR)))
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+class RuleSet:
+    """A program's live campaign versions, compiled and indexed by what they target."""
+
+    def __init__(self, campaigns: Iterable[Campaign], zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.campaigns = sorted(campaigns, key=lambda c: (-c.priority, c.id))
+        self.everywhere: list[Campaign] = []
+        self.index: dict[tuple[str, str], list[Campaign]] = {}
+        for campaign in self.campaigns:
+            keys = campaign.index_keys()
+            if not keys:
+                self.everywhere.append(campaign)
+            for key in keys:
+                self.index.setdefault(key, []).append(campaign)
+
+    def candidates(self, p: Purchase) -> list[Campaign]:
+        """Campaigns that could apply: a few dictionary look-ups, whatever the campaign count."""
+        found = {c.id: c for c in self.everywhere}
+        for key in (
+            ("merchant", p.merchant_id or ""),
+            ("mcc", p.mcc),
+            ("category", p.category or ""),
+            ("partner", p.partner or ""),
+        ):
+            for campaign in self.index.get(key, ()):
+                found[campaign.id] = campaign
+        return sorted(found.values(), key=lambda c: (-c.priority, c.id))
+
+    def evaluate(self, p: Purchase, s: Shopper, state: CapState) -> list[Bonus]:
+        """The bonuses `p` earns: the best exclusive campaign plus every stackable one."""
+        matching = [c for c in self.candidates(p) if c.applies(p, s, self.zone)]
+        exclusive = [c for c in matching if not c.stackable][:1]
+        bonuses = []
+        for campaign in exclusive + [c for c in matching if c.stackable]:
+            bonus = self._grant(campaign, p, s, state)
+            if bonus is not None:
+                bonuses.append(bonus)
+        return bonuses
+
+    def _grant(self, c: Campaign, p: Purchase, s: Shopper, state: CapState) -> Bonus | None:
+        customer = s.customer_id
+        if (c.id, customer) not in state.participating:
+            left = state.participants_left.get(c.id)
+            if left is not None and left <= 0:
+                return None
+        limits: list[str] = []
+        qualifying = p.amount_minor
+        spend_bucket = None
+        if c.qualifying_spend:
+            period, cap = c.qualifying_spend
+            spend_bucket = period_key(period, p.occurred_at, self.zone)
+            room = cap - state.used_spend.get((c.id, customer, spend_bucket), 0)
+            if room < qualifying:
+                qualifying = max(0, room)
+                limits.append(f"first {_money(cap, p.currency)} per {period}")
+        points = c.raw_points(p, qualifying)
+        if c.per_transaction is not None and points > c.per_transaction:
+            points = c.per_transaction
+            limits.append(f"capped at {c.per_transaction} pts per purchase")
+        buckets = []
+        for period, cap in c.per_customer:
+            bucket = period_key(period, p.occurred_at, self.zone)
+            room = cap - state.used_points.get((c.id, customer, bucket), 0)
+            if points > room:
+                points = max(0, room)
+                limits.append(f"capped at {cap} pts/{period}")
+            buckets.append(bucket)
+        budget = state.budget_left.get(c.id)
+        if budget is not None and points > budget:
+            points = max(0, budget)
+            limits.append("budget reached")
+            state.exhausted.add(c.id)
+        if points <= 0:
+            return None
+        return self._record(c, p, s, state, points, qualifying, buckets, spend_bucket, limits)
+
+    def _record(
+        self,
+        c: Campaign,
+        p: Purchase,
+        s: Shopper,
+        state: CapState,
+        points: int,
+        qualifying: int,
+        buckets: list[str],
+        spend_bucket: str | None,
+        limits: list[str],
+    ) -> Bonus:
+        customer = s.customer_id
+        charges = []
+        for bucket in buckets:
+            key = (c.id, customer, bucket)
+            state.used_points[key] = state.used_points.get(key, 0) + points
+            charges.append((bucket, points, 0))
+        if spend_bucket is not None:
+            key = (c.id, customer, spend_bucket)
+            state.used_spend[key] = state.used_spend.get(key, 0) + qualifying
+            charges.append((spend_bucket, 0, qualifying))
+        if state.budget_left.get(c.id) is not None:
+            state.budget_left[c.id] = (state.budget_left[c.id] or 0) - points
+            if state.budget_left[c.id] == 0:
+                state.exhausted.add(c.id)
+        if (c.id, customer) not in state.participating:
+            state.participating.add((c.id, customer))
+            if state.participants_left.get(c.id) is not None:
+                state.participants_left[c.id] = (state.participants_left[c.id] or 0) - 1
+        summary = f"{_effect_text(c)} — {c.name}"
+        if limits:
+            summary += f" ({', '.join(limits)})"
+        explanation = {
+            "summary": summary,
+            "rule": "campaign",
+            "campaign_id": c.id,
+            "campaign_version": c.version,
+            "campaign_name": c.name,
+            "effect": c.effect,
+            "value": f"{c.value.normalize():f}",
+            "qualifying_minor": qualifying,
+            "limits": limits,
+        }
+        return Bonus(c.id, c.version, points, explanation, tuple(charges))
+
+
+def _effect_text(c: Campaign) -> str:
+    value = f"{c.value.normalize():f}"
+    where = ", ".join(sorted(c.categories)) or (
+        "selected merchants" if c.merchants or c.mccs else "every purchase"
+    )
+    if c.effect == "multiplier":
+        return f"{value}× on {where}"
+    if c.effect == "fixed_bonus":
+        return f"+{value} pts on {where}"
+    if c.effect == "points_per_unit":
+        return f"{value} extra pts per unit on {where}"
+    return f"{value}% back in points on {where}"
+
+
+def _money(amount_minor: int, currency: str) -> str:
+    digits = minor_units(currency)
+    return f"{Decimal(amount_minor).scaleb(-digits):,.{digits}f} {currency}"
