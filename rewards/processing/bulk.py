@@ -53,7 +53,8 @@ _INSERT_LEDGER = text(
     f"INSERT INTO ledger_entries ({', '.join(n for n, _ in LEDGER_COLUMNS)}) "
     f"SELECT {', '.join(f'v.{n}' for n, _ in LEDGER_COLUMNS)} "
     f"FROM {_recordset(LEDGER_COLUMNS)} "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING account_id, points, state"
+    "ON CONFLICT (idempotency_key) DO NOTHING "
+    "RETURNING account_id, points, state, idempotency_key"
 )
 
 _OUTCOME_COLUMNS = (
@@ -82,8 +83,8 @@ _UPDATE_ACCOUNTS = text(
 )
 
 
-def insert_ledger_rows(rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
-    """Insert entries whose idempotency key is new; returns `(account, points, state)` of those."""
+def insert_ledger_rows(rows: list[dict[str, Any]]) -> list[tuple[int, int, str, str]]:
+    """Insert entries whose idempotency key is new; `(account, points, state, key)` of those."""
     if not rows:
         return []
     if is_postgres():
@@ -92,7 +93,12 @@ def insert_ledger_rows(rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]
     stmt = (
         dialect_insert(LedgerEntry.__table__)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerEntry.account_id, LedgerEntry.points, LedgerEntry.state)
+        .returning(
+            LedgerEntry.account_id,
+            LedgerEntry.points,
+            LedgerEntry.state,
+            LedgerEntry.idempotency_key,
+        )
     )
     return [tuple(r) for r in db.session.execute(stmt, rows)]  # type: ignore[misc]
 

@@ -23,6 +23,7 @@ from rewards.db import db
 from rewards.ledger import ensure_accounts, lock_accounts, utcnow
 from rewards.models import Account, Transaction
 from rewards.processing import bulk, refunds
+from rewards.processing.extras import ExtraRules
 from rewards.processing.load import active_cards, load_terms, lock_received
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, lot_dates, purchase_awards
@@ -39,8 +40,13 @@ class LockedAccount:
     available: int
 
 
-def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) -> ChunkResult:
-    """Process the `received` transactions among `transaction_ids`. The caller commits."""
+def process_chunk(
+    transaction_ids: list[int], *, now: datetime | None = None, extra: ExtraRules | None = None
+) -> ChunkResult:
+    """Process the `received` transactions among `transaction_ids`. The caller commits.
+
+    `extra` adds rules beyond the base rate (the worker passes the campaign engine).
+    """
     now = now or utcnow()
     result = ChunkResult()
     txs = lock_received(transaction_ids)
@@ -54,16 +60,22 @@ def process_chunk(transaction_ids: list[int], *, now: datetime | None = None) ->
     customers = {(tx.program_id, c) for tx, c in purchases + returns}
     customers |= {(o.program_id, o.customer_id) for o in linked.values() if o.customer_id}
     accounts = _lock_accounts(customers)
+    if extra is not None:
+        extra.prepare(purchases, terms, now)
 
-    rows, rejected = _earn_rows(purchases, terms, accounts, now)
-    _write_earnings(rows, result)
+    rows, rejected = _earn_rows(purchases, terms, accounts, now, extra)
+    inserted = _write_earnings(rows, result)
+    if extra is not None:
+        extra.record(inserted)
     for tx, customer_id in purchases:
         outcomes[tx.id] = rejected.get(tx.id) or Outcome("processed", customer_id)
     _write_outcomes(outcomes, now)
 
     # Purchases are processed now, so refunds waiting for them (and any in this chunk) apply.
     returns += refunds.lock_waiting_for([tx for tx, _ in purchases])
-    batch = refunds.ReturnBatch.load([tx for tx, _ in returns], terms=terms, now=now, result=result)
+    batch = refunds.ReturnBatch.load(
+        [tx for tx, _ in returns], terms=terms, now=now, result=result, extra=extra
+    )
     # ORM rows for the FIFO primitives, re-read now that the bulk account update is done.
     touched = {c for _, c in returns}
     touched |= {o.customer_id for o in batch.originals.values() if o.customer_id}
@@ -122,6 +134,7 @@ def _earn_rows(
     terms: dict[int, ProgramTerms],
     accounts: dict[int, LockedAccount],
     now: datetime,
+    extra: ExtraRules | None = None,
 ) -> tuple[list[dict[str, Any]], dict[int, Outcome]]:
     """Ledger rows for the purchases' awards (available lots repay existing debt first), and
     the purchases rejected because evaluation failed on their values: one bad row must not
@@ -135,6 +148,9 @@ def _earn_rows(
         try:
             available_at, expires_at = lot_dates(tx.occurred_at, program, now)
             awards = purchase_awards(tx, program)
+            if extra is not None:
+                base = sum(a.points for a in awards if a.rule == "base")
+                awards += extra.awards(tx, customer_id, base)
             if any(award.points > MAX_POINTS for award in awards):
                 raise OverflowError("points out of range")
         except (ArithmeticError, ValueError) as exc:
@@ -168,18 +184,21 @@ def _earn_rows(
     return rows, rejected
 
 
-def _write_earnings(rows: list[dict[str, Any]], result: ChunkResult) -> None:
-    """Insert the lots; account totals follow only what was really inserted."""
+def _write_earnings(rows: list[dict[str, Any]], result: ChunkResult) -> set[str]:
+    """Insert the lots; account totals follow only what was really inserted (returned)."""
     deltas: dict[int, dict[str, int]] = defaultdict(
         lambda: {"available": 0, "pending": 0, "lifetime_earned": 0}
     )
-    for account_id, points, state in bulk.insert_ledger_rows(rows):
+    inserted = set()
+    for account_id, points, state, key in bulk.insert_ledger_rows(rows):
+        inserted.add(key)
         delta = deltas[account_id]
         delta["lifetime_earned"] += points
         delta["pending" if state == "pending" else "available"] += points
         result.entries += 1
         result.points += points
     bulk.add_to_accounts(deltas)
+    return inserted
 
 
 def _write_outcomes(outcomes: dict[int, Outcome], now: datetime) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -19,6 +20,7 @@ from sqlalchemy import and_, func, or_, select
 from rewards.db import db
 from rewards.ledger import Movement, debit, lock_accounts
 from rewards.models import Account, LedgerEntry, Transaction
+from rewards.processing.extras import ExtraRules
 from rewards.processing.load import TX_COLUMNS, facts_from_row
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, points_for_amount
@@ -113,6 +115,7 @@ class ReturnBatch:
     accounts: dict[int, Account]
     now: datetime
     result: ChunkResult
+    extra: ExtraRules | None = None
 
     @classmethod
     def load(
@@ -122,12 +125,13 @@ class ReturnBatch:
         terms: dict[int, ProgramTerms],
         now: datetime,
         result: ChunkResult,
+        extra: ExtraRules | None = None,
     ) -> ReturnBatch:
         """Find the purchases and their lots; `accounts` starts empty, the caller fills it."""
         originals = find_originals(returns)
         lots = _lots_of({o.id for o in originals.values()})
         gone = _gone_from({lot.id for group in lots.values() for lot in group})
-        return cls(originals, lots, gone, terms, {}, now, result)
+        return cls(originals, lots, gone, terms, {}, now, result, extra)
 
     def apply(self, tx: TxFacts, customer_id: int) -> Outcome:
         """Claw back what `tx` (refund or reversal) takes away; returns its outcome."""
@@ -189,6 +193,8 @@ class ReturnBatch:
             "lot_id": lot.id,
         }
         self._take(tx, account, taken, f"claw:{lot.id}", explanation, from_lot=lot)
+        if self.extra is not None and lot.kind != "earn":
+            self.extra.restore(lot.explanation or {}, taken, Fraction(applied, amount))
 
     def _take(
         self,
