@@ -146,6 +146,8 @@ class Campaign:
     per_transaction: int | None
     per_customer: tuple[tuple[str, int], ...]
     qualifying_spend: tuple[str, int] | None
+    budget_points: int | None = None
+    max_participants: int | None = None
 
     @classmethod
     def compile(cls, campaign_id: int, version: int, d: dict[str, Any]) -> Campaign:
@@ -185,6 +187,8 @@ class Campaign:
                 (c["period"], int(c["points"])) for c in caps.get("per_customer") or ()
             ),
             qualifying_spend=(spend["period"], int(spend["amount_minor"])) if spend else None,
+            budget_points=d.get("budget_points"),
+            max_participants=d.get("max_participants"),
         )
 
     def index_keys(self) -> list[tuple[str, str]]:

@@ -22,8 +22,9 @@ from rewards.models import Account, Customer, LedgerEntry, Program, Transaction
 
 EXPIRY_HORIZON = timedelta(days=30)
 
-# Explanation keys for the back office only: a marketer's reason and who adjusted.
-PRIVATE_EXPLANATION_KEYS = frozenset({"summary", "reason", "actor"})
+# Bookkeeping a cardholder has no use for: the back-office reason, the actor, and what a
+# campaign bonus charged against caps (kept so that a refund can give it back).
+PRIVATE_EXPLANATION_KEYS = frozenset({"summary", "reason", "actor", "customer_id", "charges"})
 
 FALLBACK_SUMMARIES = {
     "earn": "Points earned",
