@@ -23,7 +23,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    import rewards.models  # noqa: F401  (registers every table on the metadata)
+    import campaigns.models  # noqa: F401  (registers every table on the metadata)
+    import rewards.models  # noqa: F401
     from api.extensions import api, db, limiter, migrate, queues
 
     db.init_app(app)

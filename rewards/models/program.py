@@ -49,6 +49,8 @@ class Program(Model):
     min_age: Mapped[int | None]
     max_age: Mapped[int | None]
     excluded_mccs: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # Bumped by every campaign change: workers cache compiled rules per (program, revision).
+    rules_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()
