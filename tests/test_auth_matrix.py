@@ -40,11 +40,27 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/me/balance"): {"cardholder"},
     ("GET", "/v1/me/ledger"): {"cardholder"},
     ("GET", "/v1/audit-log"): {"marketer", "admin"},
+    ("GET", "/v1/campaigns"): {"marketer"},
+    ("POST", "/v1/campaigns"): {"marketer"},
+    ("GET", "/v1/campaigns/<int:campaign_id>"): {"marketer"},
+    ("PATCH", "/v1/campaigns/<int:campaign_id>"): {"marketer"},
+    ("GET", "/v1/campaigns/<int:campaign_id>/versions"): {"marketer"},
+    ("GET", "/v1/campaigns/<int:campaign_id>/versions/<int:version>"): {"marketer"},
+    ("POST", "/v1/campaigns/<int:campaign_id>/activate"): {"marketer"},
+    ("POST", "/v1/campaigns/<int:campaign_id>/pause"): {"marketer"},
+    ("POST", "/v1/campaigns/<int:campaign_id>/end"): {"marketer"},
 }
 
 ROLE_CALLERS = ("cardholder", "marketer", "admin", "processor", "partner")
 REFUSED_CALLERS = ("anonymous", "expired", "forged", "alg_none", "unknown_role", "revoked_key")
-PATH_VALUES = {"slug": "youth", "key_id": "999", "external_ref": "cust-1", "batch_id": "999"}
+PATH_VALUES = {
+    "slug": "youth",
+    "key_id": "999",
+    "external_ref": "cust-1",
+    "batch_id": "999",
+    "campaign_id": "999",
+    "version": "1",
+}
 PUBLIC_RULES = {"/v1/openapi.json"}
 
 

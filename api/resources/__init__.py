@@ -5,6 +5,7 @@ from api.resources import (
     api_keys,
     audit_log,
     batches,
+    campaigns,
     customers,
     marqeta,
     me,
@@ -22,4 +23,5 @@ BLUEPRINTS = [
     me.blp,
     adjustments.blp,
     audit_log.blp,
+    campaigns.blp,
 ]
