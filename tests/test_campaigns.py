@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -378,3 +379,33 @@ def test_openapi_documents_the_campaign_endpoints(client):
     schemas = spec["components"]["schemas"]
     assert "conditions" in schemas["Campaign"]["properties"]
     assert "per_customer" in schemas["Caps"]["properties"]
+
+
+def test_concurrent_edits_of_a_live_campaign_each_get_their_own_version(
+    app, db, marketer_headers, create
+):
+    campaign = create()
+    url = f"/v1/campaigns/{campaign['id']}"
+    with app.test_client() as client:
+        client.post(f"{url}/activate", headers=marketer_headers)
+    statuses: list[int] = []
+
+    def edit(value: str) -> None:
+        with app.test_client() as own_client:
+            body = {"effect": {"value": value}}
+            statuses.append(own_client.patch(url, json=body, headers=marketer_headers).status_code)
+
+    threads = [threading.Thread(target=edit, args=(str(n),)) for n in range(4, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200] * 5
+    db.session.expire_all()
+    versions = db.session.scalars(
+        select(CampaignVersion.version).where(CampaignVersion.campaign_id == campaign["id"])
+    ).all()
+    assert sorted(versions) == [1, 2, 3, 4, 5, 6]
+    assert db.session.get(Campaign, campaign["id"]).current_version == 6
+    assert revision(db) == 1 + 1 + 5
