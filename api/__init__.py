@@ -23,7 +23,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    import campaigns.models  # noqa: F401  (registers every table on the metadata)
+    import campaigns.models
+    import campaigns.usage  # noqa: F401
     import rewards.models  # noqa: F401
     from api.extensions import api, db, limiter, migrate, queues
 

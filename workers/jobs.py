@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TypeVar
 
+from campaigns.feed import CampaignRules
 from rewards.db import db
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
 from rewards.processing import ChunkResult, process_chunk
@@ -38,7 +39,7 @@ def unit_of_work() -> Iterator[None]:
 def process_transactions(transaction_ids: list[int]) -> dict[str, int]:
     """Turn one chunk of stored transactions into ledger entries (see `process_chunk`)."""
     with unit_of_work():
-        result: ChunkResult = process_chunk(transaction_ids)
+        result: ChunkResult = process_chunk(transaction_ids, extra=CampaignRules())
     log.info(
         "chunk of %d: %s, %d entries", len(transaction_ids), dict(result.statuses), result.entries
     )

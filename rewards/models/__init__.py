@@ -2,6 +2,7 @@
 
 from rewards.models.access import ApiKey, AuditLog, IdempotencyRecord
 from rewards.models.customer import Card, Customer
+from rewards.models.event import Event
 from rewards.models.ledger import Account, LedgerEntry
 from rewards.models.program import Program
 from rewards.models.transaction import Batch, BatchRejection, Transaction
@@ -14,6 +15,7 @@ __all__ = [
     "BatchRejection",
     "Card",
     "Customer",
+    "Event",
     "IdempotencyRecord",
     "LedgerEntry",
     "Program",

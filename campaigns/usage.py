@@ -1,0 +1,44 @@
+"""What campaigns have used up: cap counters per customer and period, participants, and the
+offers cardholders activated. Written by the feed in the same transaction as the bonuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rewards.db import Model, UTCDateTime
+
+
+class CampaignCounter(Model):
+    """Bonus points and qualifying spend one customer used in one cap period of a campaign."""
+
+    __tablename__ = "campaign_counters"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    # `d:2026-11-29`, `w:2026-W48`, `m:2026-11`, `q:2026-Q4` (program timezone) or `c`.
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignParticipant(Model):
+    """A customer who has earned from a campaign (for `max_participants`)."""
+
+    __tablename__ = "campaign_participants"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
+class OfferActivation(Model):
+    """A cardholder switched on an activate-to-earn offer; only later purchases earn."""
+
+    __tablename__ = "offer_activations"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
