@@ -51,6 +51,11 @@ def ruleset(program_id: int, revision: int, zone: ZoneInfo) -> RuleSet:
     return _RULESETS[key]
 
 
+def forget_rulesets() -> None:
+    """Drop every cached rule set (tests restart ids and revisions between cases)."""
+    _RULESETS.clear()
+
+
 class CampaignRules:
     """Campaign bonuses for one chunk (see `rewards.processing.extras.ExtraRules`)."""
 

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api import create_app
+from campaigns.feed import forget_rulesets
 from rewards.access import mint_api_key
 from rewards.db import db as _db
 from rewards.models import Program
@@ -80,6 +81,7 @@ def _clean_state(app: Flask) -> Iterator[None]:
     _db.session.rollback()
     _db.session.remove()
     app.extensions.pop("program_refs", None)  # ids restart with every truncate
+    forget_rulesets()
     tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
     with _db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
