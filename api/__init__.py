@@ -24,6 +24,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     import campaigns.models
+    import campaigns.segments
     import campaigns.usage  # noqa: F401
     import rewards.models  # noqa: F401
     from api.extensions import api, db, limiter, migrate, queues

@@ -49,6 +49,12 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/campaigns/<int:campaign_id>/activate"): {"marketer"},
     ("POST", "/v1/campaigns/<int:campaign_id>/pause"): {"marketer"},
     ("POST", "/v1/campaigns/<int:campaign_id>/end"): {"marketer"},
+    ("GET", "/v1/segments"): {"marketer"},
+    ("POST", "/v1/segments"): {"marketer"},
+    ("GET", "/v1/segments/<int:segment_id>"): {"marketer"},
+    ("PATCH", "/v1/segments/<int:segment_id>"): {"marketer"},
+    ("DELETE", "/v1/segments/<int:segment_id>"): {"marketer"},
+    ("GET", "/v1/segments/<int:segment_id>/preview"): {"marketer"},
 }
 
 ROLE_CALLERS = ("cardholder", "marketer", "admin", "processor", "partner")
@@ -60,6 +66,7 @@ PATH_VALUES = {
     "batch_id": "999",
     "campaign_id": "999",
     "version": "1",
+    "segment_id": "999",
 }
 PUBLIC_RULES = {"/v1/openapi.json"}
 

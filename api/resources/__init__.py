@@ -10,6 +10,7 @@ from api.resources import (
     marqeta,
     me,
     programs,
+    segments,
     transactions,
 )
 
@@ -24,4 +25,5 @@ BLUEPRINTS = [
     adjustments.blp,
     audit_log.blp,
     campaigns.blp,
+    segments.blp,
 ]
