@@ -452,3 +452,84 @@ def test_membership_of_200_customers_takes_a_bounded_number_of_queries(
     assert set(found) == customer_ids
     recent = {cards[n].customer_id for n in range(200) if n % 10 + 1 < 5}
     assert {c for c, ids in found.items() if len(ids) == 3} == recent
+
+
+# --- embedded mode (SQLite) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    from flask_migrate import upgrade
+
+    from api import create_app
+    from tests.conftest import JWT_SECRET
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/segments.sqlite3",
+            "REDIS_URL": None,
+            "JOBS_INLINE": True,
+            "JWT_SECRET": JWT_SECRET,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        upgrade(directory=app.config["MIGRATIONS_DIR"])
+        yield app
+        db_session().remove()
+
+
+def db_session():
+    from rewards.db import db
+
+    return db.session
+
+
+def test_membership_and_preview_work_on_sqlite(sqlite_app):
+    from campaigns.segments import create_segment, preview_segment
+
+    program_id = ProgramFactory(slug="embedded").id
+    db_session().commit()
+    buyer, idle = enrol(program_id), enrol(program_id)
+    process_transactions(
+        [
+            store(
+                program_id,
+                buyer.token,
+                "p-1",
+                amount_minor=700,
+                occurred_at=NOW - timedelta(days=2),
+            ),
+            store(
+                program_id,
+                buyer.token,
+                "p-2",
+                amount_minor=700,
+                occurred_at=NOW - timedelta(days=9),
+            ),
+        ]
+    )
+    rules = {
+        "enrolled_within_days": 1,
+        "spent": {"category": "dining", "min_amount_minor": 1000, "days": 10},
+    }
+    segment = create_segment(program_id=program_id, body={"name": "s", "rules": rules}, actor="t")
+    narrow = create_segment(
+        program_id=program_id,
+        body={"name": "n", "rules": {"spent": {**rules["spent"], "days": 5}}},
+        actor="t",
+    )
+    db_session().commit()
+    segment_id, narrow_id = segment.id, narrow.id
+    now = datetime.now(UTC)
+
+    found = segment_memberships(
+        program_id=program_id,
+        segment_ids={segment_id, narrow_id},
+        customer_ids={buyer.customer_id, idle.customer_id},
+        now=now,
+    )
+    assert found == {buyer.customer_id: {segment_id}}
+    preview = preview_segment(program_id=program_id, segment_id=segment_id, now=now)
+    assert (preview.members, len(preview.sample)) == (1, 1)
