@@ -39,6 +39,8 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/me"): {"cardholder"},
     ("GET", "/v1/me/balance"): {"cardholder"},
     ("GET", "/v1/me/ledger"): {"cardholder"},
+    ("GET", "/v1/me/offers"): {"cardholder"},
+    ("POST", "/v1/me/offers/<int:campaign_id>/activate"): {"cardholder"},
     ("GET", "/v1/audit-log"): {"marketer", "admin"},
     ("GET", "/v1/campaigns"): {"marketer"},
     ("POST", "/v1/campaigns"): {"marketer"},
@@ -179,6 +181,7 @@ CROSS_PROGRAM_CALLS = [
     ("cardholder_b", "GET", "/v1/me", None),
     ("cardholder_b", "GET", "/v1/me/balance", None),
     ("cardholder_b", "GET", "/v1/me/ledger", None),
+    ("cardholder_b", "GET", "/v1/me/offers", None),
 ]
 
 
