@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
+from campaigns.segments import segment_memberships
 from campaigns.usage import CampaignCounter, CampaignParticipant, OfferActivation
 from rewards.db import db, dialect_insert
 from rewards.models import Customer, Program, Transaction
@@ -86,7 +87,7 @@ class CampaignRules:
                 self.rules[program_id] = rules
         if not self.rules:
             return
-        self._load_shoppers(purchases)
+        self._load_shoppers(purchases, now)
         touched = self._touched(purchases)
         self._load_counters(touched, {c for _, c in purchases})
         self._lock_limited(touched)
@@ -117,8 +118,9 @@ class CampaignRules:
             touched.update(c.id for c in rules.candidates(p) if c.applies(p, s, rules.zone))
         return touched
 
-    def _load_shoppers(self, purchases: Sequence[tuple[TxFacts, int]]) -> None:
+    def _load_shoppers(self, purchases: Sequence[tuple[TxFacts, int]], now: datetime) -> None:
         customer_ids = {c for _, c in purchases}
+        segments = self._segments(purchases, customer_ids, now)
         needs_activation = [
             c.id for r in self.rules.values() for c in r.campaigns if c.requires_activation
         ]
@@ -145,9 +147,25 @@ class CampaignRules:
                 customer_id=customer_id,
                 birth_date=birth_date,
                 tier=tier,
+                segments=frozenset(segments.get(customer_id, ())),
                 activations=activations.get(customer_id, {}),
                 known_merchants=frozenset(known.get(customer_id, ())),
             )
+
+    def _segments(
+        self, purchases: Sequence[tuple[TxFacts, int]], customer_ids: set[int], now: datetime
+    ) -> dict[int, set[int]]:
+        """Membership of the chunk's customers in the segments live campaigns target."""
+        members: dict[int, set[int]] = defaultdict(set)
+        for program_id, rules in self.rules.items():
+            wanted = {c.segment_id for c in rules.campaigns if c.segment_id is not None}
+            in_program = {c for tx, c in purchases if tx.program_id == program_id}
+            found = segment_memberships(
+                program_id=program_id, segment_ids=wanted, customer_ids=in_program, now=now
+            )
+            for customer_id, ids in found.items():
+                members[customer_id] |= ids
+        return members
 
     def _known_merchants(self, purchases: Sequence[tuple[TxFacts, int]]) -> dict[int, set[str]]:
         """Merchants each customer bought from before, only if some campaign asks."""

@@ -70,6 +70,7 @@ def create_campaign(
     """A new draft campaign at version 1; InvalidInput names every bad field."""
     program = _program(program_id)
     values = validate_definition(definition, excluded_mccs=program.excluded_mccs or ())
+    _check_segment(program_id, values)
     campaign = Campaign(program_id=program_id, status="draft", current_version=1, created_by=actor)
     _mirror(campaign, values)
     db.session.add(campaign)
@@ -102,6 +103,7 @@ def update_campaign(
         merge_patch(current.definition, changes), excluded_mccs=program.excluded_mccs or ()
     )
     _check_counters(campaign, values)
+    _check_segment(program_id, values)
     if values == current.definition:
         return view
     before = view.snapshot()
@@ -289,6 +291,17 @@ def _mirror(campaign: Campaign, values: dict[str, Any]) -> None:
     campaign.starts_at = datetime.fromisoformat(values["starts_at"])
     ends_at = values["ends_at"]
     campaign.ends_at = datetime.fromisoformat(ends_at) if ends_at else None
+
+
+def _check_segment(program_id: int, values: dict[str, Any]) -> None:
+    from campaigns.segments import segment_exists  # segments imports this module
+
+    segment_id = (values.get("audience") or {}).get("segment_id")
+    if segment_id is not None and not segment_exists(program_id, segment_id):
+        raise InvalidInput(
+            "The audience names a segment this program does not have.",
+            errors={"audience.segment_id": ["no such segment in this program"]},
+        )
 
 
 def _check_counters(campaign: Campaign, values: dict[str, Any]) -> None:

@@ -174,3 +174,44 @@ def test_two_worker_processes_never_exceed_budget_or_customer_caps(app, db, prog
     assert sum(points for _, points in per_customer) == 5_000
     assert max(points for _, points in per_customer) <= 140
     assert_reconciled()
+
+
+def test_segment_audience_earns_for_members_only(db, program, launch, client, marketer_headers):
+    segment = client.post(
+        "/v1/segments",
+        headers=marketer_headers,
+        json={"name": "Foodies", "rules": {"tags": ["foodie"]}},
+    )
+    assert segment.status_code == 201, segment.json
+    launch(
+        audience={"segment_id": segment.json["id"]}, effect={"type": "fixed_bonus", "value": "40"}
+    )
+    member, other = enrol(program.id), enrol(program.id)
+    db.session.execute(
+        db.text("UPDATE customers SET tags = :tags WHERE id = :id"),
+        {"tags": '["foodie"]', "id": member.customer_id},
+    )
+    db.session.commit()
+    process_transactions(
+        [
+            store(program.id, member.token, "p-1", amount_minor=100),
+            store(program.id, other.token, "p-2", amount_minor=100),
+        ]
+    )
+    assert [e.points for e in _bonus_entries(member.customer_id)] == [40]
+    assert _bonus_entries(other.customer_id) == []
+
+
+def test_a_campaign_cannot_target_an_unknown_segment(client, marketer_headers):
+    response = client.post(
+        "/v1/campaigns",
+        headers=marketer_headers,
+        json={
+            "name": "Ghost",
+            "starts_at": NOW.isoformat(),
+            "effect": {"type": "fixed_bonus", "value": "1"},
+            "audience": {"segment_id": 999},
+        },
+    )
+    assert response.status_code == 422
+    assert "audience.segment_id" in response.json["errors"]
