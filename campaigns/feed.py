@@ -9,6 +9,7 @@ so several workers never overspend them.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,14 +17,14 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
 from campaigns.usage import CampaignCounter, CampaignParticipant, OfferActivation
-from rewards.db import db, dialect_insert
+from rewards.db import db, dialect_insert, is_postgres
 from rewards.models import Customer, Program, Transaction
 from rewards.models.event import Event
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
@@ -276,20 +277,11 @@ class CampaignRules:
                 joined[bonus.campaign_id] += 1
         _add_counters(counters)
         if participants:
-            db.session.execute(
-                dialect_insert(CampaignParticipant)
-                .values([{"campaign_id": c, "customer_id": u} for c, u in sorted(participants)])
-                .on_conflict_do_nothing()
+            db.session.execute(  # executemany: one cached statement, batched by the driver
+                dialect_insert(CampaignParticipant.__table__).on_conflict_do_nothing(),
+                [{"campaign_id": c, "customer_id": u} for c, u in sorted(participants)],
             )
-        for campaign_id in sorted(set(spent) | set(joined)):
-            db.session.execute(
-                update(CampaignRow)
-                .where(CampaignRow.id == campaign_id)
-                .values(
-                    budget_used=CampaignRow.budget_used + spent[campaign_id],
-                    participants=CampaignRow.participants + joined[campaign_id],
-                )
-            )
+        _add_usage(spent, joined)
         for campaign_id in sorted(self.state.exhausted & set(programs)):
             _announce_exhausted(programs[campaign_id], campaign_id)
 
@@ -316,15 +308,36 @@ class CampaignRules:
         _add_counters(deltas)
 
 
+_UPSERT_COUNTERS = text(
+    "INSERT INTO campaign_counters (campaign_id, customer_id, bucket, points, spend_minor) "
+    "SELECT v.campaign_id, v.customer_id, v.bucket, v.points, v.spend_minor "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(campaign_id bigint, customer_id bigint, "
+    "bucket text, points bigint, spend_minor bigint) "
+    "ON CONFLICT (campaign_id, customer_id, bucket) DO UPDATE SET "
+    "points = campaign_counters.points + EXCLUDED.points, "
+    "spend_minor = campaign_counters.spend_minor + EXCLUDED.spend_minor"
+)
+_ADD_USAGE = text(
+    "UPDATE campaigns AS c SET budget_used = c.budget_used + v.points, "
+    "participants = c.participants + v.joined "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, points bigint, joined bigint) "
+    "WHERE c.id = v.id"
+)
+
+
 def _add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
-    for (campaign_id, customer_id, bucket), (points, spend) in sorted(deltas.items()):
-        stmt = dialect_insert(CampaignCounter).values(
-            campaign_id=campaign_id,
-            customer_id=customer_id,
-            bucket=bucket,
-            points=points,
-            spend_minor=spend,
-        )
+    """Add to the cap counters, creating missing ones: one statement on PostgreSQL."""
+    rows = [
+        {"campaign_id": c, "customer_id": u, "bucket": b, "points": p, "spend_minor": s}
+        for (c, u, b), (p, s) in sorted(deltas.items())
+    ]
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_UPSERT_COUNTERS, {"rows": json.dumps(rows)})
+        return
+    for row in rows:
+        stmt = dialect_insert(CampaignCounter).values(**row)
         stmt = stmt.on_conflict_do_update(
             index_elements=["campaign_id", "customer_id", "bucket"],
             set_={
@@ -333,6 +346,28 @@ def _add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
             },
         )
         db.session.execute(stmt)
+
+
+def _add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
+    """Add bonus points to budgets and new participants to campaigns: one statement."""
+    rows = [
+        {"id": c, "points": spent.get(c, 0), "joined": joined.get(c, 0)}
+        for c in sorted(set(spent) | set(joined))
+    ]
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_ADD_USAGE, {"rows": json.dumps(rows)})
+        return
+    for row in rows:
+        db.session.execute(
+            update(CampaignRow)
+            .where(CampaignRow.id == row["id"])
+            .values(
+                budget_used=CampaignRow.budget_used + row["points"],
+                participants=CampaignRow.participants + row["joined"],
+            )
+        )
 
 
 def _announce_exhausted(program_id: int, campaign_id: int) -> None:
