@@ -243,7 +243,6 @@ def start_workers(
                 *niced(nice),
                 str(BIN / "rewards"),
                 "worker",
-                "--no-scheduler",
                 "--queue",
                 "feed",
                 "--name",

@@ -1,5 +1,5 @@
 """Periodic jobs, declared as data. Each run is an RQ job scheduled at a fixed slot with the
-deterministic id `periodic:<name>:<slot>`; a Redis `SET NX` claims the slot, so any number of
+deterministic id `periodic-<name>-<slot>`; a Redis `SET NX` claims the slot, so any number of
 workers calling `ensure_scheduled` schedule each run once. Each run schedules the next one
 first, and every worker start re-ensures the chain, so a lost job only delays one period."""
 
@@ -43,7 +43,7 @@ def schedule_slot(periodic: Periodic, slot: int) -> bool:
     """Schedule `periodic` at `slot` unless some worker already did; True if this call did."""
     queues = _queues()
     prefix = current_app.config["QUEUE_PREFIX"]
-    job_id = f"periodic:{periodic.name}:{slot}"
+    job_id = f"periodic-{periodic.name}-{slot}"
     claim = f"{prefix}:claim:{job_id}"
     if not queues.redis.set(claim, 1, nx=True, ex=periodic.every_seconds * 3 + 60):
         return False
@@ -67,7 +67,7 @@ def ensure_scheduled(now: datetime | None = None) -> list[str]:
     for periodic in PERIODIC:
         slot = next_slot(periodic.every_seconds, now)
         if schedule_slot(periodic, slot):
-            added.append(f"periodic:{periodic.name}:{slot}")
+            added.append(f"periodic-{periodic.name}-{slot}")
     return added
 
 
