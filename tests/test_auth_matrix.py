@@ -51,6 +51,9 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/campaigns/<int:campaign_id>/activate"): {"marketer"},
     ("POST", "/v1/campaigns/<int:campaign_id>/pause"): {"marketer"},
     ("POST", "/v1/campaigns/<int:campaign_id>/end"): {"marketer"},
+    ("POST", "/v1/campaigns/<int:campaign_id>/simulate"): {"marketer"},
+    ("GET", "/v1/campaigns/<int:campaign_id>/simulations/<string:job_id>"): {"marketer"},
+    ("GET", "/v1/campaigns/<int:campaign_id>/stats"): {"marketer"},
     ("GET", "/v1/segments"): {"marketer"},
     ("POST", "/v1/segments"): {"marketer"},
     ("GET", "/v1/segments/<int:segment_id>"): {"marketer"},
@@ -69,6 +72,7 @@ PATH_VALUES = {
     "campaign_id": "999",
     "version": "1",
     "segment_id": "999",
+    "job_id": "sim-unknown",
 }
 PUBLIC_RULES = {"/v1/openapi.json"}
 

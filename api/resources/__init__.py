@@ -5,6 +5,7 @@ from api.resources import (
     api_keys,
     audit_log,
     batches,
+    campaign_insights,
     campaigns,
     customers,
     marqeta,
@@ -27,5 +28,6 @@ BLUEPRINTS = [
     adjustments.blp,
     audit_log.blp,
     campaigns.blp,
+    campaign_insights.blp,
     segments.blp,
 ]

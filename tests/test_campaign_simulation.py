@@ -1,0 +1,230 @@
+"""Campaign simulation: the same points as processing for real, sync and as a job, validated."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from api.resources import campaign_insights
+from campaigns.simulate import simulate
+from rewards.models import LedgerEntry, Transaction
+from tests.conftest import bearer, make_token
+from tests.factories import ProgramFactory
+from tests.ledger_helpers import all_ids, enrol, store
+from workers.jobs import process_transactions
+
+NOW = datetime.now(UTC)
+START = NOW - timedelta(days=21)
+END = NOW - timedelta(days=1)
+MCCS = ("5812", "5411", "5732", "5814", "5999")
+
+
+@pytest.fixture
+def launch(client, marketer_headers):
+    """Create and activate a campaign through the marketer API; returns its id."""
+
+    def launch(**definition):
+        body = {
+            "name": "Dining 3x",
+            "starts_at": (NOW - timedelta(days=30)).isoformat(),
+            "effect": {"type": "multiplier", "value": "3"},
+            **definition,
+        }
+        created = client.post("/v1/campaigns", json=body, headers=marketer_headers)
+        assert created.status_code == 201, created.json
+        campaign_id = created.json["id"]
+        activated = client.post(f"/v1/campaigns/{campaign_id}/activate", headers=marketer_headers)
+        assert activated.status_code == 200, activated.json
+        return campaign_id
+
+    return launch
+
+
+def _history(program_id: int, count: int = 300, customers: int = 10) -> list[int]:
+    """`count` purchases over [START, END), stored `received` in occurred_at order."""
+    rng = random.Random(7)
+    cards = [enrol(program_id) for _ in range(customers)]
+    step = (END - START) / count
+    ids = []
+    for n in range(count):
+        tx_id = store(
+            program_id,
+            rng.choice(cards).token,
+            f"h-{n}",
+            amount_minor=rng.randrange(300, 6000),
+            mcc=rng.choice(MCCS),
+            merchant_id=f"m-{rng.randrange(25)}",
+            merchant_name=f"Shop {n % 25}",
+            occurred_at=START + step * n,
+        )
+        ids.append(tx_id)
+    return ids
+
+
+def _granted(campaign_id: int) -> int:
+    return (
+        select(func.coalesce(func.sum(LedgerEntry.points), 0))
+        .where(
+            LedgerEntry.kind == "bonus",
+            LedgerEntry.idempotency_key.like(f"%:cmp:{campaign_id}"),
+        )
+        .scalar_subquery()
+    )
+
+
+def test_simulation_equals_processing_for_real(db, program, launch):
+    main = launch(
+        caps={"per_customer": [{"period": "week", "points": 15_000}]},
+        budget_points=200_000,
+    )
+    other = launch(
+        name="Dining bonus",
+        conditions={"categories": ["dining"]},
+        effect={"type": "fixed_bonus", "value": "25"},
+    )
+    ids = _history(program.id)
+    simulated = simulate(
+        program_id=program.id,
+        campaign_id=main,
+        start=START,
+        end=END,
+        statuses=("received",),
+    )
+    assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+    for start in range(0, len(ids), 50):
+        process_transactions(ids[start : start + 50])
+    real_main, real_other = db.session.execute(select(_granted(main), _granted(other))).one()
+    assert simulated["points"] == real_main > 0
+    assert simulated["other_campaigns_points"] == real_other > 0
+    assert simulated["transactions_scanned"] == 300
+    # The budget ran out: the date it did, and nothing after it.
+    assert real_main == 200_000 and simulated["budget_exhausted_on"] is not None
+    assert simulated["per_day"][-1]["date"] == simulated["budget_exhausted_on"]
+    assert sum(d["points"] for d in simulated["per_day"]) == real_main
+    assert (
+        sum(d["transactions"] for d in simulated["per_day"]) == (simulated["transactions_matched"])
+    )
+    assert simulated["customers_reached"] == 10
+    assert len(simulated["top_merchants"]) == 10
+    assert sum(c["points"] for c in simulated["top_categories"]) == real_main
+    # Once processed, the same history is what the API simulates (the other one live again).
+    again = simulate(program_id=program.id, campaign_id=main, start=START, end=END)
+    assert again["points"] == real_main and again["other_campaigns_points"] == real_other
+
+
+def _processed_history(program_id: int, launch) -> int:
+    draft_target = launch(name="Target", effect={"type": "fixed_bonus", "value": "10"})
+    ids = _history(program_id, count=40, customers=4)
+    process_transactions(ids)
+    return draft_target
+
+
+def _body(days_back: int = 25, days_to: int = 0) -> dict[str, str]:
+    return {
+        "from": (NOW - timedelta(days=days_back)).date().isoformat(),
+        "to": (NOW + timedelta(days=1 - days_to)).date().isoformat(),
+    }
+
+
+def test_short_ranges_answer_at_once(db, program, launch, client, marketer_headers):
+    campaign_id = _processed_history(program.id, launch)
+    response = client.post(
+        f"/v1/campaigns/{campaign_id}/simulate", json=_body(), headers=marketer_headers
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["points"] == 400 and response.json["transactions_matched"] == 40
+    assert response.json["transactions_scanned"] == 40
+    # Nothing written: still exactly the real bonuses.
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "bonus")
+        )
+        == 40
+    )
+
+
+def test_long_ranges_run_as_a_job(
+    db, program, launch, client, marketer_headers, run_jobs, monkeypatch
+):
+    campaign_id = _processed_history(program.id, launch)
+    sync = client.post(
+        f"/v1/campaigns/{campaign_id}/simulate", json=_body(), headers=marketer_headers
+    ).json
+    monkeypatch.setattr(campaign_insights, "SYNC_LIMIT", 10)
+    queued = client.post(
+        f"/v1/campaigns/{campaign_id}/simulate", json=_body(), headers=marketer_headers
+    )
+    assert queued.status_code == 202, queued.json
+    assert queued.json["job_id"].startswith("sim-")
+    status_url = queued.json["status_url"]
+    assert client.get(status_url, headers=marketer_headers).json["status"] == "queued"
+    run_jobs()
+    done = client.get(status_url, headers=marketer_headers)
+    assert done.status_code == 200 and done.json["status"] == "finished"
+    result = done.json["result"]
+    for body in (sync, result):
+        body.pop("duration_ms")
+    assert result == sync and sync["points"] == 400
+    # Another campaign's URL, or an unknown id, is not found.
+    other = launch(name="Other")
+    wrong = status_url.replace(f"/campaigns/{campaign_id}/", f"/campaigns/{other}/")
+    assert client.get(wrong, headers=marketer_headers).status_code == 404
+    unknown = f"/v1/campaigns/{campaign_id}/simulations/sim-nope"
+    assert client.get(unknown, headers=marketer_headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"from": "2026-05-02", "to": "2026-05-02"}, "to"),
+        ({"from": "2026-05-02T10:00:00Z", "to": "2026-05-02T09:00:00Z"}, "to"),
+        ({"from": "2025-01-01", "to": "2026-01-03"}, "to"),
+        ({"from": "yesterday", "to": "2026-01-03"}, "from"),
+        ({"to": "2026-01-03"}, "from"),
+    ],
+)
+def test_bad_ranges_are_named(db, program, launch, client, marketer_headers, body, field):
+    campaign_id = launch()
+    response = client.post(
+        f"/v1/campaigns/{campaign_id}/simulate", json=body, headers=marketer_headers
+    )
+    assert response.status_code == 422, response.json
+    assert field in response.json["errors"], response.json
+
+
+def test_marketers_of_the_program_only(db, program, launch, client, cardholder_headers):
+    campaign_id = launch()
+    url = f"/v1/campaigns/{campaign_id}/simulate"
+    assert client.post(url, json=_body(), headers=cardholder_headers).status_code == 403
+    ProgramFactory(slug="elsewhere")
+    db.session.commit()
+    stranger = bearer(make_token(sub="mkt-2", program="elsewhere", roles=["marketer"]))
+    assert client.post(url, json=_body(), headers=stranger).status_code == 404
+    assert client.get(f"/v1/campaigns/{campaign_id}/stats", headers=stranger).status_code == 404
+
+
+def test_a_draft_is_simulated_over_history_before_its_window(
+    db, program, launch, client, marketer_headers
+):
+    _processed_history(program.id, launch)
+    draft = client.post(
+        "/v1/campaigns",
+        headers=marketer_headers,
+        json={
+            "name": "Next month",
+            "starts_at": (NOW + timedelta(days=30)).isoformat(),
+            "effect": {"type": "fixed_bonus", "value": "5"},
+            "budget_points": 120,
+        },
+    ).json["id"]
+    response = client.post(
+        f"/v1/campaigns/{draft}/simulate", json=_body(), headers=marketer_headers
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["points"] == 120 and response.json["transactions_matched"] == 24
+    assert response.json["budget_exhausted_on"] is not None
+    assert response.json["other_campaigns_points"] == 400
+    assert db.session.scalar(select(func.count()).select_from(Transaction)) == len(all_ids())
