@@ -1,0 +1,89 @@
+"""Campaign stats: read from the ledger, net of refunds, per program-local day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from tests import test_campaign_simulation
+from tests.ledger_helpers import enrol, store
+from workers.jobs import process_transactions
+
+launch = test_campaign_simulation.launch  # the marketer API fixture
+NOW = datetime.now(UTC)
+# 2026-03-10 15:30 UTC is 2026-03-11 00:30 in Tokyo: it counts on the 11th.
+LATE = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
+
+
+def _stats(client, headers, campaign_id):
+    response = client.get(f"/v1/campaigns/{campaign_id}/stats", headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_stats_after_processing_and_after_a_refund(db, program, launch, client, marketer_headers):
+    since = datetime(2026, 3, 1, tzinfo=UTC).isoformat()
+    campaign_id = launch(
+        starts_at=since, effect={"type": "fixed_bonus", "value": "300"}, budget_points=10_000
+    )
+    other = launch(name="Other", starts_at=since, effect={"type": "fixed_bonus", "value": "7"})
+    first, second = enrol(program.id), enrol(program.id)
+    process_transactions(
+        [
+            store(program.id, first.token, "p-1", amount_minor=500, occurred_at=LATE),
+            store(program.id, first.token, "p-2", amount_minor=500, occurred_at=LATE),
+            store(program.id, second.token, "p-3", amount_minor=500, occurred_at=NOW),
+        ]
+    )
+    stats = _stats(client, marketer_headers, campaign_id)
+    today = NOW.astimezone(ZoneInfo("Asia/Tokyo")).date().isoformat()
+    assert stats["points_issued"] == 900 and stats["clawed_back"] == 0
+    assert stats["participants"] == 2
+    assert (stats["budget_points"], stats["budget_used"], stats["budget_remaining"]) == (
+        10_000,
+        900,
+        9_100,
+    )
+    assert stats["per_day"] == [
+        {"date": "2026-03-11", "points": 600, "clawed_back": 0},
+        {"date": today, "points": 300, "clawed_back": 0},
+    ]
+    assert _stats(client, marketer_headers, other)["points_issued"] == 21
+
+    process_transactions(
+        [
+            store(
+                program.id,
+                first.token,
+                "r-1",
+                kind="refund",
+                amount_minor=500,
+                original_external_id="p-1",
+                occurred_at=NOW,
+            )
+        ]
+    )
+    stats = _stats(client, marketer_headers, campaign_id)
+    assert stats["points_issued"] == 900 and stats["clawed_back"] == 300
+    assert stats["net_points"] == 600
+    assert stats["budget_used"] == 600 and stats["budget_remaining"] == 9_400
+    assert stats["per_day"][-1] == {"date": today, "points": 300, "clawed_back": 300}
+    # The other campaign's bonus on p-1 went back too, and only in its own stats.
+    assert _stats(client, marketer_headers, other)["clawed_back"] == 7
+
+
+def test_a_campaign_without_budget_or_grants(db, program, launch, client, marketer_headers):
+    campaign_id = launch()
+    stats = _stats(client, marketer_headers, campaign_id)
+    assert stats == {
+        "campaign_id": campaign_id,
+        "points_issued": 0,
+        "clawed_back": 0,
+        "net_points": 0,
+        "participants": 0,
+        "budget_points": None,
+        "budget_used": 0,
+        "budget_remaining": None,
+        "per_day": [],
+    }
+    assert client.get("/v1/campaigns/999/stats", headers=marketer_headers).status_code == 404
