@@ -191,6 +191,7 @@ class _Run:
             participants_left={c.id: c.max_participants for c in rules.campaigns},
         )
         self.shoppers: dict[int, Shopper] = {}
+        self.base_points: dict[tuple[int, str], int] = {}
         self.segments = {c.segment_id for c in rules.campaigns if c.segment_id is not None}
         self.offers = [c.id for c in rules.campaigns if c.requires_activation]
         self.tracks_merchants = any(c.first_purchase_at_merchant for c in rules.campaigns)
@@ -203,28 +204,37 @@ class _Run:
 
     def batch(self, rows: Sequence[Any]) -> None:
         self._load_shoppers({r.customer_id for r in rows if r.customer_id is not None})
+        self.scanned += len(rows)
         for row in rows:
-            self.scanned += 1
-            if row.customer_id is None or row.mcc in self.excluded:
+            tx_id, amount, currency, mcc, category, merchant, name, channel, at, customer = row
+            if customer is None or mcc in self.excluded:
                 continue
-            self._purchase(row)
+            p = Purchase(
+                tx_id,
+                amount,
+                currency,
+                mcc,
+                category,
+                merchant,
+                name,
+                None,  # partner: not stored on transactions
+                channel,
+                at,
+                self._base(amount, currency),
+            )
+            self._evaluate(p, customer)
 
-    def _purchase(self, row: Any) -> None:
-        base = max(0, points_for_amount(row.amount_minor, row.currency, self.rate))
-        p = Purchase(
-            id=row.id,
-            amount_minor=row.amount_minor,
-            currency=row.currency,
-            mcc=row.mcc,
-            category=row.category,
-            merchant_id=row.merchant_id,
-            merchant_name=row.merchant_name,
-            partner=None,
-            channel=row.channel,
-            occurred_at=row.occurred_at,
-            base_points=base,
-        )
-        shopper = self.shoppers[row.customer_id]
+    def _base(self, amount_minor: int, currency: str) -> int:
+        """Base points, as the feed's base award (amounts repeat a lot: remembered)."""
+        key = (amount_minor, currency)
+        points = self.base_points.get(key)
+        if points is None:
+            points = max(0, points_for_amount(amount_minor, currency, self.rate))
+            self.base_points[key] = points
+        return points
+
+    def _evaluate(self, p: Purchase, customer_id: int) -> None:
+        shopper = self.shoppers[customer_id]
         for bonus in self.rules.evaluate(p, shopper, self.state):
             if bonus.campaign_id != self.campaign_id:
                 self.others += bonus.points
@@ -232,16 +242,16 @@ class _Run:
             day = p.occurred_at.astimezone(self.zone).date().isoformat()
             self.points += bonus.points
             self.matched += 1
-            self.reached.add(row.customer_id)
+            self.reached.add(customer_id)
             self.per_day[day][0] += bonus.points
             self.per_day[day][1] += 1
-            self.categories[row.category or "other"] += bonus.points
-            self.merchants[(row.merchant_id, row.merchant_name)] += bonus.points
+            self.categories[p.category or "other"] += bonus.points
+            self.merchants[(p.merchant_id, p.merchant_name)] += bonus.points
         if self.exhausted_on is None and self.campaign_id in self.state.exhausted:
             self.exhausted_on = p.occurred_at.astimezone(self.zone).date().isoformat()
-        if self.tracks_merchants and row.merchant_id not in shopper.known_merchants:
-            self.shoppers[row.customer_id] = dataclasses.replace(
-                shopper, known_merchants=shopper.known_merchants | {row.merchant_id}
+        if self.tracks_merchants and p.merchant_id and p.merchant_id not in shopper.known_merchants:
+            self.shoppers[customer_id] = dataclasses.replace(
+                shopper, known_merchants=shopper.known_merchants | {p.merchant_id}
             )
 
     def _load_shoppers(self, customer_ids: set[int]) -> None:
