@@ -228,3 +228,56 @@ def test_a_draft_is_simulated_over_history_before_its_window(
     assert response.json["budget_exhausted_on"] is not None
     assert response.json["other_campaigns_points"] == 400
     assert db.session.scalar(select(func.count()).select_from(Transaction)) == len(all_ids())
+
+
+def test_embedded_mode_simulates_inline_and_reads_stats(tmp_path, monkeypatch):
+    """SQLite, no Redis: even a "long" range answers at once, and stats read the ledger."""
+    from flask_migrate import upgrade
+
+    from api import create_app
+    from rewards.db import db as embedded_db
+    from tests.conftest import JWT_SECRET
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/embedded.sqlite3",
+            "REDIS_URL": None,
+            "JOBS_INLINE": True,
+            "JWT_SECRET": JWT_SECRET,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    monkeypatch.setattr(campaign_insights, "SYNC_LIMIT", 0)
+    with app.app_context():
+        upgrade(directory=app.config["MIGRATIONS_DIR"])
+        program = ProgramFactory(slug="embedded")
+        embedded_db.session.commit()
+        program_id = program.id
+        headers = bearer(make_token(sub="mkt-1", program="embedded", roles=["marketer"]))
+        client = app.test_client()
+        created = client.post(
+            "/v1/campaigns",
+            headers=headers,
+            json={
+                "name": "Plus 5",
+                "starts_at": (NOW - timedelta(days=30)).isoformat(),
+                "effect": {"type": "fixed_bonus", "value": "5"},
+            },
+        )
+        campaign_id = created.json["id"]
+        assert client.post(f"/v1/campaigns/{campaign_id}/activate", headers=headers).status_code
+        card = enrol(program_id)
+        ids = [
+            store(program_id, card.token, f"e-{n}", occurred_at=NOW - timedelta(days=n + 1))
+            for n in range(3)
+        ]
+        process_transactions(ids)
+        simulated = client.post(
+            f"/v1/campaigns/{campaign_id}/simulate", json=_body(), headers=headers
+        )
+        assert simulated.status_code == 200, simulated.json
+        assert simulated.json["points"] == 15 and simulated.json["customers_reached"] == 1
+        stats = client.get(f"/v1/campaigns/{campaign_id}/stats", headers=headers).json
+        assert stats["points_issued"] == 15 and len(stats["per_day"]) == 3
+        embedded_db.session.remove()
