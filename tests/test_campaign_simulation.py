@@ -98,6 +98,10 @@ def test_simulation_equals_processing_for_real(db, program, launch):
         process_transactions(ids[start : start + 50])
     real_main, real_other = db.session.execute(select(_granted(main), _granted(other))).one()
     assert simulated["points"] == real_main > 0
+    limits = db.session.scalars(
+        select(LedgerEntry.explanation).where(LedgerEntry.idempotency_key.like(f"%:cmp:{main}"))
+    )
+    assert any("capped at 15000 pts/week" in e["limits"] for e in limits)  # the cap did bite
     assert simulated["other_campaigns_points"] == real_other > 0
     assert simulated["transactions_scanned"] == 300
     # The budget ran out: the date it did, and nothing after it.
