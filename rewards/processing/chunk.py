@@ -148,14 +148,16 @@ def _earn_rows(
         try:
             available_at, expires_at = lot_dates(tx.occurred_at, program, now)
             awards = purchase_awards(tx, program)
-            if extra is not None:
-                base = sum(a.points for a in awards if a.rule == "base")
-                awards += extra.awards(tx, customer_id, base)
             if any(award.points > MAX_POINTS for award in awards):
                 raise OverflowError("points out of range")
         except (ArithmeticError, ValueError) as exc:
             rejected[tx.id] = Outcome("rejected", customer_id, reason=f"cannot evaluate: {exc}")
             continue
+        if extra is not None:
+            # Not caught: a failure here is a bug in configured rules, not in this row; the
+            # chunk fails loudly and is retried rather than losing the row's base points.
+            base = sum(a.points for a in awards if a.rule == "base")
+            awards += extra.awards(tx, customer_id, base)
         pending = available_at > now
         for award in awards:
             remaining = award.points
