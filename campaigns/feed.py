@@ -23,9 +23,10 @@ from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
-from campaigns.usage import CampaignCounter, CampaignParticipant, OfferActivation
+from campaigns.shoppers import load_shoppers
+from campaigns.usage import CampaignCounter, CampaignParticipant
 from rewards.db import db, dialect_insert, is_postgres
-from rewards.models import Customer, Program, Transaction
+from rewards.models import Program, Transaction
 from rewards.models.event import Event
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
 
@@ -122,36 +123,13 @@ class CampaignRules:
     def _load_shoppers(self, purchases: Sequence[tuple[TxFacts, int]], now: datetime) -> None:
         customer_ids = {c for _, c in purchases}
         segments = self._segments(purchases, customer_ids, now)
-        needs_activation = [
-            c.id for r in self.rules.values() for c in r.campaigns if c.requires_activation
-        ]
-        activations: dict[int, dict[int, datetime]] = defaultdict(dict)
-        if needs_activation:
-            for campaign_id, customer_id, at in db.session.execute(
-                select(
-                    OfferActivation.campaign_id,
-                    OfferActivation.customer_id,
-                    OfferActivation.activated_at,
-                ).where(
-                    OfferActivation.customer_id.in_(customer_ids),
-                    OfferActivation.campaign_id.in_(needs_activation),
-                )
-            ):
-                activations[customer_id][campaign_id] = at
-        known = self._known_merchants(purchases)
-        for customer_id, birth_date, tier in db.session.execute(
-            select(Customer.id, Customer.birth_date, Customer.tier).where(
-                Customer.id.in_(customer_ids)
-            )
-        ):
-            self.shoppers[customer_id] = Shopper(
-                customer_id=customer_id,
-                birth_date=birth_date,
-                tier=tier,
-                segments=frozenset(segments.get(customer_id, ())),
-                activations=activations.get(customer_id, {}),
-                known_merchants=frozenset(known.get(customer_id, ())),
-            )
+        offers = [c.id for r in self.rules.values() for c in r.campaigns if c.requires_activation]
+        self.shoppers = load_shoppers(
+            customer_ids,
+            offers=offers,
+            segments=segments,
+            known_merchants=self._known_merchants(purchases),
+        )
 
     def _segments(
         self, purchases: Sequence[tuple[TxFacts, int]], customer_ids: set[int], now: datetime

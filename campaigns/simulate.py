@@ -32,7 +32,7 @@ from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
-from campaigns.usage import OfferActivation
+from campaigns.shoppers import load_shoppers
 from rewards.db import db
 from rewards.errors import NotFound
 from rewards.ledger import utcnow
@@ -261,31 +261,14 @@ class _Run:
         segments = segment_memberships(
             program_id=self.program_id, segment_ids=self.segments, customer_ids=new, now=self.now
         )
-        activations: dict[int, dict[int, datetime]] = defaultdict(dict)
-        if self.offers:
-            for campaign_id, customer_id, at in db.session.execute(
-                select(
-                    OfferActivation.campaign_id,
-                    OfferActivation.customer_id,
-                    OfferActivation.activated_at,
-                ).where(
-                    OfferActivation.customer_id.in_(new),
-                    OfferActivation.campaign_id.in_(self.offers),
-                )
-            ):
-                activations[customer_id][campaign_id] = at
-        known = self._known_merchants(new)
-        for customer_id, birth_date, tier in db.session.execute(
-            select(Customer.id, Customer.birth_date, Customer.tier).where(Customer.id.in_(new))
-        ):
-            self.shoppers[customer_id] = Shopper(
-                customer_id=customer_id,
-                birth_date=birth_date,
-                tier=tier,
-                segments=frozenset(segments.get(customer_id, ())),
-                activations=activations.get(customer_id, {}),
-                known_merchants=frozenset(known.get(customer_id, ())),
+        self.shoppers.update(
+            load_shoppers(
+                new,
+                offers=self.offers,
+                segments=segments,
+                known_merchants=self._known_merchants(new),
             )
+        )
 
     def _known_merchants(self, customer_ids: set[int]) -> dict[int, set[str]]:
         """Merchants each customer bought from before the simulated range (if a rule asks)."""
