@@ -304,9 +304,21 @@ class RuleSet:
                 found[campaign.id] = campaign
         return sorted(found.values(), key=lambda c: (-c.priority, c.id))
 
-    def evaluate(self, p: Purchase, s: Shopper, state: CapState) -> list[Bonus]:
-        """The bonuses `p` earns: the best exclusive campaign plus every stackable one."""
-        matching = [c for c in self.candidates(p) if c.applies(p, s, self.zone)]
+    def matching(self, p: Purchase, s: Shopper) -> list[Campaign]:
+        """Campaigns whose conditions `p` and `s` meet, caps aside, best priority first."""
+        return [c for c in self.candidates(p) if c.applies(p, s, self.zone)]
+
+    def evaluate(
+        self,
+        p: Purchase,
+        s: Shopper,
+        state: CapState,
+        matching: list[Campaign] | None = None,
+    ) -> list[Bonus]:
+        """The bonuses `p` earns: the best exclusive campaign plus every stackable one.
+        `matching` is `self.matching(p, s)` when the caller already has it."""
+        if matching is None:
+            matching = self.matching(p, s)
         exclusive = [c for c in matching if not c.stackable][:1]
         bonuses = []
         for campaign in exclusive + [c for c in matching if c.stackable]:

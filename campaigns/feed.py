@@ -66,6 +66,7 @@ class CampaignRules:
         self.rules: dict[int, RuleSet] = {}
         self.shoppers: dict[int, Shopper] = {}
         self.state = CapState()
+        self.matched: dict[int, list[Campaign]] = {}  # transaction id → campaigns it meets
         self.granted: dict[
             str, tuple[int, int, Any]
         ] = {}  # ledger key → (program, customer, bonus)
@@ -116,8 +117,10 @@ class CampaignRules:
             rules = self.rules.get(tx.program_id)
             if rules is None:
                 continue
-            p, s = self._purchase(tx, 0), self.shoppers[customer_id]
-            touched.update(c.id for c in rules.candidates(p) if c.applies(p, s, rules.zone))
+            # Kept for `awards`: conditions do not depend on base points or cap state.
+            found = rules.matching(self._purchase(tx, 0), self.shoppers[customer_id])
+            self.matched[tx.id] = found
+            touched.update(c.id for c in found)
         return touched
 
     def _load_shoppers(self, purchases: Sequence[tuple[TxFacts, int]], now: datetime) -> None:
@@ -219,7 +222,10 @@ class CampaignRules:
         before = set(self.state.participating)
         awards = []
         for bonus in rules.evaluate(
-            self._purchase(tx, base_points), self.shoppers[customer_id], self.state
+            self._purchase(tx, base_points),
+            self.shoppers[customer_id],
+            self.state,
+            self.matched.get(tx.id),
         ):
             rule = f"cmp:{bonus.campaign_id}"
             # `customer_id` and `charges` let a refund give back exactly the room this used.
