@@ -180,3 +180,24 @@ def partner_headers(db, program) -> dict[str, str]:
     minted = mint_api_key(program=program, role="partner", name="partner", created_by="test")
     db.session.commit()
     return bearer(minted.secret)
+
+
+@pytest.fixture
+def launch(client, marketer_headers):
+    """Create and activate a campaign through the marketer API; returns its id."""
+
+    def launch(**definition: Any) -> int:
+        body = {
+            "name": "Dining 3x",
+            "starts_at": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
+            "effect": {"type": "multiplier", "value": "3"},
+            **definition,
+        }
+        created = client.post("/v1/campaigns", json=body, headers=marketer_headers)
+        assert created.status_code == 201, created.json
+        campaign_id = created.json["id"]
+        activated = client.post(f"/v1/campaigns/{campaign_id}/activate", headers=marketer_headers)
+        assert activated.status_code == 200, activated.json
+        return campaign_id
+
+    return launch

@@ -22,27 +22,6 @@ END = NOW - timedelta(days=1)
 MCCS = ("5812", "5411", "5732", "5814", "5999")
 
 
-@pytest.fixture
-def launch(client, marketer_headers):
-    """Create and activate a campaign through the marketer API; returns its id."""
-
-    def launch(**definition):
-        body = {
-            "name": "Dining 3x",
-            "starts_at": (NOW - timedelta(days=30)).isoformat(),
-            "effect": {"type": "multiplier", "value": "3"},
-            **definition,
-        }
-        created = client.post("/v1/campaigns", json=body, headers=marketer_headers)
-        assert created.status_code == 201, created.json
-        campaign_id = created.json["id"]
-        activated = client.post(f"/v1/campaigns/{campaign_id}/activate", headers=marketer_headers)
-        assert activated.status_code == 200, activated.json
-        return campaign_id
-
-    return launch
-
-
 def _history(program_id: int, count: int = 300, customers: int = 10) -> list[int]:
     """`count` purchases over [START, END), stored `received` in occurred_at order."""
     rng = random.Random(7)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from tests import test_campaign_simulation
 from tests.ledger_helpers import enrol, store
 from workers.jobs import process_transactions
 
-launch = test_campaign_simulation.launch  # the marketer API fixture
 NOW = datetime.now(UTC)
 # 2026-03-10 15:30 UTC is 2026-03-11 00:30 in Tokyo: it counts on the 11th.
 LATE = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)

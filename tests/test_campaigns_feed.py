@@ -16,27 +16,6 @@ from workers.jobs import process_transactions
 NOW = datetime.now(UTC)
 
 
-@pytest.fixture
-def launch(client, marketer_headers):
-    """Create and activate a campaign through the marketer API; returns its id."""
-
-    def launch(**definition):
-        body = {
-            "name": "Dining 3x",
-            "starts_at": (NOW - timedelta(days=30)).isoformat(),
-            "effect": {"type": "multiplier", "value": "3"},
-            **definition,
-        }
-        created = client.post("/v1/campaigns", json=body, headers=marketer_headers)
-        assert created.status_code == 201, created.json
-        campaign_id = created.json["id"]
-        activated = client.post(f"/v1/campaigns/{campaign_id}/activate", headers=marketer_headers)
-        assert activated.status_code == 200, activated.json
-        return campaign_id
-
-    return launch
-
-
 def _bonus_entries(customer_id: int) -> list[LedgerEntry]:
     return [e for e in entries(customer_id) if e.kind == "bonus"]
 
