@@ -16,7 +16,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rewards.currencies import is_currency, minor_units
+from rewards.db import db
 from rewards.feed_rows import Errors, Row, RowError, RowValidator
+from rewards.ingest import (
+    IngestSummary,
+    finish_batch,
+    ingest_chunk,
+    open_batch,
+    stored_external_ids,
+)
+from rewards.models import Program
 
 SUCCESS_CODES = frozenset({"0000", "0002", "1830"})
 PURCHASE_TYPES = frozenset(
@@ -173,3 +182,17 @@ class MarqetaRowValidator(RowValidator):
         if errors is None:
             return row, None
         return None, {SOURCE_FIELDS.get(name, name): messages for name, messages in errors.items()}
+
+
+def ingest_webhook(*, program_id: int, items: list[Any]) -> tuple[IngestSummary, list[int]]:
+    """Store one webhook's transactions as a batch; returns the counts and the new row ids
+    (the caller commits, then enqueues them)."""
+    program = db.session.get_one(Program, program_id)
+    stored = stored_external_ids(program_id=program.id, external_ids=preceding_tokens(items))
+    rows, ignored = map_transactions(items, stored_tokens=stored)
+    batch = open_batch(program_id=program.id, source="marqeta")
+    summary = IngestSummary(batch_id=batch.id, ignored=ignored)
+    validator = MarqetaRowValidator(program_currency=program.currency)
+    ids = ingest_chunk(batch=batch, validator=validator, items=rows, summary=summary)
+    finish_batch(batch)
+    return summary, ids

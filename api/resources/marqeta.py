@@ -14,17 +14,8 @@ from werkzeug.exceptions import BadRequest
 
 from api.auth import auth_doc, program_id, requires
 from api.idempotency import after_commit, commit
-from rewards.db import db
 from rewards.errors import InvalidInput
-from rewards.ingest import (
-    IngestSummary,
-    finish_batch,
-    ingest_chunk,
-    open_batch,
-    stored_external_ids,
-)
-from rewards.marqeta import MarqetaRowValidator, map_transactions, preceding_tokens
-from rewards.models import Program
+from rewards.marqeta import ingest_webhook
 from workers.queues import enqueue_transactions
 
 blp = Blueprint(
@@ -101,15 +92,7 @@ class MarqetaFeed(MethodView):
         transactions are stored; unsettled authorizations and declines are ignored. Retried
         messages are recognised by the transaction token and counted as duplicates.
         """
-        items = _webhook_items()
-        program = db.session.get_one(Program, program_id())
-        stored = stored_external_ids(program_id=program.id, external_ids=preceding_tokens(items))
-        rows, ignored = map_transactions(items, stored_tokens=stored)
-        batch = open_batch(program_id=program.id, source="marqeta")
-        summary = IngestSummary(batch_id=batch.id, ignored=ignored)
-        validator = MarqetaRowValidator(program_currency=program.currency)
-        ids = ingest_chunk(batch=batch, validator=validator, items=rows, summary=summary)
-        finish_batch(batch)
+        summary, ids = ingest_webhook(program_id=program_id(), items=_webhook_items())
         if ids:
             after_commit(lambda: enqueue_transactions(ids))
         commit()
