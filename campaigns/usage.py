@@ -1,11 +1,12 @@
-"""What campaigns have used up: cap counters per customer and period, participants, and the
-offers cardholders activated. Written by the feed in the same transaction as the bonuses."""
+"""What campaigns have used up: cap counters per customer and period, participants, points per
+day, and the offers cardholders activated. Written by the feed in the same transaction as the
+bonuses."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, func
+from sqlalchemy import BigInteger, Date, ForeignKey, SmallInteger, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.db import Model, UTCDateTime
@@ -42,3 +43,20 @@ class OfferActivation(Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
+class CampaignDay(Model):
+    """Bonus points one campaign granted and lost to refunds on one program-local day.
+
+    Stats read these instead of scanning the ledger. Several workers add to the same day at
+    once, so each adds to its own `shard` row (a stable number per process) and rows are
+    always upserted in key order: no worker waits on another's uncommitted chunk."""
+
+    __tablename__ = "campaign_days"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    clawed_back: Mapped[int] = mapped_column(BigInteger, default=0)
+    purchases: Mapped[int] = mapped_column(default=0)
