@@ -4,6 +4,7 @@ from rewards.models.access import ApiKey, AuditLog, IdempotencyRecord
 from rewards.models.customer import Card, Customer
 from rewards.models.event import Event
 from rewards.models.ledger import Account, LedgerEntry
+from rewards.models.partner import Partner, PartnerMerchant
 from rewards.models.program import Program
 from rewards.models.transaction import Batch, BatchRejection, Transaction
 
@@ -18,6 +19,8 @@ __all__ = [
     "Event",
     "IdempotencyRecord",
     "LedgerEntry",
+    "Partner",
+    "PartnerMerchant",
     "Program",
     "Transaction",
 ]
