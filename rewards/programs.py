@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from rewards.audit import record
@@ -242,3 +242,19 @@ def list_programs(*, limit: int, after_id: int | None = None) -> list[Program]:
     if after_id is not None:
         stmt = stmt.where(Program.id > after_id)
     return list(db.session.scalars(stmt))
+
+
+def bump_rules_revision(program_id: int) -> int:
+    """Increment the program's `rules_revision` (row-locked until commit); the new value.
+
+    Workers cache compiled rules per (program, revision), so every change to what rules read
+    (campaigns, segments, partners) bumps it in the same transaction.
+    """
+    stmt = (
+        update(Program)
+        .where(Program.id == program_id)
+        # A rules change is not a settings change: updated_at stays as it was.
+        .values(rules_revision=Program.rules_revision + 1, updated_at=Program.updated_at)
+        .returning(Program.rules_revision)
+    )
+    return db.session.execute(stmt).scalar_one()
