@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
 
 from rewards.db import db
 from rewards.models import Card, Customer, Program, Transaction
+from rewards.partners import partners_for
 from rewards.processing.rules import ProgramTerms, TxFacts
 
 TX_COLUMNS = (
@@ -29,8 +32,11 @@ TX_COLUMNS = (
 
 
 def facts_from_row(row: Any) -> TxFacts:
-    """`TxFacts` from a row selected with `TX_COLUMNS` (extra trailing columns ignored)."""
-    return TxFacts(**{name: row._mapping[name] for name in TxFacts.__dataclass_fields__})
+    """`TxFacts` from a row selected with `TX_COLUMNS` (extra trailing columns ignored;
+    derived facts such as `partner` keep their defaults)."""
+    columns = row._mapping
+    fields = TxFacts.__dataclass_fields__
+    return TxFacts(**{name: columns[name] for name in fields if name in columns})
 
 
 def lock_received(ids: list[int]) -> list[TxFacts]:
@@ -41,7 +47,23 @@ def lock_received(ids: list[int]) -> list[TxFacts]:
         .order_by(Transaction.id)
         .with_for_update(skip_locked=True)
     )
-    return [facts_from_row(row) for row in db.session.execute(stmt)]
+    return with_partners([facts_from_row(row) for row in db.session.execute(stmt)])
+
+
+def with_partners(txs: list[TxFacts]) -> list[TxFacts]:
+    """`txs` with `partner` set to the active partner owning each merchant id: one
+    `partners_for` query per program of the chunk."""
+    merchants: dict[int, set[str]] = defaultdict(set)
+    for tx in txs:
+        if tx.merchant_id is not None:
+            merchants[tx.program_id].add(tx.merchant_id)
+    codes = {program_id: partners_for(program_id, ids) for program_id, ids in merchants.items()}
+    return [
+        replace(tx, partner=codes[tx.program_id].get(tx.merchant_id))
+        if tx.merchant_id is not None
+        else tx
+        for tx in txs
+    ]
 
 
 def load_terms(program_ids: set[int]) -> dict[int, ProgramTerms]:

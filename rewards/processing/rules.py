@@ -47,6 +47,8 @@ class TxFacts:
     channel: str | None
     occurred_at: datetime
     original_external_id: str | None
+    # Derived when the chunk is loaded: the code of the active partner owning merchant_id.
+    partner: str | None = None
 
 
 @dataclass(frozen=True)
