@@ -60,6 +60,11 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/v1/segments/<int:segment_id>"): {"marketer"},
     ("DELETE", "/v1/segments/<int:segment_id>"): {"marketer"},
     ("GET", "/v1/segments/<int:segment_id>/preview"): {"marketer"},
+    ("GET", "/v1/partners"): {"marketer", "admin"},
+    ("POST", "/v1/partners"): {"marketer", "admin"},
+    ("GET", "/v1/partners/<int:partner_id>"): {"marketer", "admin"},
+    ("PATCH", "/v1/partners/<int:partner_id>"): {"marketer", "admin"},
+    ("DELETE", "/v1/partners/<int:partner_id>"): {"marketer", "admin"},
 }
 
 ROLE_CALLERS = ("cardholder", "marketer", "admin", "processor", "partner")
@@ -72,6 +77,7 @@ PATH_VALUES = {
     "campaign_id": "999",
     "version": "1",
     "segment_id": "999",
+    "partner_id": "999",
     "job_id": "sim-unknown",
 }
 PUBLIC_RULES = {"/v1/openapi.json"}

@@ -11,6 +11,7 @@ from api.resources import (
     marqeta,
     me,
     offers,
+    partners,
     programs,
     segments,
     transactions,
@@ -30,4 +31,5 @@ BLUEPRINTS = [
     campaigns.blp,
     campaign_insights.blp,
     segments.blp,
+    partners.blp,
 ]
