@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import ROUND_FLOOR, Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,6 +78,7 @@ class CapState:
     used_spend: dict[tuple[int, int, str], int] = field(default_factory=dict)
     budget_left: dict[int, int | None] = field(default_factory=dict)
     participants_left: dict[int, int | None] = field(default_factory=dict)
+    # (campaign, customer) pairs already counted, for campaigns with a participant limit.
     participating: set[tuple[int, int]] = field(default_factory=set)
     exhausted: set[int] = field(default_factory=set)
 
@@ -85,12 +87,45 @@ class CapState:
 class Bonus:
     """Points one campaign version grants for one purchase, and what they used up."""
 
-    campaign_id: int
-    version: int
+    campaign: Campaign
     points: int
-    explanation: dict[str, Any]
+    qualifying_minor: int
+    # Why the points are lower than the effect alone would give ("capped at 500 pts/week").
+    limits: tuple[str, ...]
     # (period bucket, points, qualifying spend) charged against each per-customer cap.
     charges: tuple[tuple[str, int, int], ...]
+    # A new participant of a campaign with a participant limit.
+    joined: bool
+
+    @property
+    def campaign_id(self) -> int:
+        return self.campaign.id
+
+    @property
+    def version(self) -> int:
+        return self.campaign.version
+
+    @property
+    def summary(self) -> str:
+        """What the app shows: "3× on dining — Weekend Eats (capped at 500 pts/week)"."""
+        text = f"{self.campaign.effect_text} — {self.campaign.name}"
+        return f"{text} ({', '.join(self.limits)})" if self.limits else text
+
+    def explanation(self) -> dict[str, Any]:
+        """The campaign version (which pins the exact rule: name, effect, caps), what the app
+        shows, and any cap that limited the points. Built only when asked (simulations never
+        need it); kept small, since a purchase may earn from a dozen campaigns."""
+        found: dict[str, Any] = {
+            "campaign_id": self.campaign.id,
+            "campaign_version": self.campaign.version,
+            "summary": self.summary,
+            "points": self.points,
+        }
+        if self.limits:
+            found["limits"] = list(self.limits)
+        if self.campaign.qualifying_spend:
+            found["qualifying_minor"] = self.qualifying_minor
+        return found
 
 
 def _decimal(value: Any) -> Decimal:
@@ -255,6 +290,26 @@ class Campaign:
                 return False
         return True
 
+    def charges(
+        self, points: int, qualifying_minor: int, occurred_at: datetime, zone: ZoneInfo
+    ) -> tuple[tuple[str, int, int], ...]:
+        """(period bucket, points, qualifying spend) a grant of `points` on a purchase at
+        `occurred_at` charges against this version's per-customer caps. Versions never
+        change, so a refund works this out again instead of the ledger storing it."""
+        found = [
+            (period_key(period, occurred_at, zone), points, 0) for period, _ in self.per_customer
+        ]
+        if self.qualifying_spend:
+            found.append(
+                (period_key(self.qualifying_spend[0], occurred_at, zone), 0, qualifying_minor)
+            )
+        return tuple(found)
+
+    @cached_property
+    def effect_text(self) -> str:
+        """ "3× on dining", "+25 pts on every purchase"… (worked out once per version)."""
+        return _effect_text(self)
+
     def raw_points(self, p: Purchase, qualifying_minor: int) -> int:
         """The effect on `qualifying_minor` of the amount, before caps."""
         if qualifying_minor <= 0:
@@ -321,24 +376,31 @@ class RuleSet:
             matching = self.matching(p, s)
         exclusive = [c for c in matching if not c.stackable][:1]
         bonuses = []
+        buckets: dict[str, str] = {}  # period → this purchase's bucket, worked out once
         for campaign in exclusive + [c for c in matching if c.stackable]:
-            bonus = self._grant(campaign, p, s, state)
+            bonus = self._grant(campaign, p, s, state, buckets)
             if bonus is not None:
                 bonuses.append(bonus)
         return bonuses
 
-    def _grant(self, c: Campaign, p: Purchase, s: Shopper, state: CapState) -> Bonus | None:
+    def _bucket(self, period: str, p: Purchase, memo: dict[str, str]) -> str:
+        if period not in memo:
+            memo[period] = period_key(period, p.occurred_at, self.zone)
+        return memo[period]
+
+    def _grant(
+        self, c: Campaign, p: Purchase, s: Shopper, state: CapState, memo: dict[str, str]
+    ) -> Bonus | None:
         customer = s.customer_id
-        if (c.id, customer) not in state.participating:
-            left = state.participants_left.get(c.id)
-            if left is not None and left <= 0:
-                return None
+        left = state.participants_left.get(c.id)
+        if left is not None and left <= 0 and (c.id, customer) not in state.participating:
+            return None
         limits: list[str] = []
         qualifying = p.amount_minor
         spend_bucket = None
         if c.qualifying_spend:
             period, cap = c.qualifying_spend
-            spend_bucket = period_key(period, p.occurred_at, self.zone)
+            spend_bucket = self._bucket(period, p, memo)
             room = cap - state.used_spend.get((c.id, customer, spend_bucket), 0)
             if room < qualifying:
                 qualifying = max(0, room)
@@ -349,7 +411,7 @@ class RuleSet:
             limits.append(f"capped at {c.per_transaction} pts per purchase")
         buckets = []
         for period, cap in c.per_customer:
-            bucket = period_key(period, p.occurred_at, self.zone)
+            bucket = self._bucket(period, p, memo)
             room = cap - state.used_points.get((c.id, customer, bucket), 0)
             if points > room:
                 points = max(0, room)
@@ -390,25 +452,15 @@ class RuleSet:
             state.budget_left[c.id] = (state.budget_left[c.id] or 0) - points
             if state.budget_left[c.id] == 0:
                 state.exhausted.add(c.id)
-        if (c.id, customer) not in state.participating:
+        # Participation is only tracked where it is limited.
+        joined = (
+            state.participants_left.get(c.id) is not None
+            and (c.id, customer) not in state.participating
+        )
+        if joined:
             state.participating.add((c.id, customer))
-            if state.participants_left.get(c.id) is not None:
-                state.participants_left[c.id] = (state.participants_left[c.id] or 0) - 1
-        summary = f"{_effect_text(c)} — {c.name}"
-        if limits:
-            summary += f" ({', '.join(limits)})"
-        explanation = {
-            "summary": summary,
-            "rule": "campaign",
-            "campaign_id": c.id,
-            "campaign_version": c.version,
-            "campaign_name": c.name,
-            "effect": c.effect,
-            "value": f"{c.value.normalize():f}",
-            "qualifying_minor": qualifying,
-            "limits": limits,
-        }
-        return Bonus(c.id, c.version, points, explanation, tuple(charges))
+            state.participants_left[c.id] = (state.participants_left[c.id] or 0) - 1
+        return Bonus(c, points, qualifying, tuple(limits), tuple(charges), joined)
 
 
 def _effect_text(c: Campaign) -> str:
@@ -428,3 +480,21 @@ def _effect_text(c: Campaign) -> str:
 def _money(amount_minor: int, currency: str) -> str:
     digits = minor_units(currency)
     return f"{Decimal(amount_minor).scaleb(-digits):,.{digits}f} {currency}"
+
+
+def apportion(total: int, weights: list[int]) -> list[int]:
+    """Split `total` into integer parts proportional to `weights` (D'Hondt): the parts sum to
+    `total` exactly and none shrinks as `total` grows, so refunds that take a lot back in
+    several steps give each campaign back exactly its share in the end."""
+    whole = sum(weights)
+    if whole <= 0 or total <= 0:
+        return [0] * len(weights)
+    parts = [w * total // whole for w in weights]
+    for _ in range(total - sum(parts)):
+        best = 0
+        for i in range(1, len(weights)):
+            # weights[i] / (parts[i] + 1) > weights[best] / (parts[best] + 1), in integers.
+            if weights[i] * (parts[best] + 1) > weights[best] * (parts[i] + 1):
+                best = i
+        parts[best] += 1
+    return parts

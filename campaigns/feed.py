@@ -10,27 +10,31 @@ so several workers never overspend them.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
-from fractions import Fraction
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
-from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper
+from campaigns.engine import Bonus, Campaign, CapState, Purchase, RuleSet, Shopper, apportion
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
 from campaigns.shoppers import load_shoppers
-from campaigns.usage import CampaignCounter, CampaignParticipant
+from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
 from rewards.db import db, dialect_insert, is_postgres
-from rewards.models import Program, Transaction
+from rewards.models import LedgerEntry, Program, Transaction
 from rewards.models.event import Event
+from rewards.processing.extras import Clawback
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
 
 LIVE = ("scheduled", "active")
+BONUS_RULE = "bonus"  # a purchase's campaign bonuses: one lot, `tx:{id}:bonus`
+SHARDS = 16  # rows per (campaign, day) in `campaign_days`, so workers rarely share one
 _RULESETS: dict[tuple[int, int], RuleSet] = {}
 
 
@@ -60,40 +64,53 @@ def forget_rulesets() -> None:
 
 
 class CampaignRules:
-    """Campaign bonuses for one chunk (see `rewards.processing.extras.ExtraRules`)."""
+    """Campaign bonuses for one chunk (see `rewards.processing.extras.ExtraRules`).
+
+    A purchase's bonuses from every campaign it earns from go into ONE ledger lot
+    (`tx:{id}:bonus`) whose explanation lists each campaign version, its points and what it
+    charged against caps: two ledger rows per purchase whatever the number of campaigns."""
 
     def __init__(self) -> None:
         self.rules: dict[int, RuleSet] = {}
+        self.zones: dict[int, ZoneInfo] = {}
         self.shoppers: dict[int, Shopper] = {}
         self.state = CapState()
         self.matched: dict[int, list[Campaign]] = {}  # transaction id → campaigns it meets
-        self.granted: dict[
-            str, tuple[int, int, Any]
-        ] = {}  # ledger key → (program, customer, bonus)
+        self.granted: dict[str, _Grant] = {}  # ledger key → what it holds
+        self.budgeted: set[int] = set()  # campaigns row-locked here whose budget is counted
+        self.versions: dict[tuple[int, int], Campaign] = {}  # behind lots refunds may claw
+        self.shard = os.getpid() % SHARDS
+        self.returned = _Usage()  # what this chunk's refunds give back, written by `finish`
 
     def prepare(
         self,
         purchases: Sequence[tuple[TxFacts, int]],
         terms: dict[int, ProgramTerms],
         now: datetime,
+        refunded: Sequence[tuple[int, int]] = (),
     ) -> None:
-        programs = {tx.program_id for tx, _ in purchases}
+        programs = {tx.program_id for tx, _ in purchases} | {p for p, _ in refunded}
         if not programs:
             return
+        # FOR SHARE: a marketer's change (which bumps the revision) waits for chunks still
+        # using the old rules, and chunks after it see the new ones.
         for program_id, revision, zone in db.session.execute(
-            select(Program.id, Program.rules_revision, Program.timezone).where(
-                Program.id.in_(programs)
-            )
+            select(Program.id, Program.rules_revision, Program.timezone)
+            .where(Program.id.in_(programs))
+            .order_by(Program.id)
+            .with_for_update(read=True)
         ):
-            rules = ruleset(program_id, revision, ZoneInfo(zone))
+            self.zones[program_id] = ZoneInfo(zone)
+            rules = ruleset(program_id, revision, self.zones[program_id])
             if rules.campaigns:
                 self.rules[program_id] = rules
-        if not self.rules:
-            return
-        self._load_shoppers(purchases, now)
-        touched = self._touched(purchases)
-        self._load_counters(touched, {c for _, c in purchases})
-        self._lock_limited(touched)
+        touched: set[int] = set()
+        if self.rules:
+            self._load_shoppers(purchases, now)
+            touched = self._touched(purchases)
+            self._load_counters(touched, {c for _, c in purchases})
+        self.versions = _refunded_versions([t for _, t in refunded])
+        self._lock_limited(touched, {c for c, _ in self.versions})
 
     def _purchase(self, tx: TxFacts, base_points: int) -> Purchase:
         return Purchase(
@@ -104,7 +121,7 @@ class CampaignRules:
             category=tx.category,
             merchant_id=tx.merchant_id,
             merchant_name=tx.merchant_name,
-            partner=None,
+            partner=tx.partner,
             channel=tx.channel,
             occurred_at=tx.occurred_at,
             base_points=base_points,
@@ -170,126 +187,265 @@ class CampaignRules:
         return known
 
     def _load_counters(self, campaign_ids: set[int], customer_ids: set[int]) -> None:
-        if not campaign_ids:
-            return
-        for row in db.session.scalars(
-            select(CampaignCounter).where(
-                CampaignCounter.campaign_id.in_(campaign_ids),
-                CampaignCounter.customer_id.in_(customer_ids),
+        """Cap counters of the capped campaigns, and who already counts against the limited
+        ones, for the chunk's customers."""
+        by_id = {c.id: c for r in self.rules.values() for c in r.campaigns if c.id in campaign_ids}
+        capped = [i for i, c in by_id.items() if c.per_customer or c.qualifying_spend]
+        limited = [i for i, c in by_id.items() if c.max_participants]
+        if capped:
+            for campaign_id, customer_id, bucket, points, spend in db.session.execute(
+                select(
+                    CampaignCounter.campaign_id,
+                    CampaignCounter.customer_id,
+                    CampaignCounter.bucket,
+                    CampaignCounter.points,
+                    CampaignCounter.spend_minor,
+                ).where(
+                    CampaignCounter.campaign_id.in_(capped),
+                    CampaignCounter.customer_id.in_(customer_ids),
+                )
+            ):
+                self.state.used_points[(campaign_id, customer_id, bucket)] = points
+                self.state.used_spend[(campaign_id, customer_id, bucket)] = spend
+        if limited:
+            self.state.participating.update(
+                db.session.execute(
+                    select(CampaignParticipant.campaign_id, CampaignParticipant.customer_id).where(
+                        CampaignParticipant.campaign_id.in_(limited),
+                        CampaignParticipant.customer_id.in_(customer_ids),
+                    )
+                ).tuples()
             )
-        ):
-            key = (row.campaign_id, row.customer_id, row.bucket)
-            self.state.used_points[key] = row.points
-            self.state.used_spend[key] = row.spend_minor
-        for campaign_id, customer_id in db.session.execute(
-            select(CampaignParticipant.campaign_id, CampaignParticipant.customer_id).where(
-                CampaignParticipant.campaign_id.in_(campaign_ids),
-                CampaignParticipant.customer_id.in_(customer_ids),
-            )
-        ):
-            self.state.participating.add((campaign_id, customer_id))
 
-    def _lock_limited(self, campaign_ids: set[int]) -> None:
-        """Row-lock touched campaigns that have a budget or a participant limit, in id order,
-        and read how much of either is left."""
-        limited = {
-            c.id: c
-            for r in self.rules.values()
-            for c in r.campaigns
-            if c.id in campaign_ids and (c.budget_points or c.max_participants)
-        }
-        if not limited:
+    def _lock_limited(self, touched: set[int], refunded: set[int]) -> None:
+        """Row-lock, in id order and in one statement, every campaign with a budget or a
+        participant limit that this chunk's purchases or refunds can touch, and read how much
+        of either is left. Nothing else in the chunk locks a campaign row."""
+        live = {c.id: c for r in self.rules.values() for c in r.campaigns if c.id in touched}
+        limits = {c.id: (c.budget_points, c.max_participants) for c in live.values()}
+        limits.update(_current_limits(refunded - set(live)))
+        wanted = sorted(c for c, (budget, most) in limits.items() if budget or most)
+        if not wanted:
             return
         rows = db.session.execute(
             select(CampaignRow.id, CampaignRow.budget_used, CampaignRow.participants)
-            .where(CampaignRow.id.in_(limited))
+            .where(CampaignRow.id.in_(wanted))
             .order_by(CampaignRow.id)
             .with_for_update()
         )
         for campaign_id, used, participants in rows:
-            c = limited[campaign_id]
-            self.state.budget_left[campaign_id] = (
-                None if c.budget_points is None else c.budget_points - used
-            )
-            self.state.participants_left[campaign_id] = (
-                None if c.max_participants is None else c.max_participants - participants
-            )
+            budget, most = limits[campaign_id]
+            if budget is not None:
+                self.budgeted.add(campaign_id)
+            if campaign_id in live:
+                self.state.budget_left[campaign_id] = None if budget is None else budget - used
+                self.state.participants_left[campaign_id] = (
+                    None if most is None else most - participants
+                )
 
     def awards(self, tx: TxFacts, customer_id: int, base_points: int) -> list[Award]:
         rules = self.rules.get(tx.program_id)
         if rules is None:
             return []
-        before = set(self.state.participating)
-        awards = []
-        for bonus in rules.evaluate(
+        bonuses = rules.evaluate(
             self._purchase(tx, base_points),
             self.shoppers[customer_id],
             self.state,
             self.matched.get(tx.id),
-        ):
-            rule = f"cmp:{bonus.campaign_id}"
-            # `customer_id` and `charges` let a refund give back exactly the room this used.
-            explanation = {
-                **bonus.explanation,
-                "customer_id": customer_id,
-                "charges": [list(c) for c in bonus.charges],
-            }
-            joined = (bonus.campaign_id, customer_id) not in before
-            self.granted[f"tx:{tx.id}:{rule}"] = (tx.program_id, customer_id, (bonus, joined))
-            awards.append(
-                Award(rule=rule, kind="bonus", points=bonus.points, explanation=explanation)
+        )
+        if not bonuses:
+            return []
+        day = tx.occurred_at.astimezone(rules.zone).date()
+        self.granted[f"tx:{tx.id}:{BONUS_RULE}"] = _Grant(tx.program_id, customer_id, day, bonuses)
+        return [
+            Award(
+                rule=BONUS_RULE,
+                kind="bonus",
+                points=sum(b.points for b in bonuses),
+                explanation=_explain(bonuses, customer_id),
             )
-        return awards
+        ]
 
     def record(self, inserted_keys: set[str]) -> None:
-        """Counters, participants, budgets and exhaustion events for the bonuses written."""
-        counters: dict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0, 0])
-        spent: dict[int, int] = defaultdict(int)
-        joined: dict[int, int] = defaultdict(int)
+        """Counters, participants, budgets, daily stats and exhaustion events for the bonuses
+        written (a lot not inserted was written by an earlier run of this chunk)."""
+        usage = _Usage()
         participants = set()
         programs: dict[int, int] = {}
-        for key, (program_id, customer_id, (bonus, new)) in self.granted.items():
+        for key, grant in self.granted.items():
             if key not in inserted_keys:
                 continue
-            programs[bonus.campaign_id] = program_id
-            spent[bonus.campaign_id] += bonus.points
-            for bucket, points, spend in bonus.charges:
-                counters[(bonus.campaign_id, customer_id, bucket)][0] += points
-                counters[(bonus.campaign_id, customer_id, bucket)][1] += spend
-            if new:
-                participants.add((bonus.campaign_id, customer_id))
-                joined[bonus.campaign_id] += 1
-        _add_counters(counters)
-        if participants:
-            db.session.execute(  # executemany: one cached statement, batched by the driver
-                dialect_insert(CampaignParticipant.__table__).on_conflict_do_nothing(),
-                [{"campaign_id": c, "customer_id": u} for c, u in sorted(participants)],
-            )
-        _add_usage(spent, joined)
+            for bonus in grant.bonuses:
+                campaign_id = bonus.campaign_id
+                programs[campaign_id] = grant.program_id
+                usage.days[(campaign_id, grant.day)][0] += bonus.points
+                usage.days[(campaign_id, grant.day)][2] += 1
+                for bucket, points, spend in bonus.charges:
+                    usage.counters[(campaign_id, grant.customer_id, bucket)][0] += points
+                    usage.counters[(campaign_id, grant.customer_id, bucket)][1] += spend
+                if campaign_id in self.budgeted:
+                    usage.budget[campaign_id] += bonus.points
+                if bonus.joined:
+                    usage.joined[campaign_id] += 1
+                participants.add((campaign_id, grant.customer_id))
+        _add_participants(participants)
+        usage.write(self.shard)
         for campaign_id in sorted(self.state.exhausted & set(programs)):
             _announce_exhausted(programs[campaign_id], campaign_id)
 
-    def restore(self, explanation: dict[str, Any], taken: int, share: Fraction) -> None:
-        """Give back the budget and cap room a clawed-back bonus had used."""
-        campaign_id = explanation.get("campaign_id")
-        if campaign_id is None:
+    def restore(self, clawback: Clawback) -> None:
+        """Split what a refund took from a bonus lot over the lot's campaigns exactly, and
+        give each back its budget, cap room and daily figure (written by `finish`)."""
+        explanation = clawback.explanation
+        parts = _parts(explanation, clawback.lot_points)
+        if not parts:
             return
-        db.session.execute(
-            update(CampaignRow)
-            .where(CampaignRow.id == campaign_id)
-            .values(budget_used=CampaignRow.budget_used - taken)
-        )
-        customer_id = explanation.get("customer_id")
-        charges = explanation.get("charges") or []
-        if customer_id is None or not charges:
-            return
-        deltas: dict[tuple[int, int, str], list[int]] = {}
+        weights = [int(part["points"]) for part in parts]
+        before = apportion(clawback.clawed_before, weights)
+        after = apportion(clawback.clawed_before + clawback.taken, weights)
+        zone = self.zones[clawback.program_id]
+        day = clawback.occurred_at.astimezone(zone).date()
+        for part, old, new in zip(parts, before, after, strict=True):
+            campaign_id, taken = int(part["campaign_id"]), new - old
+            self.returned.days[(campaign_id, day)][1] += taken
+            if campaign_id in self.budgeted:
+                self.returned.budget[campaign_id] -= taken
+            customer_id = explanation.get("customer_id")
+            if customer_id is not None:
+                self._give_back_room(clawback, part, customer_id, taken, zone)
+
+    def _give_back_room(
+        self,
+        clawback: Clawback,
+        part: dict[str, Any],
+        customer_id: int,
+        taken: int,
+        zone: ZoneInfo,
+    ) -> None:
+        charges = part.get("charges")  # stored by lots written before 0005
+        if charges is None:
+            version = self.versions.get((int(part["campaign_id"]), int(part["campaign_version"])))
+            if version is None:
+                return
+            charges = version.charges(
+                int(part["points"]),
+                int(part.get("qualifying_minor") or 0),
+                clawback.purchase_at,
+                zone,
+            )
+        amount = clawback.amount_minor
         for bucket, points, spend in charges:
-            deltas[(campaign_id, customer_id, bucket)] = [
-                -taken if points else 0,
-                -int(spend * share) if spend else 0,
-            ]
-        _add_counters(deltas)
+            counter = self.returned.counters[(int(part["campaign_id"]), customer_id, bucket)]
+            if points:
+                counter[0] -= taken
+            if spend:
+                counter[1] -= (
+                    spend * clawback.refunded_after // amount
+                    - spend * clawback.refunded_before // amount
+                )
+
+    def finish(self) -> None:
+        self.returned.write(self.shard)
+        self.returned = _Usage()
+
+
+@dataclass(frozen=True)
+class _Grant:
+    program_id: int
+    customer_id: int
+    day: date  # program-local day of the purchase
+    bonuses: list[Bonus]
+
+
+@dataclass
+class _Usage:
+    """Deltas to write in a few set-based statements."""
+
+    # (campaign, customer, bucket) → [points, qualifying spend]
+    counters: dict[tuple[int, int, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0])
+    )
+    # (campaign, day) → [points, clawed back, purchases]
+    days: dict[tuple[int, date], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0])
+    )
+    budget: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    joined: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def write(self, shard: int) -> None:
+        _add_counters(self.counters)
+        _add_days(self.days, shard)
+        _add_usage(self.budget, self.joined)
+
+
+def _explain(bonuses: list[Bonus], customer_id: int) -> dict[str, Any]:
+    """One bonus lot's explanation: a summary the app shows, and each campaign's part."""
+    parts = [bonus.explanation() for bonus in bonuses]
+    if len(parts) == 1:
+        summary = parts[0]["summary"]
+    else:
+        total = sum(b.points for b in bonuses)
+        shown = "; ".join(p["summary"] for p in parts[:3])
+        more = f"; and {len(parts) - 3} more" if len(parts) > 3 else ""
+        summary = f"+{total} pts from {len(parts)} campaigns: {shown}{more}"
+    # With `customer_id`, each part's version and points let a refund give back exactly the
+    # cap room and budget used.
+    return {"summary": summary, "rule": "campaigns", "customer_id": customer_id, "campaigns": parts}
+
+
+def _refunded_versions(purchase_ids: list[int]) -> dict[tuple[int, int], Campaign]:
+    """The campaign versions behind the bonus lots of these purchases (which refunds may claw
+    back), compiled: a refund works out from them which cap buckets to give room back to."""
+    if not purchase_ids:
+        return {}
+    wanted: set[tuple[int, int]] = set()
+    for explanation in db.session.scalars(
+        select(LedgerEntry.explanation).where(
+            LedgerEntry.transaction_id.in_(purchase_ids), LedgerEntry.kind == "bonus"
+        )
+    ):
+        for part in _parts(explanation or {}, 0):
+            wanted.add((int(part["campaign_id"]), int(part.get("campaign_version") or 1)))
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(
+            CampaignVersion.campaign_id, CampaignVersion.version, CampaignVersion.definition
+        ).where(CampaignVersion.campaign_id.in_({c for c, _ in wanted}))
+    )
+    return {
+        (cid, version): Campaign.compile(cid, version, definition)
+        for cid, version, definition in rows
+        if (cid, version) in wanted
+    }
+
+
+def _parts(explanation: dict[str, Any], lot_points: int) -> list[dict[str, Any]]:
+    """Each campaign's part of a bonus lot (a lot written before 0005 had one campaign)."""
+    if "campaigns" in explanation:
+        return list(explanation["campaigns"])
+    if explanation.get("campaign_id") is not None:
+        return [{**explanation, "points": lot_points}]
+    return []
+
+
+def _current_limits(campaign_ids: set[int]) -> dict[int, tuple[int | None, int | None]]:
+    """Budget and participant limit of these campaigns' current versions, whatever status."""
+    if not campaign_ids:
+        return {}
+    rows = db.session.execute(
+        select(CampaignRow.id, CampaignVersion.definition)
+        .join(
+            CampaignVersion,
+            (CampaignVersion.campaign_id == CampaignRow.id)
+            & (CampaignVersion.version == CampaignRow.current_version),
+        )
+        .where(CampaignRow.id.in_(campaign_ids))
+    )
+    return {
+        campaign_id: (definition.get("budget_points"), definition.get("max_participants"))
+        for campaign_id, definition in rows
+    }
 
 
 _UPSERT_COUNTERS = text(
@@ -301,8 +457,24 @@ _UPSERT_COUNTERS = text(
     "points = campaign_counters.points + EXCLUDED.points, "
     "spend_minor = campaign_counters.spend_minor + EXCLUDED.spend_minor"
 )
+_ADD_PARTICIPANTS = text(
+    "INSERT INTO campaign_participants (campaign_id, customer_id) "
+    "SELECT v.campaign_id, v.customer_id FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(campaign_id bigint, customer_id bigint) ON CONFLICT DO NOTHING"
+)
+_UPSERT_DAYS = text(
+    "INSERT INTO campaign_days (campaign_id, day, shard, points, clawed_back, purchases) "
+    "SELECT v.campaign_id, v.day, v.shard, v.points, v.clawed_back, v.purchases "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(campaign_id bigint, day date, "
+    "shard smallint, points bigint, clawed_back bigint, purchases integer) "
+    "ON CONFLICT (campaign_id, day, shard) DO UPDATE SET "
+    "points = campaign_days.points + EXCLUDED.points, "
+    "clawed_back = campaign_days.clawed_back + EXCLUDED.clawed_back, "
+    "purchases = campaign_days.purchases + EXCLUDED.purchases"
+)
+# Only campaigns `_lock_limited` row-locked (in id order) get here.
 _ADD_USAGE = text(
-    "UPDATE campaigns AS c SET budget_used = c.budget_used + v.points, "
+    "UPDATE campaigns AS c SET budget_used = GREATEST(0, c.budget_used + v.points), "
     "participants = c.participants + v.joined "
     "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, points bigint, joined bigint) "
     "WHERE c.id = v.id"
@@ -310,10 +482,12 @@ _ADD_USAGE = text(
 
 
 def _add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
-    """Add to the cap counters, creating missing ones: one statement on PostgreSQL."""
+    """Add to the cap counters, creating missing ones: one statement on PostgreSQL.
+    The customers' accounts are locked, so no other chunk writes these rows meanwhile."""
     rows = [
         {"campaign_id": c, "customer_id": u, "bucket": b, "points": p, "spend_minor": s}
         for (c, u, b), (p, s) in sorted(deltas.items())
+        if p or s
     ]
     if not rows:
         return
@@ -332,11 +506,57 @@ def _add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
         db.session.execute(stmt)
 
 
+def _add_participants(pairs: set[tuple[int, int]]) -> None:
+    """Record who earned from which campaign (stats; limits count them on the campaign row).
+    The customers' accounts are locked, so no other chunk inserts these rows meanwhile."""
+    rows = [{"campaign_id": c, "customer_id": u} for c, u in sorted(pairs)]
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_ADD_PARTICIPANTS, {"rows": json.dumps(rows)})
+        return
+    db.session.execute(dialect_insert(CampaignParticipant.__table__).on_conflict_do_nothing(), rows)
+
+
+def _add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
+    """Add to the per-day figures, in key order, on this process's shard: one statement."""
+    rows = [
+        {
+            "campaign_id": c,
+            "day": d,
+            "shard": shard,
+            "points": p,
+            "clawed_back": back,
+            "purchases": n,
+        }
+        for (c, d), (p, back, n) in sorted(deltas.items())
+        if p or back or n
+    ]
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_UPSERT_DAYS, {"rows": json.dumps(rows, default=date.isoformat)})
+        return
+    for row in rows:
+        stmt = dialect_insert(CampaignDay).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "day", "shard"],
+            set_={
+                "points": CampaignDay.points + stmt.excluded.points,
+                "clawed_back": CampaignDay.clawed_back + stmt.excluded.clawed_back,
+                "purchases": CampaignDay.purchases + stmt.excluded.purchases,
+            },
+        )
+        db.session.execute(stmt)
+
+
 def _add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
-    """Add bonus points to budgets and new participants to campaigns: one statement."""
+    """Add bonus points to budgets and new participants to limited campaigns (row-locked by
+    `_lock_limited`): one statement on PostgreSQL."""
     rows = [
         {"id": c, "points": spent.get(c, 0), "joined": joined.get(c, 0)}
         for c in sorted(set(spent) | set(joined))
+        if spent.get(c) or joined.get(c)
     ]
     if not rows:
         return
@@ -348,7 +568,7 @@ def _add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
             update(CampaignRow)
             .where(CampaignRow.id == row["id"])
             .values(
-                budget_used=CampaignRow.budget_used + row["points"],
+                budget_used=func.max(0, CampaignRow.budget_used + row["points"]),
                 participants=CampaignRow.participants + row["joined"],
             )
         )

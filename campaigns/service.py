@@ -1,7 +1,9 @@
 """Campaigns: create, edit (versioned), read, and move through their lifecycle.
 
 Every change is audited and bumps the program's `rules_revision` in the same transaction, so
-workers that cache compiled rules per (program, revision) notice it from any process.
+workers that cache compiled rules per (program, revision) notice it from any process. A change
+first row-locks the program (`lock_rules`): that waits for chunks still using the old rules
+(they hold it `FOR SHARE`) and keeps the lock order program → campaign that the feed uses.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from campaigns.definition import merge_patch, validate_definition
 from campaigns.models import STATUSES, Campaign, CampaignVersion
+from campaigns.usage import CampaignDay, CampaignParticipant
 from rewards.audit import record
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
@@ -39,6 +42,49 @@ class CampaignView:
             "version": self.version.version,
             "definition": self.version.definition,
         }
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How much of its budget and participant room a campaign has used."""
+
+    budget_used: int
+    participants: int
+
+
+def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
+    """Per campaign: a budgeted campaign's budget use and a limited one's participants come
+    from its row (the feed keeps them under a lock); otherwise from its net points per day
+    and its participant rows. Two grouped queries for any number of campaigns."""
+    ids = [v.campaign.id for v in views]
+    if not ids:
+        return {}
+    net = dict(
+        db.session.execute(
+            select(CampaignDay.campaign_id, func.sum(CampaignDay.points - CampaignDay.clawed_back))
+            .where(CampaignDay.campaign_id.in_(ids))
+            .group_by(CampaignDay.campaign_id)
+        ).all()
+    )
+    joined = dict(
+        db.session.execute(
+            select(CampaignParticipant.campaign_id, func.count())
+            .where(CampaignParticipant.campaign_id.in_(ids))
+            .group_by(CampaignParticipant.campaign_id)
+        ).all()
+    )
+    found = {}
+    for view in views:
+        campaign, definition = view.campaign, view.version.definition
+        found[campaign.id] = Usage(
+            budget_used=campaign.budget_used
+            if definition.get("budget_points") is not None
+            else int(net.get(campaign.id) or 0),
+            participants=campaign.participants
+            if definition.get("max_participants") is not None
+            else int(joined.get(campaign.id) or 0),
+        )
+    return found
 
 
 def effective_status(campaign: Campaign, now: datetime) -> str:
@@ -94,6 +140,7 @@ def update_campaign(
 ) -> CampaignView:
     """Apply a JSON Merge Patch to the definition. A draft is edited in place; a scheduled,
     active or paused campaign gets a new version (the old one stays readable); ended: 409."""
+    lock_rules(program_id)
     view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
     campaign, current = view.campaign, view.version
     if campaign.status not in EDITABLE:
@@ -102,6 +149,7 @@ def update_campaign(
     values = validate_definition(
         merge_patch(current.definition, changes), excluded_mccs=program.excluded_mccs or ()
     )
+    _start_counting(view, values)
     _check_counters(campaign, values)
     _check_segment(program_id, values)
     if values == current.definition:
@@ -136,6 +184,7 @@ def activate_campaign(
 ) -> CampaignView:
     """Draft or paused → scheduled (start in the future) or active; 409 once the window is over."""
     now = now or datetime.now(UTC)
+    lock_rules(program_id)
     view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
     campaign = view.campaign
     status = effective_status(campaign, now)
@@ -157,6 +206,7 @@ def pause_campaign(
     now: datetime | None = None,
 ) -> CampaignView:
     """Scheduled or active → paused (it stops granting until activated again)."""
+    lock_rules(program_id)
     view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
     status = effective_status(view.campaign, now or datetime.now(UTC))
     if status not in LIVE:
@@ -174,6 +224,7 @@ def end_campaign(
     now: datetime | None = None,
 ) -> CampaignView:
     """Any status but ended → ended, for good (an ended campaign cannot be edited or resumed)."""
+    lock_rules(program_id)
     view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
     if view.campaign.status == "ended":
         raise Conflict("The campaign has already ended.", field="status")
@@ -255,6 +306,12 @@ def get_version(*, program_id: int, campaign_id: int, version: int) -> CampaignV
     return _version(campaign_id, version)
 
 
+def lock_rules(program_id: int) -> None:
+    """Row-lock the program before any campaign row: it waits for chunks still using the old
+    rules (they hold the program `FOR SHARE`) and keeps the feed's lock order."""
+    db.session.execute(select(Program.id).where(Program.id == program_id).with_for_update())
+
+
 def bump_rules_revision(program_id: int) -> int:
     """Increment the program's rules_revision (row-locked until commit); the new value."""
     stmt = (
@@ -302,6 +359,18 @@ def _check_segment(program_id: int, values: dict[str, Any]) -> None:
             "The audience names a segment this program does not have.",
             errors={"audience.segment_id": ["no such segment in this program"]},
         )
+
+
+def _start_counting(view: CampaignView, values: dict[str, Any]) -> None:
+    """A budget or participant limit the current version lacks starts from what the campaign
+    has already granted: the feed keeps those counters on the row only while a limit exists.
+    The caller holds the program row, so no chunk using the old rules is still running."""
+    old = view.version.definition
+    campaign = view.campaign
+    if values.get("budget_points") is not None and old.get("budget_points") is None:
+        campaign.budget_used = usage_of([view])[campaign.id].budget_used
+    if values.get("max_participants") is not None and old.get("max_participants") is None:
+        campaign.participants = usage_of([view])[campaign.id].participants
 
 
 def _check_counters(campaign: Campaign, values: dict[str, Any]) -> None:

@@ -1,25 +1,16 @@
-"""What a campaign has really granted: read from the ledger, never from its own counters alone.
-
-A campaign's bonus lots are the `bonus` entries keyed `tx:{transaction id}:cmp:{campaign id}`
-(the key suffix is exact and portable, unlike JSON filters); refunds take points back from
-those lots with `clawback` entries that reference them (`reverses_entry_id`).
-"""
+"""What a campaign has granted: per program-local day, from `campaign_days`, which the feed
+writes in the same transaction as the bonus lots (and refunds as they claw them back)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from campaigns.models import Campaign, CampaignVersion
+from campaigns.usage import CampaignDay, CampaignParticipant
 from rewards.db import db
 from rewards.errors import NotFound
-from rewards.models import LedgerEntry, Program
-
-BATCH = 5000
 
 
 def campaign_stats(*, program_id: int, campaign_id: int) -> dict[str, Any]:
@@ -29,49 +20,46 @@ def campaign_stats(*, program_id: int, campaign_id: int) -> dict[str, Any]:
     )
     if campaign is None:
         raise NotFound(f"Campaign {campaign_id} not found.")
-    zone = ZoneInfo(db.session.get_one(Program, program_id).timezone)
-    lots = (
-        select(LedgerEntry.id)
-        .where(
-            LedgerEntry.program_id == program_id,
-            LedgerEntry.kind == "bonus",
-            LedgerEntry.idempotency_key.like(f"%:cmp:{campaign_id}"),
-        )
-        .scalar_subquery()
+    per_day = db.session.execute(
+        select(CampaignDay.day, func.sum(CampaignDay.points), func.sum(CampaignDay.clawed_back))
+        .where(CampaignDay.campaign_id == campaign_id)
+        .group_by(CampaignDay.day)
+        .order_by(CampaignDay.day)
+    ).all()
+    issued = sum(int(points) for _, points, _ in per_day)
+    clawed = sum(int(back) for _, _, back in per_day)
+    participants = db.session.scalar(
+        select(func.count()).where(CampaignParticipant.campaign_id == campaign_id)
     )
-    per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    issued = clawed = 0
-    rows = db.session.execute(
-        select(LedgerEntry.kind, LedgerEntry.points, LedgerEntry.occurred_at)
-        .where(
-            (LedgerEntry.id.in_(lots))
-            | ((LedgerEntry.kind == "clawback") & LedgerEntry.reverses_entry_id.in_(lots))
-        )
-        .execution_options(yield_per=BATCH)
-    )
-    for kind, points, occurred_at in rows:
-        day = _local_day(occurred_at, zone)
-        if kind == "bonus":
-            issued += points
-            per_day[day][0] += points
-        else:
-            clawed -= points
-            per_day[day][1] -= points
     budget = _budget(campaign_id, campaign.current_version)
+    # Only a budgeted campaign counts its budget on its row (under a lock); otherwise the
+    # net points are what it has used.
+    used = campaign.budget_used if budget is not None else issued - clawed
     return {
         "campaign_id": campaign_id,
         "points_issued": issued,
         "clawed_back": clawed,
         "net_points": issued - clawed,
-        "participants": campaign.participants,
+        "participants": participants or 0,
         "budget_points": budget,
-        "budget_used": campaign.budget_used,
-        "budget_remaining": None if budget is None else max(0, budget - campaign.budget_used),
+        "budget_used": used,
+        "budget_remaining": None if budget is None else max(0, budget - used),
         "per_day": [
-            {"date": day, "points": points, "clawed_back": back}
-            for day, (points, back) in sorted(per_day.items())
+            {"date": day.isoformat(), "points": int(points), "clawed_back": int(back)}
+            for day, points, back in per_day
         ],
     }
+
+
+def net_points(campaign_id: int) -> int:
+    """Bonus points the campaign granted, less refunds' clawbacks (all versions)."""
+    total = db.session.execute(
+        select(
+            func.coalesce(func.sum(CampaignDay.points), 0),
+            func.coalesce(func.sum(CampaignDay.clawed_back), 0),
+        ).where(CampaignDay.campaign_id == campaign_id)
+    ).one()
+    return int(total[0]) - int(total[1])
 
 
 def _budget(campaign_id: int, version: int) -> int | None:
@@ -81,9 +69,3 @@ def _budget(campaign_id: int, version: int) -> int | None:
         )
     )
     return (definition or {}).get("budget_points")
-
-
-def _local_day(moment: datetime, zone: ZoneInfo) -> str:
-    # SQLite (embedded mode) hands back naive UTC values.
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(zone).date().isoformat()

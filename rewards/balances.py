@@ -25,6 +25,7 @@ EXPIRY_HORIZON = timedelta(days=30)
 # Bookkeeping a cardholder has no use for: the back-office reason, the actor, and what a
 # campaign bonus charged against caps (kept so that a refund can give it back).
 PRIVATE_EXPLANATION_KEYS = frozenset({"summary", "reason", "actor", "customer_id", "charges"})
+PRIVATE_PART_KEYS = frozenset({"customer_id", "charges"})
 
 FALLBACK_SUMMARIES = {
     "earn": "Points earned",
@@ -259,6 +260,12 @@ def _line(entry: LedgerEntry, external_id: str | None, merchant: str | None) -> 
     explanation = entry.explanation or {}
     summary = explanation.get("summary") or FALLBACK_SUMMARIES.get(entry.kind, entry.kind)
     details = {k: v for k, v in explanation.items() if k not in PRIVATE_EXPLANATION_KEYS}
+    if isinstance(details.get("campaigns"), list):  # each campaign's part of a bonus lot
+        details["campaigns"] = [
+            {k: v for k, v in part.items() if k not in PRIVATE_PART_KEYS}
+            for part in details["campaigns"]
+            if isinstance(part, dict)
+        ]
     return LedgerLine(
         entry=entry,
         summary=str(summary),

@@ -125,10 +125,10 @@ def test_each_effect(effect, points):
 def test_per_transaction_cap_and_explanation():
     (bonus,) = grant([campaign(name="Weekend Eats", caps={"per_transaction": 500})])
     assert bonus.points == 500
-    assert bonus.explanation["summary"] == (
+    assert bonus.explanation()["summary"] == (
         "3× on every purchase — Weekend Eats (capped at 500 pts per purchase)"
     )
-    assert (bonus.explanation["campaign_id"], bonus.explanation["campaign_version"]) == (1, 1)
+    assert (bonus.explanation()["campaign_id"], bonus.explanation()["campaign_version"]) == (1, 1)
 
 
 def test_per_customer_weekly_cap_spans_purchases():

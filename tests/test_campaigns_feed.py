@@ -20,15 +20,21 @@ def _bonus_entries(customer_id: int) -> list[LedgerEntry]:
     return [e for e in entries(customer_id) if e.kind == "bonus"]
 
 
+def _parts(customer_id: int) -> list[dict]:
+    """Each campaign's part of the customer's bonus lots, oldest lot first."""
+    return [part for e in _bonus_entries(customer_id) for part in e.explanation["campaigns"]]
+
+
 def test_a_live_campaign_adds_a_bonus_lot_that_names_its_version(db, program, launch):
     campaign_id = launch(conditions={"categories": ["dining"]})
     card = enrol(program.id)
     process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])
     (bonus,) = _bonus_entries(card.customer_id)
-    assert bonus.points == 2000 and bonus.idempotency_key.endswith(f":cmp:{campaign_id}")
-    assert bonus.explanation["campaign_id"] == campaign_id
-    assert bonus.explanation["campaign_version"] == 1
+    assert bonus.points == 2000 and bonus.idempotency_key == f"tx:{bonus.transaction_id}:bonus"
     assert bonus.explanation["summary"] == "3× on dining — Dining 3x"
+    (part,) = bonus.explanation["campaigns"]
+    assert (part["campaign_id"], part["campaign_version"], part["points"]) == (campaign_id, 1, 2000)
+    assert "limits" not in part  # nothing capped it
     assert balance(card.customer_id) == (3000, 0)
     assert_reconciled()
 
@@ -64,9 +70,7 @@ def test_editing_a_live_campaign_applies_the_new_version(
     )
     assert edited.status_code == 200 and edited.json["version"] == 2
     process_transactions([store(program.id, card.token, "p-2", amount_minor=100)])
-    versions = [
-        (e.points, e.explanation["campaign_version"]) for e in _bonus_entries(card.customer_id)
-    ]
+    versions = [(p["points"], p["campaign_version"]) for p in _parts(card.customer_id)]
     assert versions == [(200, 1), (400, 2)]
 
 
@@ -116,7 +120,15 @@ def test_exclusive_campaigns_only_the_highest_priority_applies(db, program, laun
     launch(name="Extra", effect={"type": "fixed_bonus", "value": "4"})
     card = enrol(program.id)
     process_transactions([store(program.id, card.token, "p-1", amount_minor=10)])
-    assert sorted(e.points for e in _bonus_entries(card.customer_id)) == [2, 4]
+    (lot,) = _bonus_entries(card.customer_id)
+    assert lot.points == 6
+    assert [(p["summary"], p["points"]) for p in _parts(card.customer_id)] == [
+        ("+2 pts on every purchase — High", 2),
+        ("+4 pts on every purchase — Extra", 4),
+    ]
+    assert lot.explanation["summary"] == (
+        "+6 pts from 2 campaigns: +2 pts on every purchase — High; +4 pts on every purchase — Extra"
+    )
 
 
 def test_program_exclusions_cannot_be_overridden(db, program, launch):

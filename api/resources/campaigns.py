@@ -198,18 +198,21 @@ class CampaignTransitionSchema(ma.Schema):
     )
 
 
-def campaign_dict(view: service.CampaignView, now: datetime | None = None) -> dict[str, Any]:
+def campaign_dict(
+    view: service.CampaignView, usage: service.Usage | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """The campaign as the API shows it: current definition, effective status, counters."""
     campaign = view.campaign
     budget = view.version.definition.get("budget_points")
+    usage = usage or service.usage_of([view])[campaign.id]
     return {
         **view.version.definition,
         "id": campaign.id,
         "status": service.effective_status(campaign, now or datetime.now(UTC)),
         "version": view.version.version,
-        "budget_used": campaign.budget_used,
-        "budget_remaining": None if budget is None else max(0, budget - campaign.budget_used),
-        "participants": campaign.participants,
+        "budget_used": usage.budget_used,
+        "budget_remaining": None if budget is None else max(0, budget - usage.budget_used),
+        "participants": usage.participants,
         "created_by": campaign.created_by,
         "created_at": campaign.created_at,
         "updated_at": campaign.updated_at,
@@ -245,7 +248,8 @@ class Campaigns(MethodView):
             active_on=args["active_on"],
         )
         result = page(views, args["limit"], id_of=lambda view: view.campaign.id)
-        result["data"] = [campaign_dict(view) for view in result["data"]]
+        usage = service.usage_of(result["data"])
+        result["data"] = [campaign_dict(view, usage[view.campaign.id]) for view in result["data"]]
         return result
 
     @requires("marketer")

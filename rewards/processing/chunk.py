@@ -61,7 +61,8 @@ def process_chunk(
     customers |= {(o.program_id, o.customer_id) for o in linked.values() if o.customer_id}
     accounts = _lock_accounts(customers)
     if extra is not None:
-        extra.prepare(purchases, terms, now)
+        refunded = sorted({(o.program_id, o.id) for o in linked.values()})
+        extra.prepare(purchases, terms, now, refunded)
 
     rows, rejected = _earn_rows(purchases, terms, accounts, now, extra)
     inserted = _write_earnings(rows, result)
@@ -84,6 +85,8 @@ def process_chunk(
         for a in lock_accounts(accounts[c].id for c in touched if c in accounts).values()
     )
     later = {tx.id: batch.apply(tx, customer_id) for tx, customer_id in returns}
+    if extra is not None:
+        extra.finish()
     _write_outcomes(later, now)
     result.statuses.update(o.status for o in outcomes.values())
     result.statuses.update(o.status for o in later.values())

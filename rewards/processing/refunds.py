@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -20,7 +19,7 @@ from sqlalchemy import and_, func, or_, select
 from rewards.db import db
 from rewards.ledger import Movement, debit, lock_accounts
 from rewards.models import Account, LedgerEntry, Transaction
-from rewards.processing.extras import ExtraRules
+from rewards.processing.extras import Clawback, ExtraRules
 from rewards.processing.load import TX_COLUMNS, facts_from_row
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, points_for_amount
@@ -180,10 +179,11 @@ class ReturnBatch:
         # earlier clawbacks or by expiry (expired points are gone, not spent: never twice).
         amount = original.amount_minor
         owed = lot.points * (before + applied) // amount
-        taken = owed - self.gone.get((lot.id, "clawback"), 0) - self.gone.get((lot.id, "expire"), 0)
+        clawed = self.gone.get((lot.id, "clawback"), 0)
+        taken = owed - clawed - self.gone.get((lot.id, "expire"), 0)
         if taken <= 0:
             return
-        self.gone[(lot.id, "clawback")] = self.gone.get((lot.id, "clawback"), 0) + taken
+        self.gone[(lot.id, "clawback")] = clawed + taken
         explanation = {
             "summary": _summary(tx, original, taken),
             "rule": "clawback",
@@ -194,7 +194,20 @@ class ReturnBatch:
         }
         self._take(tx, account, taken, f"claw:{lot.id}", explanation, from_lot=lot)
         if self.extra is not None and lot.kind != "earn":
-            self.extra.restore(lot.explanation or {}, taken, Fraction(applied, amount))
+            self.extra.restore(
+                Clawback(
+                    program_id=original.program_id,
+                    explanation=lot.explanation or {},
+                    lot_points=lot.points,
+                    clawed_before=clawed,
+                    taken=taken,
+                    refunded_before=before,
+                    refunded_after=before + applied,
+                    amount_minor=amount,
+                    purchase_at=original.occurred_at,
+                    occurred_at=tx.occurred_at,
+                )
+            )
 
     def _take(
         self,
