@@ -1,0 +1,266 @@
+"""Refunds of purchases that earned from several campaigns: one bonus lot, split back exactly."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import func, select, text, update
+
+from campaigns import engine
+from campaigns.engine import CapState, Purchase, RuleSet, Shopper, apportion
+from campaigns.models import Campaign
+from campaigns.usage import CampaignCounter, CampaignDay
+from rewards.db import db
+from rewards.models import LedgerEntry
+from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, store
+from workers.jobs import process_transactions
+
+NOW = datetime.now(UTC)
+REVISION_0005 = importlib.import_module("migrations.versions.0005_campaign_days")
+
+
+@given(st.lists(st.integers(0, 5000), min_size=1, max_size=8), st.data())
+def test_apportion_is_exact_and_never_shrinks(weights, data):
+    whole = sum(weights)
+    total = data.draw(st.integers(0, whole))
+    parts = apportion(total, weights)
+    assert sum(parts) == (total if whole else 0)
+    assert all(0 <= p <= w for p, w in zip(parts, weights, strict=True))
+    if total < whole:
+        grown = apportion(total + 1, weights)
+        assert all(g >= p for g, p in zip(grown, parts, strict=True))
+    assert apportion(whole, weights) == weights
+
+
+def _campaigns(launch) -> tuple[int, int, int]:
+    big = launch(
+        name="Triple",
+        priority=50,
+        budget_points=100_000,
+        caps={"per_customer": [{"period": "day", "points": 10_000}]},
+    )
+    spend = launch(
+        name="Seven back",
+        priority=40,
+        effect={"type": "percent_of_spend", "value": "7"},
+        caps={"qualifying_spend": {"period": "month", "amount_minor": 5_000}},
+    )
+    tiny = launch(name="Plus one", priority=30, effect={"type": "fixed_bonus", "value": "1"})
+    return big, spend, tiny
+
+
+def _sum(column, campaign_id: int) -> int:
+    value = db.session.scalar(
+        select(func.coalesce(func.sum(column), 0)).where(CampaignDay.campaign_id == campaign_id)
+    )
+    return int(value)
+
+
+def _counter(campaign_id: int) -> tuple[int, int]:
+    row = db.session.scalar(
+        select(CampaignCounter).where(CampaignCounter.campaign_id == campaign_id)
+    )
+    return (row.points, row.spend_minor)
+
+
+def test_partial_refunds_split_each_campaigns_share_exactly(db, program, launch):
+    big, spend, tiny = _campaigns(launch)
+    card = enrol(program.id)
+    process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])
+    (lot,) = [e for e in entries(card.customer_id) if e.kind == "bonus"]
+    assert lot.points == 2000 + 70 + 1
+    assert [p["points"] for p in lot.explanation["campaigns"]] == [2000, 70, 1]
+    lot_id = lot.id
+
+    refunded = 0
+    history = []
+    for n, amount in enumerate((333, 333, 334)):
+        refunded += amount
+        process_transactions(
+            [
+                store(
+                    program.id,
+                    card.token,
+                    f"r-{n}",
+                    kind="refund",
+                    amount_minor=amount,
+                    original_external_id="p-1",
+                )
+            ]
+        )
+        db.session.expire_all()
+        from_lot = -db.session.scalar(
+            select(func.sum(LedgerEntry.points)).where(LedgerEntry.reverses_entry_id == lot_id)
+        )
+        assert from_lot == 2071 * refunded // 1000  # the lot's own cumulative rule
+        shares = tuple(_sum(CampaignDay.clawed_back, c) for c in (big, spend, tiny))
+        assert sum(shares) == from_lot  # every point taken back is some campaign's, once
+        history.append(shares)
+        assert db.session.get(Campaign, big).budget_used == 2000 - shares[0]
+        assert _counter(big) == (2000 - shares[0], 0)
+        assert _counter(spend) == (0, 1000 - refunded)  # qualifying spend, to the yen
+    # D'Hondt on the cumulative clawback: never shrinks, ends at each campaign's points.
+    assert history == [(666, 23, 0), (1333, 46, 0), (2000, 70, 1)]
+    assert balance(card.customer_id) == (0, 0)
+    assert_reconciled()
+
+
+def test_a_lot_written_before_the_breakdown_is_still_given_back(db, program, launch):
+    campaign_id = launch(
+        budget_points=100_000, caps={"per_customer": [{"period": "campaign", "points": 9_000}]}
+    )
+    card = enrol(program.id)
+    purchase = store(program.id, card.token, "p-1", amount_minor=1000)
+    process_transactions([purchase])
+    # Rewrite the lot the way revision 0004 wrote it: one lot per campaign, charges inside.
+    db.session.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.kind == "bonus")
+        .values(
+            idempotency_key=f"tx:{purchase}:cmp:{campaign_id}",
+            explanation={
+                "summary": "3× on every purchase — Dining 3x",
+                "rule": "campaign",
+                "campaign_id": campaign_id,
+                "campaign_version": 1,
+                "customer_id": card.customer_id,
+                "charges": [["c", 2000, 0]],
+            },
+        )
+    )
+    db.session.commit()
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "r-1",
+                kind="refund",
+                amount_minor=500,
+                original_external_id="p-1",
+            )
+        ]
+    )
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign_id).budget_used == 1000
+    assert _counter(campaign_id) == (1000, 0)
+    assert _sum(CampaignDay.clawed_back, campaign_id) == 1000
+    assert_reconciled()
+
+
+def test_a_budget_added_to_a_live_campaign_counts_what_it_already_granted(
+    db, program, launch, client, marketer_headers
+):
+    campaign_id = launch(effect={"type": "fixed_bonus", "value": "300"})
+    card = enrol(program.id)
+    for n in range(3):
+        process_transactions([store(program.id, card.token, f"p-{n}", amount_minor=100)])
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "r-0",
+                kind="refund",
+                amount_minor=100,
+                original_external_id="p-0",
+            )
+        ]
+    )
+    url = f"/v1/campaigns/{campaign_id}"
+    before = client.get(url, headers=marketer_headers).json
+    assert (before["budget_used"], before["participants"]) == (600, 1)  # net, unbudgeted
+
+    response = client.patch(url, json={"budget_points": 1000}, headers=marketer_headers)
+    assert response.status_code == 200, response.json
+    assert (response.json["budget_used"], response.json["budget_remaining"]) == (600, 400)
+    too_low = client.patch(url, json={"budget_points": 500}, headers=marketer_headers)
+    assert too_low.status_code == 422 and list(too_low.json["errors"]) == ["budget_points"]
+
+    for n in range(3, 8):
+        process_transactions([store(program.id, card.token, f"p-{n}", amount_minor=100)])
+    db.session.expire_all()
+    granted = db.session.scalar(
+        select(func.sum(LedgerEntry.points)).where(
+            LedgerEntry.kind.in_(("bonus", "clawback")), LedgerEntry.points != -100
+        )
+    )
+    assert granted == 1000  # 600 before the budget, then 400 more, never above it
+    assert db.session.get(Campaign, campaign_id).budget_used == 1000
+
+
+def test_the_app_sees_each_campaign_of_a_bonus_lot_but_no_internals(
+    db, program, launch, client, cardholder_headers
+):
+    _campaigns(launch)
+    card = enrol(program.id, external_ref="cust-1")
+    process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])
+    response = client.get("/v1/me/ledger", headers=cardholder_headers)
+    assert response.status_code == 200, response.json
+    (bonus,) = [line for line in response.json["data"] if line["kind"] == "bonus"]
+    assert bonus["explanation"].startswith("+2071 pts from 3 campaigns: 3× on every purchase")
+    assert "customer_id" not in bonus["details"]
+    assert [part["points"] for part in bonus["details"]["campaigns"]] == [2000, 70, 1]
+    assert all("charges" not in part for part in bonus["details"]["campaigns"])
+
+
+def test_upgrade_backfills_daily_stats_from_per_campaign_lots(db, program, launch):
+    campaign_id = launch()
+    card = enrol(program.id)
+    purchase = store(program.id, card.token, "p-1", amount_minor=1000)
+    process_transactions([purchase])
+    process_transactions(
+        [
+            store(
+                program.id,
+                card.token,
+                "r-1",
+                kind="refund",
+                amount_minor=250,
+                original_external_id="p-1",
+            )
+        ]
+    )
+    # What revision 0004 left: per-campaign lots keyed `tx:{id}:cmp:{campaign}`, no stats.
+    db.session.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.kind == "bonus")
+        .values(idempotency_key=f"tx:{purchase}:cmp:{campaign_id}")
+    )
+    db.session.execute(text("DELETE FROM campaign_days"))
+    db.session.execute(text(REVISION_0005.BACKFILL))
+    db.session.commit()
+    assert _sum(CampaignDay.points, campaign_id) == 2000
+    assert _sum(CampaignDay.clawed_back, campaign_id) == 500
+    assert _sum(CampaignDay.purchases, campaign_id) == 1
+
+
+def test_a_refund_works_out_the_same_cap_buckets_the_grant_charged():
+    zone = ZoneInfo("Asia/Tokyo")
+    version = engine.Campaign.compile(
+        1,
+        3,
+        {
+            "name": "Capped",
+            "starts_at": "2026-01-01T00:00:00+00:00",
+            "effect": {"type": "multiplier", "value": "3"},
+            "caps": {
+                "per_customer": [
+                    {"period": "day", "points": 700},
+                    {"period": "quarter", "points": 5000},
+                ],
+                "qualifying_spend": {"period": "month", "amount_minor": 300},
+            },
+        },
+    )
+    # 2026-03-31 15:30 UTC is April 1st in Tokyo: a new day, month and quarter there.
+    at = datetime(2026, 3, 31, 15, 30, tzinfo=UTC)
+    purchase = Purchase(1, 1000, "JPY", "5812", "dining", "m-1", None, None, None, at, 1000)
+    state = CapState(used_spend={(1, 7, "m:2026-04"): 100})
+    (bonus,) = RuleSet([version], zone).evaluate(purchase, Shopper(customer_id=7), state)
+    assert bonus.charges == (("d:2026-04-01", 400, 0), ("q:2026-Q2", 400, 0), ("m:2026-04", 0, 200))
+    assert version.charges(bonus.points, bonus.qualifying_minor, at, zone) == bonus.charges
