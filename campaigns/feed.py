@@ -63,6 +63,11 @@ def forget_rulesets() -> None:
     _RULESETS.clear()
 
 
+class LimitRace(Exception):
+    """Another worker used a campaign's budget or participant room between this chunk's
+    read and its write in a way that matters; run the chunk again with `lock_early`."""
+
+
 class CampaignRules:
     """Campaign bonuses for one chunk (see `rewards.processing.extras.ExtraRules`).
 
@@ -70,14 +75,21 @@ class CampaignRules:
     (`tx:{id}:bonus`) whose explanation lists each campaign version, its points and what it
     charged against caps: two ledger rows per purchase whatever the number of campaigns."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lock_early: bool = False) -> None:
+        self.lock_early = lock_early
         self.rules: dict[int, RuleSet] = {}
         self.zones: dict[int, ZoneInfo] = {}
         self.shoppers: dict[int, Shopper] = {}
         self.state = CapState()
         self.matched: dict[int, list[Campaign]] = {}  # transaction id → campaigns it meets
         self.granted: dict[str, _Grant] = {}  # ledger key → what it holds
-        self.budgeted: set[int] = set()  # campaigns row-locked here whose budget is counted
+        # Limited campaigns this chunk may touch: (budget, max participants), and the
+        # (budget used, participants) read in `prepare`.
+        self.limits: dict[int, tuple[int | None, int | None]] = {}
+        self.seen: dict[int, tuple[int, int]] = {}
+        self.budgeted: set[int] = set()  # of those, the ones with a budget
+        self.program_of: dict[int, int] = {}  # live limited campaign → program
+        self.cut: set[int] = set()  # a participant limit refused someone here
         self.versions: dict[tuple[int, int], Campaign] = {}  # behind lots refunds may claw
         self.shard = os.getpid() % SHARDS
         self.returned = _Usage()  # what this chunk's refunds give back, written by `finish`
@@ -110,7 +122,7 @@ class CampaignRules:
             touched = self._touched(purchases)
             self._load_counters(touched, {c for _, c in purchases})
         self.versions = _refunded_versions([t for _, t in refunded])
-        self._lock_limited(touched, {c for c, _ in self.versions})
+        self._read_limits(touched, {c for c, _ in self.versions})
 
     def _purchase(self, tx: TxFacts, base_points: int) -> Purchase:
         return Purchase(
@@ -209,39 +221,80 @@ class CampaignRules:
                 self.state.used_spend[(campaign_id, customer_id, bucket)] = spend
         if limited:
             self.state.participating.update(
-                db.session.execute(
+                (campaign_id, customer_id)
+                for campaign_id, customer_id in db.session.execute(
                     select(CampaignParticipant.campaign_id, CampaignParticipant.customer_id).where(
                         CampaignParticipant.campaign_id.in_(limited),
                         CampaignParticipant.customer_id.in_(customer_ids),
                     )
-                ).tuples()
+                )
             )
 
-    def _lock_limited(self, touched: set[int], refunded: set[int]) -> None:
-        """Row-lock, in id order and in one statement, every campaign with a budget or a
-        participant limit that this chunk's purchases or refunds can touch, and read how much
-        of either is left. Nothing else in the chunk locks a campaign row."""
-        live = {c.id: c for r in self.rules.values() for c in r.campaigns if c.id in touched}
-        limits = {c.id: (c.budget_points, c.max_participants) for c in live.values()}
+    def _read_limits(self, touched: set[int], refunded: set[int]) -> None:
+        """Read how much budget and participant room is left for every campaign with a
+        budget or a participant limit that this chunk's purchases or refunds can touch.
+
+        Optimistic by default: the rows are locked only when the chunk writes (`record`),
+        so workers do not queue behind each other for a whole chunk; `lock_early` locks them
+        here (in id order, one statement), for the re-run after a `LimitRace`."""
+        live = {
+            c.id: (program_id, c)
+            for program_id, r in self.rules.items()
+            for c in r.campaigns
+            if c.id in touched
+        }
+        limits = {cid: (c.budget_points, c.max_participants) for cid, (_, c) in live.items()}
         limits.update(_current_limits(refunded - set(live)))
-        wanted = sorted(c for c, (budget, most) in limits.items() if budget or most)
-        if not wanted:
+        self.limits = {c: limit for c, limit in sorted(limits.items()) if limit != (None, None)}
+        if not self.limits:
             return
-        rows = db.session.execute(
+        stmt = (
             select(CampaignRow.id, CampaignRow.budget_used, CampaignRow.participants)
-            .where(CampaignRow.id.in_(wanted))
+            .where(CampaignRow.id.in_(self.limits))
             .order_by(CampaignRow.id)
-            .with_for_update()
         )
-        for campaign_id, used, participants in rows:
-            budget, most = limits[campaign_id]
+        for campaign_id, used, participants in db.session.execute(
+            stmt.with_for_update() if self.lock_early else stmt
+        ):
+            budget, most = self.limits[campaign_id]
+            self.seen[campaign_id] = (used, participants)
             if budget is not None:
                 self.budgeted.add(campaign_id)
             if campaign_id in live:
+                self.program_of[campaign_id] = live[campaign_id][0]
                 self.state.budget_left[campaign_id] = None if budget is None else budget - used
                 self.state.participants_left[campaign_id] = (
                     None if most is None else most - participants
                 )
+
+    def _confirm_limits(self, spent: dict[int, int], joined: dict[int, int]) -> set[int]:
+        """Lock the limited campaigns (id order, one statement) and check the optimistic
+        read still holds; the campaigns whose budget this chunk uses up.
+
+        If another worker changed a row meanwhile and this chunk would now overrun it, or a
+        limit cut a grant here (the cut may have been wrong), raise `LimitRace`: the job rolls
+        back and runs the chunk again with the rows locked from the start."""
+        exhausted: set[int] = set()
+        if not self.limits:
+            return exhausted
+        rows = db.session.execute(
+            select(CampaignRow.id, CampaignRow.budget_used, CampaignRow.participants)
+            .where(CampaignRow.id.in_(self.limits))
+            .order_by(CampaignRow.id)
+            .with_for_update()
+        )
+        for campaign_id, used, participants in rows:
+            budget, most = self.limits[campaign_id]
+            used_up = budget is not None and used + spent.get(campaign_id, 0) >= budget
+            if (used, participants) != self.seen.get(campaign_id) and not self.lock_early:
+                over = (budget is not None and used + spent.get(campaign_id, 0) > budget) or (
+                    most is not None and participants + joined.get(campaign_id, 0) > most
+                )
+                if over or campaign_id in self.cut or campaign_id in self.state.exhausted:
+                    raise LimitRace(campaign_id)
+            if used_up and (campaign_id in spent or campaign_id in self.state.exhausted):
+                exhausted.add(campaign_id)
+        return exhausted
 
     def awards(self, tx: TxFacts, customer_id: int, base_points: int) -> list[Award]:
         rules = self.rules.get(tx.program_id)
@@ -253,6 +306,7 @@ class CampaignRules:
             self.state,
             self.matched.get(tx.id),
         )
+        self._note_full(tx.id, customer_id)
         if not bonuses:
             return []
         day = tx.occurred_at.astimezone(rules.zone).date()
@@ -265,6 +319,17 @@ class CampaignRules:
                 explanation=_explain(bonuses, customer_id),
             )
         ]
+
+    def _note_full(self, tx_id: int, customer_id: int) -> None:
+        """Remember limited campaigns that were full for this purchase's customer."""
+        for c in self.matched.get(tx_id, ()):
+            left = self.state.participants_left.get(c.id)
+            if (
+                left is not None
+                and left <= 0
+                and (c.id, customer_id) not in (self.state.participating)
+            ):
+                self.cut.add(c.id)
 
     def record(self, inserted_keys: set[str]) -> None:
         """Counters, participants, budgets, daily stats and exhaustion events for the bonuses
@@ -288,10 +353,13 @@ class CampaignRules:
                 if bonus.joined:
                     usage.joined[campaign_id] += 1
                 participants.add((campaign_id, grant.customer_id))
+        exhausted = self._confirm_limits(usage.budget, usage.joined)
         _add_participants(participants)
         usage.write(self.shard)
-        for campaign_id in sorted(self.state.exhausted & set(programs)):
-            _announce_exhausted(programs[campaign_id], campaign_id)
+        for campaign_id in sorted(exhausted):
+            _announce_exhausted(
+                programs.get(campaign_id) or self.program_of[campaign_id], campaign_id
+            )
 
     def restore(self, clawback: Clawback) -> None:
         """Split what a refund took from a bonus lot over the lot's campaigns exactly, and
@@ -472,7 +540,7 @@ _UPSERT_DAYS = text(
     "clawed_back = campaign_days.clawed_back + EXCLUDED.clawed_back, "
     "purchases = campaign_days.purchases + EXCLUDED.purchases"
 )
-# Only campaigns `_lock_limited` row-locked (in id order) get here.
+# Only campaigns `_confirm_limits` row-locked (in id order) get here.
 _ADD_USAGE = text(
     "UPDATE campaigns AS c SET budget_used = GREATEST(0, c.budget_used + v.points), "
     "participants = c.participants + v.joined "
@@ -553,7 +621,7 @@ def _add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
 
 def _add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
     """Add bonus points to budgets and new participants to limited campaigns (row-locked by
-    `_lock_limited`): one statement on PostgreSQL."""
+    `_confirm_limits`): one statement on PostgreSQL."""
     rows = [
         {"id": c, "points": spent.get(c, 0), "joined": joined.get(c, 0)}
         for c in sorted(set(spent) | set(joined))

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TypeVar
 
-from campaigns.feed import CampaignRules
+from campaigns.feed import CampaignRules, LimitRace
 from rewards.db import db
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
 from rewards.processing import ChunkResult, process_chunk
@@ -37,9 +37,17 @@ def unit_of_work() -> Iterator[None]:
 
 
 def process_transactions(transaction_ids: list[int]) -> dict[str, int]:
-    """Turn one chunk of stored transactions into ledger entries (see `process_chunk`)."""
-    with unit_of_work():
-        result: ChunkResult = process_chunk(transaction_ids, extra=CampaignRules())
+    """Turn one chunk of stored transactions into ledger entries (see `process_chunk`).
+
+    Campaign budgets are read optimistically; if another worker used one meanwhile in a way
+    that matters, the chunk is rolled back and run again with those rows locked up front."""
+    try:
+        with unit_of_work():
+            result: ChunkResult = process_chunk(transaction_ids, extra=CampaignRules())
+    except LimitRace as race:
+        log.info("campaign %s changed under the chunk; running it again, locked", race)
+        with unit_of_work():
+            result = process_chunk(transaction_ids, extra=CampaignRules(lock_early=True))
     log.info(
         "chunk of %d: %s, %d entries", len(transaction_ids), dict(result.statuses), result.entries
     )

@@ -66,8 +66,6 @@ def process_chunk(
 
     rows, rejected = _earn_rows(purchases, terms, accounts, now, extra)
     inserted = _write_earnings(rows, result)
-    if extra is not None:
-        extra.record(inserted)
     for tx, customer_id in purchases:
         outcomes[tx.id] = rejected.get(tx.id) or Outcome("processed", customer_id)
     _write_outcomes(outcomes, now)
@@ -86,6 +84,8 @@ def process_chunk(
     )
     later = {tx.id: batch.apply(tx, customer_id) for tx, customer_id in returns}
     if extra is not None:
+        # Last, so rows shared between workers (campaign budgets) stay locked only briefly.
+        extra.record(inserted)
         extra.finish()
     _write_outcomes(later, now)
     result.statuses.update(o.status for o in outcomes.values())

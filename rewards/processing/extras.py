@@ -2,8 +2,8 @@
 
 `rewards` knows nothing of campaigns (the dependency points the other way): the worker passes
 an object with these methods, and the chunk job calls it at fixed points of its one DB
-transaction — after the accounts are locked, per purchase, after the ledger insert, when a
-refund takes points back from a lot the extra rules granted, and at the end.
+transaction — after the accounts are locked, per purchase, when a refund takes points back
+from a lot the extra rules granted, and at the end (what was inserted, then `finish`).
 """
 
 from __future__ import annotations
@@ -53,10 +53,11 @@ class ExtraRules(Protocol):
         """Awards beyond the base for one purchase; each `rule` is unique per transaction."""
 
     def record(self, inserted_keys: set[str]) -> None:
-        """Persist what the awards whose ledger rows were inserted used (caps, budgets)."""
+        """Persist what the awards whose ledger rows were inserted used (caps, budgets).
+        Called after the chunk's refunds, so rows shared by workers are locked last."""
 
     def restore(self, clawback: Clawback) -> None:
         """Give back the budget and cap room the clawed-back points had used."""
 
     def finish(self) -> None:
-        """Write what `restore` collected (called once, after the chunk's refunds)."""
+        """Write what `restore` collected (called once, after `record`)."""
