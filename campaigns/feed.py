@@ -3,8 +3,8 @@
 Per chunk: compiled rule sets come from a per-process cache keyed by (program, rules_revision),
 so a marketer's change reaches every worker on its next chunk. The customers' accounts are
 already locked, which serialises per-customer cap counters; campaigns with a budget or a
-participant limit that this chunk can touch are row-locked (ascending id, after the accounts),
-so several workers never overspend them.
+participant limit are read optimistically and row-locked (ascending id, after the accounts)
+only when the chunk writes, where the read is checked: several workers never overspend them.
 """
 
 from __future__ import annotations
@@ -392,7 +392,7 @@ class CampaignRules:
     ) -> None:
         charges = part.get("charges")  # stored by lots written before 0005
         if charges is None:
-            version = self.versions.get((int(part["campaign_id"]), int(part["campaign_version"])))
+            version = self._version(int(part["campaign_id"]), int(part["campaign_version"]))
             if version is None:
                 return
             charges = version.charges(
@@ -411,6 +411,15 @@ class CampaignRules:
                     spend * clawback.refunded_after // amount
                     - spend * clawback.refunded_before // amount
                 )
+
+    def _version(self, campaign_id: int, number: int) -> Campaign | None:
+        """A compiled campaign version behind a lot being clawed back: loaded in `prepare`,
+        or live (a purchase of this very chunk, refunded in it or waited for)."""
+        if (campaign_id, number) not in self.versions:
+            for rules in self.rules.values():
+                for c in rules.campaigns:
+                    self.versions.setdefault((c.id, c.version), c)
+        return self.versions.get((campaign_id, number))
 
     def finish(self) -> None:
         self.returned.write(self.shard)

@@ -264,3 +264,32 @@ def test_a_refund_works_out_the_same_cap_buckets_the_grant_charged():
     (bonus,) = RuleSet([version], zone).evaluate(purchase, Shopper(customer_id=7), state)
     assert bonus.charges == (("d:2026-04-01", 400, 0), ("q:2026-Q2", 400, 0), ("m:2026-04", 0, 200))
     assert version.charges(bonus.points, bonus.qualifying_minor, at, zone) == bonus.charges
+
+
+def test_cap_room_comes_back_for_a_refund_that_waited_for_its_purchase(db, program, launch):
+    campaign_id = launch(caps={"per_customer": [{"period": "month", "points": 50_000}]})
+    card = enrol(program.id)
+    refund = store(
+        program.id, card.token, "r-1", kind="refund", amount_minor=1000, original_external_id="p-1"
+    )
+    process_transactions([refund])  # before its purchase: it waits
+    process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])
+    assert _counter(campaign_id) == (0, 0)
+    # Purchase and its refund in one chunk.
+    process_transactions(
+        [
+            store(program.id, card.token, "p-2", amount_minor=1000),
+            store(
+                program.id,
+                card.token,
+                "r-2",
+                kind="refund",
+                amount_minor=500,
+                original_external_id="p-2",
+            ),
+        ]
+    )
+    assert _counter(campaign_id) == (1000, 0)
+    assert _sum(CampaignDay.clawed_back, campaign_id) == 3000
+    assert balance(card.customer_id) == (1500, 0)
+    assert_reconciled()
