@@ -29,12 +29,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.definition import _checked, _Checker, merge_patch
 from campaigns.models import Campaign, CampaignVersion
-from campaigns.service import bump_rules_revision
 from rewards.audit import record
 from rewards.db import BigId, JSONType, Model, UTCDateTime, db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.mcc import CATEGORIES
 from rewards.models import Customer, Transaction
+from rewards.programs import bump_rules_revision
 
 FIELDS = ("name", "rules")
 RULES = ("min_age", "max_age", "tiers", "tags", "enrolled_within_days", "spent")

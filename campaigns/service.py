@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from campaigns.definition import merge_patch, validate_definition
 from campaigns.models import STATUSES, Campaign, CampaignVersion
@@ -22,6 +22,7 @@ from rewards.audit import record
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.models import Program
+from rewards.programs import bump_rules_revision, lock_rules
 
 # Stored statuses whose effective status follows the window (see effective_status).
 LIVE = ("scheduled", "active")
@@ -304,24 +305,6 @@ def get_version(*, program_id: int, campaign_id: int, version: int) -> CampaignV
     """One version of a campaign of the caller's program, or NotFound."""
     get_campaign(program_id=program_id, campaign_id=campaign_id)
     return _version(campaign_id, version)
-
-
-def lock_rules(program_id: int) -> None:
-    """Row-lock the program before any campaign row: it waits for chunks still using the old
-    rules (they hold the program `FOR SHARE`) and keeps the feed's lock order."""
-    db.session.execute(select(Program.id).where(Program.id == program_id).with_for_update())
-
-
-def bump_rules_revision(program_id: int) -> int:
-    """Increment the program's rules_revision (row-locked until commit); the new value."""
-    stmt = (
-        update(Program)
-        .where(Program.id == program_id)
-        # A rules change is not a settings change: updated_at stays as it was.
-        .values(rules_revision=Program.rules_revision + 1, updated_at=Program.updated_at)
-        .returning(Program.rules_revision)
-    )
-    return db.session.execute(stmt).scalar_one()
 
 
 def _program(program_id: int) -> Program:

@@ -22,9 +22,9 @@ from sqlalchemy import delete, insert, select
 from rewards.audit import record
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
-from rewards.models import Partner, PartnerMerchant, Program
+from rewards.models import Partner, PartnerMerchant
 from rewards.models.partner import PARTNER_STATUSES
-from rewards.programs import bump_rules_revision
+from rewards.programs import bump_rules_revision, lock_rules
 
 FIELDS = ("code", "name", "merchant_ids", "status")
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -261,13 +261,6 @@ def partners_for(program_id: int, merchant_ids: set[str]) -> dict[str, str]:
 
 
 # --- merchant claims -----------------------------------------------------------------------
-
-
-def lock_rules(program_id: int) -> None:
-    """Hold the program row until commit: partner changes of a program take turns, so each
-    one's checks see what the previous one committed. Nothing is written before the checks,
-    so a refused change leaves the session as it was."""
-    db.session.execute(select(Program.id).where(Program.id == program_id).with_for_update())
 
 
 def _refuse_taken(program_id: int, merchant_ids: list[str], *, listed: list[str]) -> None:

@@ -244,6 +244,14 @@ def list_programs(*, limit: int, after_id: int | None = None) -> list[Program]:
     return list(db.session.scalars(stmt))
 
 
+def lock_rules(program_id: int) -> None:
+    """Hold the program row until commit, before touching any rule (campaign, segment,
+    partner): changes of one program take turns, so each one's checks see what the previous
+    one committed; it waits for feed chunks still using the old rules (they hold the row `FOR
+    SHARE`) and keeps the feed's lock order, program before campaign."""
+    db.session.execute(select(Program.id).where(Program.id == program_id).with_for_update())
+
+
 def bump_rules_revision(program_id: int) -> int:
     """Increment the program's `rules_revision` (row-locked until commit); the new value.
 
