@@ -206,3 +206,21 @@ def test_a_campaign_cannot_target_an_unknown_segment(client, marketer_headers):
     )
     assert response.status_code == 422
     assert "audience.segment_id" in response.json["errors"]
+
+
+def test_a_partner_campaign_earns_at_the_partners_merchants(
+    db, program, launch, client, marketer_headers
+):
+    partner = client.post(
+        "/v1/partners",
+        headers=marketer_headers,
+        json={"code": "noodle-bar", "name": "Noodle Bar Group", "merchant_ids": ["m-1", "m-7"]},
+    )
+    assert partner.status_code == 201, partner.json
+    launch(conditions={"partners": ["noodle-bar"]}, effect={"type": "fixed_bonus", "value": "40"})
+    card = enrol(program.id)
+    at_partner = store(program.id, card.token, "p-1", amount_minor=100, merchant_id="m-7")
+    elsewhere = store(program.id, card.token, "p-2", amount_minor=100, merchant_id="m-2")
+    process_transactions([at_partner, elsewhere])
+    bonuses = [(e.transaction_id, e.points) for e in _bonus_entries(card.customer_id)]
+    assert bonuses == [(at_partner, 40)]
