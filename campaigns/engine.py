@@ -13,13 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import ROUND_FLOOR, Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rewards.currencies import minor_units
 
 PERIODS = ("day", "week", "month", "quarter", "campaign")
+# Distinct (merchant, MCC, category, partner) candidate lists a rule set keeps at most.
+CANDIDATES_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,12 @@ class Shopper:
 
 def period_key(period: str, moment: datetime, zone: ZoneInfo) -> str:
     """The cap bucket of `moment` in the program's timezone (midnight is local midnight)."""
-    local = moment.astimezone(zone).date()
+    return _day_key(period, moment.astimezone(zone).date())
+
+
+@lru_cache(maxsize=8192)
+def _day_key(period: str, local: date) -> str:
+    # Remembered: every purchase of a day in a period shares its bucket.
     if period == "day":
         return f"d:{local.isoformat()}"
     if period == "week":
@@ -240,7 +247,35 @@ class Campaign:
 
     def applies(self, p: Purchase, s: Shopper, zone: ZoneInfo) -> bool:
         """Every condition of this version holds for the purchase and the shopper."""
-        return self._targets(p) and self._window(p, zone) and self._audience(p, s)
+        # The checks a version does not need are skipped (they would hold anyway).
+        return (
+            (not self._targeted or self._targets(p))
+            and self._window(p, zone)
+            and (not self._audienced or self._audience(p, s))
+        )
+
+    @cached_property
+    def _targeted(self) -> bool:
+        return bool(
+            self.categories
+            or self.mccs
+            or self.merchants
+            or self.partners
+            or self.channels
+            or self.amount_min is not None
+            or self.amount_max is not None
+        )
+
+    @cached_property
+    def _audienced(self) -> bool:
+        return bool(
+            self.requires_activation
+            or self.tiers
+            or self.segment_id is not None
+            or self.first_purchase_at_merchant
+            or self.min_age is not None
+            or self.max_age is not None
+        )
 
     def _targets(self, p: Purchase) -> bool:
         return (
@@ -256,6 +291,8 @@ class Campaign:
     def _window(self, p: Purchase, zone: ZoneInfo) -> bool:
         if p.occurred_at < self.starts_at or (self.ends_at and p.occurred_at >= self.ends_at):
             return False
+        if not (self.weekdays or self.hours):
+            return True
         local = p.occurred_at.astimezone(zone)
         if self.weekdays and local.isoweekday() not in self.weekdays:
             return False
@@ -314,6 +351,11 @@ class Campaign:
         """The effect on `qualifying_minor` of the amount, before caps."""
         if qualifying_minor <= 0:
             return 0
+        if qualifying_minor == p.amount_minor:
+            # The share is exactly 1: integers give the Decimal formula's floor, and fast.
+            points = self._whole_points(p, qualifying_minor)
+            if points is not None:
+                return points
         share = Decimal(qualifying_minor) / Decimal(p.amount_minor)
         major = Decimal(qualifying_minor).scaleb(-minor_units(p.currency))
         if self.effect == "multiplier":
@@ -325,6 +367,31 @@ class Campaign:
         else:  # percent_of_spend, in points per major unit of spend
             raw = major * self.value / 100
         return max(0, int(raw.to_integral_value(rounding=ROUND_FLOOR)))
+
+    def _whole_points(self, p: Purchase, spend_minor: int) -> int | None:
+        """`raw_points` on the whole amount in exact integer arithmetic, or None where the
+        Decimal formula could round (a product beyond its 28 digits): then it decides."""
+        numerator, denominator, digits = self._rate
+        if self.effect == "fixed_bonus":
+            return max(0, numerator // denominator)
+        if self.effect == "multiplier":
+            units, scale = p.base_points, denominator
+        else:
+            units = spend_minor
+            scale = denominator * 10 ** minor_units(p.currency)
+            if self.effect == "percent_of_spend":
+                scale *= 100
+        if abs(units) >= 10 ** (28 - digits):
+            return None
+        return max(0, units * numerator // scale)
+
+    @cached_property
+    def _rate(self) -> tuple[int, int, int]:
+        """The Decimal the effect multiplies by (value - 1 for a multiplier) as an exact
+        fraction, and how many digits its coefficient has."""
+        rate = self.value - 1 if self.effect == "multiplier" else self.value
+        numerator, denominator = rate.as_integer_ratio()
+        return numerator, denominator, len(rate.as_tuple().digits)
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -345,9 +412,23 @@ class RuleSet:
                 self.everywhere.append(campaign)
             for key in keys:
                 self.index.setdefault(key, []).append(campaign)
+        # (merchant, MCC, category, partner) → candidates: purchases repeat these a lot.
+        self._candidates: dict[tuple[str | None, ...], list[Campaign]] = {}
 
     def candidates(self, p: Purchase) -> list[Campaign]:
         """Campaigns that could apply: a few dictionary look-ups, whatever the campaign count."""
+        return list(self._remembered_candidates(p))
+
+    def _remembered_candidates(self, p: Purchase) -> list[Campaign]:
+        key = (p.merchant_id, p.mcc, p.category, p.partner)
+        found = self._candidates.get(key)
+        if found is None:
+            if len(self._candidates) >= CANDIDATES_REMEMBERED:
+                self._candidates.clear()
+            found = self._candidates[key] = self._look_up(p)
+        return found
+
+    def _look_up(self, p: Purchase) -> list[Campaign]:
         found = {c.id: c for c in self.everywhere}
         for key in (
             ("merchant", p.merchant_id or ""),
@@ -361,7 +442,8 @@ class RuleSet:
 
     def matching(self, p: Purchase, s: Shopper) -> list[Campaign]:
         """Campaigns whose conditions `p` and `s` meet, caps aside, best priority first."""
-        return [c for c in self.candidates(p) if c.applies(p, s, self.zone)]
+        zone = self.zone
+        return [c for c in self._remembered_candidates(p) if c.applies(p, s, zone)]
 
     def evaluate(
         self,
@@ -384,9 +466,10 @@ class RuleSet:
         return bonuses
 
     def _bucket(self, period: str, p: Purchase, memo: dict[str, str]) -> str:
-        if period not in memo:
-            memo[period] = period_key(period, p.occurred_at, self.zone)
-        return memo[period]
+        bucket = memo.get(period)
+        if bucket is None:
+            bucket = memo[period] = period_key(period, p.occurred_at, self.zone)
+        return bucket
 
     def _grant(
         self, c: Campaign, p: Purchase, s: Shopper, state: CapState, memo: dict[str, str]
@@ -395,6 +478,9 @@ class RuleSet:
         left = state.participants_left.get(c.id)
         if left is not None and left <= 0 and (c.id, customer) not in state.participating:
             return None
+        budget = state.budget_left.get(c.id)
+        if budget is not None and budget <= 0 and c.id in state.exhausted:
+            return None  # spent and known to be: whatever the points, nothing is granted
         limits: list[str] = []
         qualifying = p.amount_minor
         spend_bucket = None
@@ -417,7 +503,6 @@ class RuleSet:
                 points = max(0, room)
                 limits.append(f"capped at {cap} pts/{period}")
             buckets.append(bucket)
-        budget = state.budget_left.get(c.id)
         if budget is not None and points > budget:
             points = max(0, budget)
             limits.append("budget reached")
@@ -448,18 +533,17 @@ class RuleSet:
             key = (c.id, customer, spend_bucket)
             state.used_spend[key] = state.used_spend.get(key, 0) + qualifying
             charges.append((spend_bucket, 0, qualifying))
-        if state.budget_left.get(c.id) is not None:
-            state.budget_left[c.id] = (state.budget_left[c.id] or 0) - points
-            if state.budget_left[c.id] == 0:
+        budget = state.budget_left.get(c.id)
+        if budget is not None:
+            state.budget_left[c.id] = budget = budget - points
+            if budget == 0:
                 state.exhausted.add(c.id)
         # Participation is only tracked where it is limited.
-        joined = (
-            state.participants_left.get(c.id) is not None
-            and (c.id, customer) not in state.participating
-        )
+        left = state.participants_left.get(c.id)
+        joined = left is not None and (c.id, customer) not in state.participating
         if joined:
             state.participating.add((c.id, customer))
-            state.participants_left[c.id] = (state.participants_left[c.id] or 0) - 1
+            state.participants_left[c.id] = (left or 0) - 1
         return Bonus(c, points, qualifying, tuple(limits), tuple(charges), joined)
 
 
