@@ -13,7 +13,9 @@ Differences with the feed, on purpose:
 - "first purchase at a merchant" knows the merchants bought from before `start` plus those
   seen earlier in the run.
 
-Rows are streamed in occurred_at/id order in batches, so a long range never loads at once.
+Rows are streamed in occurred_at/id order in batches (plain tuples from a server-side cursor
+on PostgreSQL), so a long range never loads at once; each batch's new customers and merchants
+are looked up once (shopper facts; partner codes as the feed derives them).
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy.engine import Connection
 
 from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
 from campaigns.shoppers import load_shoppers
-from rewards.db import db
+from rewards.db import db, is_postgres
 from rewards.errors import NotFound
 from rewards.ledger import utcnow
 from rewards.models import Card, Customer, Program, Transaction
+from rewards.partners import partners_for
 from rewards.processing.rules import points_for_amount
 
 LIVE = ("scheduled", "active")
@@ -151,12 +155,26 @@ def _stream(
             .outerjoin(Customer, Customer.id == Card.customer_id)
             .where((Transaction.customer_id.is_not(None)) | (Customer.status == "active"))
         )
-    stmt = (
-        stmt.where(_in_range(program_id, start, end, statuses))
-        .order_by(Transaction.occurred_at, Transaction.id)
-        .execution_options(yield_per=BATCH)
+    stmt = stmt.where(_in_range(program_id, start, end, statuses)).order_by(
+        Transaction.occurred_at, Transaction.id
     )
-    yield from db.session.execute(stmt).partitions()
+    connection = db.session.connection()
+    if is_postgres():
+        yield from _server_side(connection, stmt)
+    else:
+        yield from connection.execute(stmt.execution_options(yield_per=BATCH)).partitions()
+
+
+def _server_side(connection: Connection, stmt: Select[Any]) -> Iterable[Sequence[Any]]:
+    """`stmt`'s rows as plain tuples from a psycopg server-side cursor: the same values
+    SQLAlchemy would give, at a third of its per-row cost. The cursor lives in the session's
+    transaction, so other queries (shoppers, partners) can run between batches."""
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    driver: Any = connection.connection.driver_connection
+    with driver.cursor(name="campaign_simulation") as cursor:
+        cursor.execute(str(compiled), compiled.params)
+        while rows := cursor.fetchmany(BATCH):
+            yield rows
 
 
 def _columns(customer: Any) -> tuple[Any, ...]:
@@ -192,6 +210,9 @@ class _Run:
         )
         self.shoppers: dict[int, Shopper] = {}
         self.base_points: dict[tuple[int, str], int] = {}
+        # Merchant id → partner code, for the merchants looked up so far.
+        self.partners: dict[str, str] = {}
+        self.looked_up: set[str] = set()
         self.segments = {c.segment_id for c in rules.campaigns if c.segment_id is not None}
         self.offers = [c.id for c in rules.campaigns if c.requires_activation]
         self.tracks_merchants = any(c.first_purchase_at_merchant for c in rules.campaigns)
@@ -203,12 +224,15 @@ class _Run:
         self.merchants: dict[tuple[str | None, str | None], int] = defaultdict(int)
 
     def batch(self, rows: Sequence[Any]) -> None:
-        self._load_shoppers({r.customer_id for r in rows if r.customer_id is not None})
+        """Evaluate one batch of rows (tuples in `_columns` order)."""
+        self._load_shoppers({row[-1] for row in rows if row[-1] is not None})
+        self._load_partners({row[5] for row in rows if row[5] is not None})
         self.scanned += len(rows)
-        for row in rows:
-            tx_id, amount, currency, mcc, category, merchant, name, channel, at, customer = row
-            if customer is None or mcc in self.excluded:
+        excluded, partners, base = self.excluded, self.partners, self._base
+        for tx_id, amount, currency, mcc, category, merchant, name, channel, at, customer in rows:
+            if customer is None or mcc in excluded:
                 continue
+            partner = partners.get(merchant) if merchant is not None else None
             p = Purchase(
                 tx_id,
                 amount,
@@ -217,10 +241,10 @@ class _Run:
                 category,
                 merchant,
                 name,
-                None,  # partner: not stored on transactions
+                partner,
                 channel,
                 at,
-                self._base(amount, currency),
+                base(amount, currency),
             )
             self._evaluate(p, customer)
 
@@ -235,11 +259,12 @@ class _Run:
 
     def _evaluate(self, p: Purchase, customer_id: int) -> None:
         shopper = self.shoppers[customer_id]
+        target = self.campaign_id
         for bonus in self.rules.evaluate(p, shopper, self.state):
-            if bonus.campaign_id != self.campaign_id:
+            if bonus.campaign.id != target:
                 self.others += bonus.points
                 continue
-            day = p.occurred_at.astimezone(self.zone).date().isoformat()
+            day = self._day(p.occurred_at)
             self.points += bonus.points
             self.matched += 1
             self.reached.add(customer_id)
@@ -247,12 +272,23 @@ class _Run:
             self.per_day[day][1] += 1
             self.categories[p.category or "other"] += bonus.points
             self.merchants[(p.merchant_id, p.merchant_name)] += bonus.points
-        if self.exhausted_on is None and self.campaign_id in self.state.exhausted:
-            self.exhausted_on = p.occurred_at.astimezone(self.zone).date().isoformat()
+        if self.exhausted_on is None and target in self.state.exhausted:
+            self.exhausted_on = self._day(p.occurred_at)
         if self.tracks_merchants and p.merchant_id and p.merchant_id not in shopper.known_merchants:
             self.shoppers[customer_id] = dataclasses.replace(
                 shopper, known_merchants=shopper.known_merchants | {p.merchant_id}
             )
+
+    def _day(self, moment: datetime) -> str:
+        """The program-local day of `moment`, as per_day names it."""
+        return moment.astimezone(self.zone).date().isoformat()
+
+    def _load_partners(self, merchant_ids: set[str]) -> None:
+        """Partner codes of merchants not seen yet, as the feed derives them (one query)."""
+        new = merchant_ids - self.looked_up
+        if new:
+            self.partners.update(partners_for(self.program_id, new))
+            self.looked_up |= new
 
     def _load_shoppers(self, customer_ids: set[int]) -> None:
         new = customer_ids - set(self.shoppers)

@@ -102,6 +102,44 @@ def test_simulation_equals_processing_for_real(db, program, launch):
     assert again["points"] == real_main and again["other_campaigns_points"] == real_other
 
 
+def test_a_partner_campaign_simulates_what_it_earns_for_real(
+    db, program, launch, client, marketer_headers
+):
+    """Simulation derives each purchase's partner from its merchant id, as the feed does."""
+    partner_merchants = {"m-3", "m-7", "m-11"}
+    partner = client.post(
+        "/v1/partners",
+        headers=marketer_headers,
+        json={
+            "code": "noodle-bar",
+            "name": "Noodle Bar",
+            "merchant_ids": sorted(partner_merchants),
+        },
+    )
+    assert partner.status_code == 201, partner.json
+    main = launch(
+        name="Noodle week",
+        conditions={"partners": ["noodle-bar"]},
+        effect={"type": "points_per_unit", "value": "2"},
+        caps={"per_customer": [{"period": "week", "points": 9_000}]},
+    )
+    ids = _history(program.id)
+    at_partner = db.session.scalar(
+        select(func.count())
+        .select_from(Transaction)
+        .where(Transaction.merchant_id.in_(partner_merchants))
+    )
+    simulated = simulate(
+        program_id=program.id, campaign_id=main, start=START, end=END, statuses=("received",)
+    )
+    for start in range(0, len(ids), 50):
+        process_transactions(ids[start : start + 50])
+    assert simulated["points"] == _granted(main) > 0
+    # Only purchases at the partner's merchants earn (some fewer once the weekly cap bites).
+    assert 0 < simulated["transactions_matched"] == len(_parts(main)) <= at_partner < len(ids)
+    assert {m["merchant_id"] for m in simulated["top_merchants"]} == partner_merchants
+
+
 def _processed_history(program_id: int, launch) -> int:
     draft_target = launch(name="Target", effect={"type": "fixed_bonus", "value": "10"})
     ids = _history(program_id, count=40, customers=4)
