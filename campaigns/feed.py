@@ -322,13 +322,10 @@ class CampaignRules:
 
     def _note_full(self, tx_id: int, customer_id: int) -> None:
         """Remember limited campaigns that were full for this purchase's customer."""
+        state = self.state
         for c in self.matched.get(tx_id, ()):
-            left = self.state.participants_left.get(c.id)
-            if (
-                left is not None
-                and left <= 0
-                and (c.id, customer_id) not in (self.state.participating)
-            ):
+            left = state.participants_left.get(c.id)
+            if left is not None and left <= 0 and (c.id, customer_id) not in state.participating:
                 self.cut.add(c.id)
 
     def record(self, inserted_keys: set[str]) -> None:
