@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import ROUND_FLOOR, Decimal
 from functools import cached_property, lru_cache
 from typing import Any
@@ -254,6 +254,28 @@ class Campaign:
             and (not self._audienced or self._audience(p, s))
         )
 
+    def _applies_at(self, p: Purchase, s: Shopper, zone: ZoneInfo, at: datetime) -> bool:
+        """`applies` for a purchase at `at` (its time in UTC) whose merchant, MCC, category
+        and partner this version's targeting already accepted."""
+        start, end = self._utc_window
+        return (
+            start <= at
+            and (end is None or at < end)
+            and (not self._per_purchase or self._targets(p))
+            and (not (self.weekdays or self.hours) or self._window(p, zone))
+            and (not self._audienced or self._audience(p, s))
+        )
+
+    @cached_property
+    def _utc_window(self) -> tuple[datetime, datetime | None]:
+        # Datetimes in one tzinfo compare without working out offsets.
+        return self.starts_at.astimezone(UTC), self.ends_at and self.ends_at.astimezone(UTC)
+
+    @cached_property
+    def _per_purchase(self) -> bool:
+        """Targeting that depends on more than the merchant, MCC, category and partner."""
+        return bool(self.channels or self.amount_min is not None or self.amount_max is not None)
+
     @cached_property
     def _targeted(self) -> bool:
         return bool(
@@ -352,10 +374,18 @@ class Campaign:
         if qualifying_minor <= 0:
             return 0
         if qualifying_minor == p.amount_minor:
-            # The share is exactly 1: integers give the Decimal formula's floor, and fast.
-            points = self._whole_points(p, qualifying_minor)
-            if points is not None:
-                return points
+            # The share is exactly 1: integers give the Decimal formula's floor, and fast,
+            # while the product stays within the 28 digits where Decimal is exact.
+            fixed, numerator, denominator, limit = self._exact
+            if fixed is not None:
+                return fixed
+            if self.effect == "multiplier":
+                units = p.base_points
+            else:
+                units = qualifying_minor
+                denominator *= 10 ** minor_units(p.currency)
+            if -limit < units < limit:
+                return max(0, units * numerator // denominator)
         share = Decimal(qualifying_minor) / Decimal(p.amount_minor)
         major = Decimal(qualifying_minor).scaleb(-minor_units(p.currency))
         if self.effect == "multiplier":
@@ -368,30 +398,19 @@ class Campaign:
             raw = major * self.value / 100
         return max(0, int(raw.to_integral_value(rounding=ROUND_FLOOR)))
 
-    def _whole_points(self, p: Purchase, spend_minor: int) -> int | None:
-        """`raw_points` on the whole amount in exact integer arithmetic, or None where the
-        Decimal formula could round (a product beyond its 28 digits): then it decides."""
-        numerator, denominator, digits = self._rate
-        if self.effect == "fixed_bonus":
-            return max(0, numerator // denominator)
-        if self.effect == "multiplier":
-            units, scale = p.base_points, denominator
-        else:
-            units = spend_minor
-            scale = denominator * 10 ** minor_units(p.currency)
-            if self.effect == "percent_of_spend":
-                scale *= 100
-        if abs(units) >= 10 ** (28 - digits):
-            return None
-        return max(0, units * numerator // scale)
-
     @cached_property
-    def _rate(self) -> tuple[int, int, int]:
-        """The Decimal the effect multiplies by (value - 1 for a multiplier) as an exact
-        fraction, and how many digits its coefficient has."""
+    def _exact(self) -> tuple[int | None, int, int, int]:
+        """For `raw_points` on a whole amount: the points of a fixed bonus; otherwise the
+        Decimal the effect multiplies by (value - 1 for a multiplier, value / 100 for a
+        percentage) as an exact fraction, and the largest operand whose product with it
+        stays within 28 digits."""
+        if self.effect == "fixed_bonus":
+            return max(0, int(self.value.to_integral_value(rounding=ROUND_FLOOR))), 0, 1, 0
         rate = self.value - 1 if self.effect == "multiplier" else self.value
         numerator, denominator = rate.as_integer_ratio()
-        return numerator, denominator, len(rate.as_tuple().digits)
+        if self.effect == "percent_of_spend":
+            denominator *= 100
+        return None, numerator, denominator, 10 ** (28 - len(rate.as_tuple().digits))
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -414,6 +433,7 @@ class RuleSet:
                 self.index.setdefault(key, []).append(campaign)
         # (merchant, MCC, category, partner) → candidates: purchases repeat these a lot.
         self._candidates: dict[tuple[str | None, ...], list[Campaign]] = {}
+        self._accepted: dict[tuple[str | None, ...], list[Campaign]] = {}
 
     def candidates(self, p: Purchase) -> list[Campaign]:
         """Campaigns that could apply: a few dictionary look-ups, whatever the campaign count."""
@@ -426,6 +446,18 @@ class RuleSet:
             if len(self._candidates) >= CANDIDATES_REMEMBERED:
                 self._candidates.clear()
             found = self._candidates[key] = self._look_up(p)
+        return found
+
+    def _accepting(self, p: Purchase) -> list[Campaign]:
+        """The candidates whose targeting accepts `p`'s merchant, MCC, category and partner."""
+        key = (p.merchant_id, p.mcc, p.category, p.partner)
+        found = self._accepted.get(key)
+        if found is None:
+            if len(self._accepted) >= CANDIDATES_REMEMBERED:
+                self._accepted.clear()
+            found = self._accepted[key] = [
+                c for c in self._remembered_candidates(p) if c._per_purchase or c._targets(p)
+            ]
         return found
 
     def _look_up(self, p: Purchase) -> list[Campaign]:
@@ -442,8 +474,8 @@ class RuleSet:
 
     def matching(self, p: Purchase, s: Shopper) -> list[Campaign]:
         """Campaigns whose conditions `p` and `s` meet, caps aside, best priority first."""
-        zone = self.zone
-        return [c for c in self._remembered_candidates(p) if c.applies(p, s, zone)]
+        zone, at = self.zone, p.occurred_at.astimezone(UTC)
+        return [c for c in self._accepting(p) if c._applies_at(p, s, zone, at)]
 
     def evaluate(
         self,
@@ -474,20 +506,20 @@ class RuleSet:
     def _grant(
         self, c: Campaign, p: Purchase, s: Shopper, state: CapState, memo: dict[str, str]
     ) -> Bonus | None:
-        customer = s.customer_id
-        left = state.participants_left.get(c.id)
-        if left is not None and left <= 0 and (c.id, customer) not in state.participating:
+        cid, customer = c.id, s.customer_id
+        left = state.participants_left.get(cid)
+        if left is not None and left <= 0 and (cid, customer) not in state.participating:
             return None
-        budget = state.budget_left.get(c.id)
-        if budget is not None and budget <= 0 and c.id in state.exhausted:
+        budget = state.budget_left.get(cid)
+        if budget is not None and budget <= 0 and cid in state.exhausted:
             return None  # spent and known to be: whatever the points, nothing is granted
         limits: list[str] = []
         qualifying = p.amount_minor
-        spend_bucket = None
+        spend_key = None
         if c.qualifying_spend:
             period, cap = c.qualifying_spend
-            spend_bucket = self._bucket(period, p, memo)
-            room = cap - state.used_spend.get((c.id, customer, spend_bucket), 0)
+            spend_key = (cid, customer, self._bucket(period, p, memo))
+            room = cap - state.used_spend.get(spend_key, 0)
             if room < qualifying:
                 qualifying = max(0, room)
                 limits.append(f"first {_money(cap, p.currency)} per {period}")
@@ -495,55 +527,56 @@ class RuleSet:
         if c.per_transaction is not None and points > c.per_transaction:
             points = c.per_transaction
             limits.append(f"capped at {c.per_transaction} pts per purchase")
-        buckets = []
+        keys = []
         for period, cap in c.per_customer:
-            bucket = self._bucket(period, p, memo)
-            room = cap - state.used_points.get((c.id, customer, bucket), 0)
+            key = (cid, customer, memo.get(period) or self._bucket(period, p, memo))
+            room = cap - state.used_points.get(key, 0)
             if points > room:
                 points = max(0, room)
                 limits.append(f"capped at {cap} pts/{period}")
-            buckets.append(bucket)
+            keys.append(key)
         if budget is not None and points > budget:
             points = max(0, budget)
             limits.append("budget reached")
-            state.exhausted.add(c.id)
+            state.exhausted.add(cid)
         if points <= 0:
             return None
-        return self._record(c, p, s, state, points, qualifying, buckets, spend_bucket, limits)
+        return self._record(c, customer, state, (points, qualifying), keys, spend_key, limits)
 
     def _record(
         self,
         c: Campaign,
-        p: Purchase,
-        s: Shopper,
+        customer: int,
         state: CapState,
-        points: int,
-        qualifying: int,
-        buckets: list[str],
-        spend_bucket: str | None,
+        granted: tuple[int, int],
+        keys: list[tuple[int, int, str]],
+        spend_key: tuple[int, int, str] | None,
         limits: list[str],
     ) -> Bonus:
-        customer = s.customer_id
+        """Charge `granted` (points, qualifying spend) to the cap counters under `keys` and
+        `spend_key`, the budget and the participants, and make the bonus."""
+        cid = c.id
+        points, qualifying = granted
         charges = []
-        for bucket in buckets:
-            key = (c.id, customer, bucket)
-            state.used_points[key] = state.used_points.get(key, 0) + points
-            charges.append((bucket, points, 0))
-        if spend_bucket is not None:
-            key = (c.id, customer, spend_bucket)
-            state.used_spend[key] = state.used_spend.get(key, 0) + qualifying
-            charges.append((spend_bucket, 0, qualifying))
-        budget = state.budget_left.get(c.id)
+        if keys:
+            used = state.used_points
+            for key in keys:
+                used[key] = used.get(key, 0) + points
+                charges.append((key[2], points, 0))
+        if spend_key is not None:
+            state.used_spend[spend_key] = state.used_spend.get(spend_key, 0) + qualifying
+            charges.append((spend_key[2], 0, qualifying))
+        budget = state.budget_left.get(cid)
         if budget is not None:
-            state.budget_left[c.id] = budget = budget - points
+            state.budget_left[cid] = budget = budget - points
             if budget == 0:
-                state.exhausted.add(c.id)
+                state.exhausted.add(cid)
         # Participation is only tracked where it is limited.
-        left = state.participants_left.get(c.id)
-        joined = left is not None and (c.id, customer) not in state.participating
+        left = state.participants_left.get(cid)
+        joined = left is not None and (cid, customer) not in state.participating
         if joined:
-            state.participating.add((c.id, customer))
-            state.participants_left[c.id] = (left or 0) - 1
+            state.participating.add((cid, customer))
+            state.participants_left[cid] = (left or 0) - 1
         return Bonus(c, points, qualifying, tuple(limits), tuple(charges), joined)
 
 
