@@ -259,25 +259,30 @@ class _Run:
 
     def _evaluate(self, p: Purchase, customer_id: int) -> None:
         shopper = self.shoppers[customer_id]
-        target = self.campaign_id
+        target, others = self.campaign_id, 0
         for bonus in self.rules.evaluate(p, shopper, self.state):
-            if bonus.campaign.id != target:
-                self.others += bonus.points
-                continue
-            day = self._day(p.occurred_at)
-            self.points += bonus.points
-            self.matched += 1
-            self.reached.add(customer_id)
-            self.per_day[day][0] += bonus.points
-            self.per_day[day][1] += 1
-            self.categories[p.category or "other"] += bonus.points
-            self.merchants[(p.merchant_id, p.merchant_name)] += bonus.points
+            if bonus.campaign.id == target:
+                self._count(p, customer_id, bonus.points)
+            else:
+                others += bonus.points
+        self.others += others
         if self.exhausted_on is None and target in self.state.exhausted:
             self.exhausted_on = self._day(p.occurred_at)
         if self.tracks_merchants and p.merchant_id and p.merchant_id not in shopper.known_merchants:
             self.shoppers[customer_id] = dataclasses.replace(
                 shopper, known_merchants=shopper.known_merchants | {p.merchant_id}
             )
+
+    def _count(self, p: Purchase, customer_id: int, points: int) -> None:
+        """Add the simulated campaign's points on `p` to the results."""
+        day = self._day(p.occurred_at)
+        self.points += points
+        self.matched += 1
+        self.reached.add(customer_id)
+        self.per_day[day][0] += points
+        self.per_day[day][1] += 1
+        self.categories[p.category or "other"] += points
+        self.merchants[(p.merchant_id, p.merchant_name)] += points
 
     def _day(self, moment: datetime) -> str:
         """The program-local day of `moment`, as per_day names it."""
