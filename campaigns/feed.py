@@ -10,7 +10,7 @@ only when the chunk writes, where the read is checked: several workers never ove
 from __future__ import annotations
 
 import json
-import os
+import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,7 +91,9 @@ class CampaignRules:
         self.program_of: dict[int, int] = {}  # live limited campaign → program
         self.cut: set[int] = set()  # a participant limit refused someone here
         self.versions: dict[tuple[int, int], Campaign] = {}  # behind lots refunds may claw
-        self.shard = os.getpid() % SHARDS
+        # Drawn per chunk: two chunks running at once rarely add to the same row, and when
+        # they do, only once (a per-process number could pair two workers for good).
+        self.shard = random.randrange(SHARDS)
         self.returned = _Usage()  # what this chunk's refunds give back, written by `finish`
 
     def prepare(
