@@ -49,8 +49,8 @@ class CampaignDay(Model):
     """Bonus points one campaign granted and lost to refunds on one program-local day.
 
     Stats read these instead of scanning the ledger. Several workers add to the same day at
-    once, so each chunk adds to one of several `shard` rows (drawn at random) and rows are
-    always upserted in key order: no worker waits on another's uncommitted chunk."""
+    once, so each chunk adds to one of several `shard` rows (drawn at random): a worker seldom
+    waits on another's uncommitted chunk, and rows are upserted in key order (no deadlock)."""
 
     __tablename__ = "campaign_days"
 
