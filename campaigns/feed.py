@@ -351,7 +351,8 @@ class CampaignRules:
                     usage.budget[campaign_id] += bonus.points
                 if bonus.joined:
                     usage.joined[campaign_id] += 1
-                participants.add((campaign_id, grant.customer_id))
+                if _needs_participant_row(bonus.campaign):
+                    participants.add((campaign_id, grant.customer_id))
         exhausted = self._confirm_limits(usage.budget, usage.joined)
         _add_participants(participants)
         usage.write(self.shard)
@@ -583,8 +584,15 @@ def _add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
         db.session.execute(stmt)
 
 
+def _needs_participant_row(c: Campaign) -> bool:
+    """Whether an earner needs a participant row: a capped campaign's grants always charge a
+    cap counter, which names the customer already, unless participants are limited."""
+    return bool(c.max_participants) or not (c.per_customer or c.qualifying_spend)
+
+
 def _add_participants(pairs: set[tuple[int, int]]) -> None:
-    """Record who earned from which campaign (stats; limits count them on the campaign row).
+    """Record who earned from which campaign, where the cap counters do not already say so
+    (stats), and for participant limits (which count them on the campaign row).
     The customers' accounts are locked, so no other chunk inserts these rows meanwhile."""
     rows = [{"campaign_id": c, "customer_id": u} for c, u in pairs]
     if not rows:

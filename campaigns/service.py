@@ -17,9 +17,10 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from campaigns.definition import merge_patch, validate_definition
 from campaigns.models import STATUSES, Campaign, CampaignVersion
-from campaigns.usage import CampaignDay, CampaignParticipant
+from campaigns.stats import participant_counts
+from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
 from rewards.audit import record
-from rewards.db import db
+from rewards.db import db, dialect_insert
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.models import Program
 from rewards.programs import bump_rules_revision, lock_rules
@@ -56,7 +57,7 @@ class Usage:
 def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
     """Per campaign: a budgeted campaign's budget use and a limited one's participants come
     from its row (the feed keeps them under a lock); otherwise from its net points per day
-    and its participant rows. Two grouped queries for any number of campaigns."""
+    and who earned from it. Two grouped queries for any number of campaigns."""
     ids = [v.campaign.id for v in views]
     if not ids:
         return {}
@@ -67,13 +68,7 @@ def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
             .group_by(CampaignDay.campaign_id)
         ).all()
     )
-    joined = dict(
-        db.session.execute(
-            select(CampaignParticipant.campaign_id, func.count())
-            .where(CampaignParticipant.campaign_id.in_(ids))
-            .group_by(CampaignParticipant.campaign_id)
-        ).all()
-    )
+    joined = participant_counts(ids)
     found = {}
     for view in views:
         campaign, definition = view.campaign, view.version.definition
@@ -354,6 +349,18 @@ def _start_counting(view: CampaignView, values: dict[str, Any]) -> None:
         campaign.budget_used = usage_of([view])[campaign.id].budget_used
     if values.get("max_participants") is not None and old.get("max_participants") is None:
         campaign.participants = usage_of([view])[campaign.id].participants
+        # From now on the feed checks participant rows: earners only its cap counters named
+        # get theirs, so they are not counted as new.
+        db.session.execute(
+            dialect_insert(CampaignParticipant.__table__)
+            .from_select(
+                ["campaign_id", "customer_id"],
+                select(CampaignCounter.campaign_id, CampaignCounter.customer_id)
+                .where(CampaignCounter.campaign_id == campaign.id)
+                .distinct(),
+            )
+            .on_conflict_do_nothing()
+        )
 
 
 def _check_counters(campaign: Campaign, values: dict[str, Any]) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 
 from campaigns.models import Campaign, CampaignVersion
-from campaigns.usage import CampaignDay, CampaignParticipant
+from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
 from rewards.db import db
 from rewards.errors import NotFound
 
@@ -28,9 +28,7 @@ def campaign_stats(*, program_id: int, campaign_id: int) -> dict[str, Any]:
     ).all()
     issued = sum(int(points) for _, points, _ in per_day)
     clawed = sum(int(back) for _, _, back in per_day)
-    participants = db.session.scalar(
-        select(func.count()).where(CampaignParticipant.campaign_id == campaign_id)
-    )
+    participants = participant_counts([campaign_id]).get(campaign_id, 0)
     budget = _budget(campaign_id, campaign.current_version)
     # Only a budgeted campaign counts its budget on its row (under a lock); otherwise the
     # net points are what it has used.
@@ -40,7 +38,7 @@ def campaign_stats(*, program_id: int, campaign_id: int) -> dict[str, Any]:
         "points_issued": issued,
         "clawed_back": clawed,
         "net_points": issued - clawed,
-        "participants": participants or 0,
+        "participants": participants,
         "budget_points": budget,
         "budget_used": used,
         "budget_remaining": None if budget is None else max(0, budget - used),
@@ -49,6 +47,26 @@ def campaign_stats(*, program_id: int, campaign_id: int) -> dict[str, Any]:
             for day, points, back in per_day
         ],
     }
+
+
+def participant_counts(campaign_ids: list[int]) -> dict[int, int]:
+    """Customers who earned from each campaign. A capped campaign's cap counters name them
+    (every grant charges one), so the feed writes participant rows only for the others and
+    for campaigns with a participant limit; this counts the union, in one grouped query."""
+    if not campaign_ids:
+        return {}
+    earners = union(
+        select(CampaignCounter.campaign_id, CampaignCounter.customer_id).where(
+            CampaignCounter.campaign_id.in_(campaign_ids)
+        ),
+        select(CampaignParticipant.campaign_id, CampaignParticipant.customer_id).where(
+            CampaignParticipant.campaign_id.in_(campaign_ids)
+        ),
+    ).subquery()
+    rows = db.session.execute(
+        select(earners.c.campaign_id, func.count()).group_by(earners.c.campaign_id)
+    )
+    return {campaign_id: int(count) for campaign_id, count in rows}
 
 
 def net_points(campaign_id: int) -> int:
