@@ -13,7 +13,10 @@ from rewards.db import Model, UTCDateTime
 
 
 class CampaignCounter(Model):
-    """Bonus points and qualifying spend one customer used in one cap period of a campaign."""
+    """Bonus points and qualifying spend one customer used in one cap period of a campaign.
+
+    Also the record of who earned from a capped campaign (see `stats.participant_counts`):
+    whoever prunes past periods one day must leave a participant row behind."""
 
     __tablename__ = "campaign_counters"
 
