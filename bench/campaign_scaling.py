@@ -103,9 +103,14 @@ def run(count: int, args: argparse.Namespace) -> float:
         result = feed_throughput.run_feed(feed_args, env, base, key, tokens, database_url)
         with feed_throughput._pg(database_url) as conn:
             bonus = conn.execute(
-                "SELECT count(*), coalesce(sum(points), 0) FROM ledger_entries WHERE kind = 'bonus'"
+                "SELECT count(*), coalesce(sum(points), 0), "
+                "coalesce(sum(jsonb_array_length(explanation -> 'campaigns')), 0) "
+                "FROM ledger_entries WHERE kind = 'bonus'"
             ).fetchone()
-        print(f"campaigns {count + GLOBAL}: {bonus[0]:,} bonus entries, {bonus[1]:,} bonus points")
+        print(
+            f"campaigns {count + GLOBAL}: {bonus[0]:,} bonus lots holding {bonus[2]:,} campaign "
+            f"grants ({bonus[2] / max(1, bonus[0]):.1f} per lot), {bonus[1]:,} bonus points"
+        )
         return result["feed_tps"]
     finally:
         if gunicorn:
