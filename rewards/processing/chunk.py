@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from rewards.db import db
+from rewards.db import among, db
 from rewards.ledger import ensure_accounts, lock_accounts, utcnow
 from rewards.models import Account, Transaction
 from rewards.processing import bulk, refunds
@@ -121,7 +121,7 @@ def _lock_accounts(customers: set[tuple[int, int]]) -> dict[int, LockedAccount]:
     ids = {c for _, c in customers}
     stmt = (
         select(Account.customer_id, Account.id, Account.available)
-        .where(Account.customer_id.in_(ids))
+        .where(among(Account.customer_id, ids))
         .order_by(Account.id)
         .with_for_update()
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rewards.db import db
+from rewards.db import among, db
 from rewards.models import Card, Customer, Program, Transaction
 from rewards.partners import partners_for
 from rewards.processing.rules import ProgramTerms, TxFacts
@@ -43,7 +43,7 @@ def lock_received(ids: list[int]) -> list[TxFacts]:
     """Lock the `received` rows among `ids`; rows another worker holds are skipped."""
     stmt = (
         select(*TX_COLUMNS)
-        .where(Transaction.id.in_(ids), Transaction.status == "received")
+        .where(among(Transaction.id, ids), Transaction.status == "received")
         .order_by(Transaction.id)
         .with_for_update(skip_locked=True)
     )
@@ -89,6 +89,6 @@ def active_cards(txs: list[TxFacts]) -> dict[tuple[int, str], int]:
     stmt = (
         select(Card.program_id, Card.token, Card.customer_id)
         .join(Customer, Customer.id == Card.customer_id)
-        .where(Card.token.in_(tokens), Customer.status == "active")
+        .where(among(Card.token, tokens), Customer.status == "active")
     )
     return {(p, t): c for p, t, c in db.session.execute(stmt)}
