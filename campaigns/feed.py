@@ -29,8 +29,10 @@ from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
 from rewards.db import among, db, dialect_insert, is_postgres
 from rewards.models import LedgerEntry, Program, Transaction
 from rewards.models.event import Event
+from rewards.partners import partners_for
 from rewards.processing.extras import Clawback
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
+from rewards.programs import share_rules
 
 LIVE = ("scheduled", "active")
 BONUS_RULE = "bonus"  # a purchase's campaign bonuses: one lot, `tx:{id}:bonus`
@@ -79,6 +81,7 @@ class CampaignRules:
         self.lock_early = lock_early
         self.rules: dict[int, RuleSet] = {}
         self.zones: dict[int, ZoneInfo] = {}
+        self.partners: dict[tuple[int, str], str] = {}  # (program, merchant) → partner code
         self.shoppers: dict[int, Shopper] = {}
         self.state = CapState()
         self.matched: dict[int, list[Campaign]] = {}  # transaction id → campaigns it meets
@@ -94,7 +97,9 @@ class CampaignRules:
         # Drawn per chunk: two chunks running at once rarely add to the same row, and when
         # they do, only once (a per-process number could pair two workers for good).
         self.shard = random.randrange(SHARDS)
-        self.returned = _Usage()  # what this chunk's refunds give back, written by `finish`
+        # What the chunk's grants and refunds used and gave back: written once, by `finish`.
+        self.usage = _Usage()
+        self.checked: set[int] = set()  # campaigns whose limits `_read_limits` looked up
 
     def prepare(
         self,
@@ -106,13 +111,13 @@ class CampaignRules:
         programs = {tx.program_id for tx, _ in purchases} | {p for p, _ in refunded}
         if not programs:
             return
-        # FOR SHARE: a marketer's change (which bumps the revision) waits for chunks still
-        # using the old rules, and chunks after it see the new ones.
+        # A marketer's change (which bumps the revision) waits for chunks still using the old
+        # rules, and chunks after it see the new ones.
+        share_rules(programs)
         for program_id, revision, zone in db.session.execute(
-            select(Program.id, Program.rules_revision, Program.timezone)
-            .where(Program.id.in_(programs))
-            .order_by(Program.id)
-            .with_for_update(read=True)
+            select(Program.id, Program.rules_revision, Program.timezone).where(
+                Program.id.in_(programs)
+            )
         ):
             self.zones[program_id] = ZoneInfo(zone)
             rules = ruleset(program_id, revision, self.zones[program_id])
@@ -120,11 +125,24 @@ class CampaignRules:
                 self.rules[program_id] = rules
         touched: set[int] = set()
         if self.rules:
+            self._derive_partners(purchases)
             self._load_shoppers(purchases, now)
             touched = self._touched(purchases)
             self._load_counters(touched, {c for _, c in purchases})
         self.versions = _refunded_versions([t for _, t in refunded])
         self._read_limits(touched, {c for c, _ in self.versions})
+
+    def _derive_partners(self, purchases: Sequence[tuple[TxFacts, int]]) -> None:
+        """Each purchase's partner again, now that the rules lock is held: a partner change
+        committed since the chunk's rows were loaded is then seen with its new revision."""
+        for program_id in self.rules:
+            merchants = {
+                tx.merchant_id
+                for tx, _ in purchases
+                if tx.program_id == program_id and tx.merchant_id
+            }
+            for merchant_id, code in partners_for(program_id, merchants).items():
+                self.partners[(program_id, merchant_id)] = code
 
     def _purchase(self, tx: TxFacts, base_points: int) -> Purchase:
         return Purchase(
@@ -135,7 +153,7 @@ class CampaignRules:
             category=tx.category,
             merchant_id=tx.merchant_id,
             merchant_name=tx.merchant_name,
-            partner=tx.partner,
+            partner=self.partners.get((tx.program_id, tx.merchant_id or "")),
             channel=tx.channel,
             occurred_at=tx.occurred_at,
             base_points=base_points,
@@ -247,6 +265,7 @@ class CampaignRules:
         }
         limits = {cid: (c.budget_points, c.max_participants) for cid, (_, c) in live.items()}
         limits.update(_current_limits(refunded - set(live)))
+        self.checked = set(limits) | refunded
         self.limits = {c: limit for c, limit in sorted(limits.items()) if limit != (None, None)}
         if not self.limits:
             return
@@ -269,16 +288,19 @@ class CampaignRules:
                     None if most is None else most - participants
                 )
 
-    def _confirm_limits(self, spent: dict[int, int], joined: dict[int, int]) -> set[int]:
+    def _confirm_limits(self, granted: set[int]) -> set[int]:
         """Lock the limited campaigns (id order, one statement) and check the optimistic
-        read still holds; the campaigns whose budget this chunk uses up.
+        read still holds; the campaigns whose budget this chunk uses up (`granted`: those it
+        granted from), net of what its refunds give back.
 
         If another worker changed a row meanwhile and this chunk would now overrun it, or a
         limit cut a grant here (the cut may have been wrong), raise `LimitRace`: the job rolls
         back and runs the chunk again with the rows locked from the start."""
+        self._late_limits()
         exhausted: set[int] = set()
         if not self.limits:
             return exhausted
+        net, joined = self.usage.budget, self.usage.joined
         rows = db.session.execute(
             select(CampaignRow.id, CampaignRow.budget_used, CampaignRow.participants)
             .where(CampaignRow.id.in_(self.limits))
@@ -287,16 +309,28 @@ class CampaignRules:
         )
         for campaign_id, used, participants in rows:
             budget, most = self.limits[campaign_id]
-            used_up = budget is not None and used + spent.get(campaign_id, 0) >= budget
+            after = used + net.get(campaign_id, 0)
             if (used, participants) != self.seen.get(campaign_id) and not self.lock_early:
-                over = (budget is not None and used + spent.get(campaign_id, 0) > budget) or (
+                over = (budget is not None and after > budget) or (
                     most is not None and participants + joined.get(campaign_id, 0) > most
                 )
                 if over or campaign_id in self.cut or campaign_id in self.state.exhausted:
                     raise LimitRace(campaign_id)
-            if used_up and (campaign_id in spent or campaign_id in self.state.exhausted):
+            used_up = budget is not None and after >= budget
+            if used_up and (campaign_id in granted or campaign_id in self.state.exhausted):
                 exhausted.add(campaign_id)
         return exhausted
+
+    def _late_limits(self) -> None:
+        """Limits of campaigns only a refund touched that `prepare` could not foresee (an
+        unlinked refund matched to a purchase another worker committed meanwhile)."""
+        late = set(self.usage.budget) - self.checked
+        self.checked |= late
+        for campaign_id, (budget, most) in sorted(_current_limits(late).items()):
+            if budget is not None or most is not None:
+                self.limits[campaign_id] = (budget, most)
+                if budget is not None:
+                    self.budgeted.add(campaign_id)
 
     def awards(self, tx: TxFacts, customer_id: int, base_points: int) -> list[Award]:
         rules = self.rules.get(tx.program_id)
@@ -318,7 +352,7 @@ class CampaignRules:
                 rule=BONUS_RULE,
                 kind="bonus",
                 points=sum(b.points for b in bonuses),
-                explanation=_explain(bonuses, customer_id),
+                explanation=_explain(bonuses, customer_id, rules.zone),
             )
         ]
 
@@ -332,30 +366,32 @@ class CampaignRules:
 
     def record(self, inserted_keys: set[str]) -> None:
         """Counters, participants, budgets, daily stats and exhaustion events for the bonuses
-        written (a lot not inserted was written by an earlier run of this chunk)."""
-        usage = _Usage()
-        participants = set()
+        written (a lot not inserted was written by an earlier run of this chunk). Called
+        after the chunk's refunds, so the budget check sees what they gave back."""
+        usage = self.usage
+        first_day: dict[tuple[int, int], date] = {}  # (campaign, customer) → a grant's day
         programs: dict[int, int] = {}
         for key, grant in self.granted.items():
             if key not in inserted_keys:
                 continue
+            customer_id = grant.customer_id
             for bonus in grant.bonuses:
                 campaign_id = bonus.campaign_id
                 programs[campaign_id] = grant.program_id
-                usage.days[(campaign_id, grant.day)][0] += bonus.points
-                usage.days[(campaign_id, grant.day)][2] += 1
+                day = usage.days[(campaign_id, grant.day)]
+                day[0] += bonus.points
+                day[2] += 1
                 for bucket, points, spend in bonus.charges:
-                    usage.counters[(campaign_id, grant.customer_id, bucket)][0] += points
-                    usage.counters[(campaign_id, grant.customer_id, bucket)][1] += spend
-                if campaign_id in self.budgeted:
-                    usage.budget[campaign_id] += bonus.points
+                    counter = usage.counters[(campaign_id, customer_id, bucket)]
+                    counter[0] += points
+                    counter[1] += spend
+                usage.budget[campaign_id] += bonus.points
                 if bonus.joined:
                     usage.joined[campaign_id] += 1
-                if _needs_participant_row(bonus.campaign):
-                    participants.add((campaign_id, grant.customer_id))
-        exhausted = self._confirm_limits(usage.budget, usage.joined)
-        _add_participants(participants)
-        usage.write(self.shard)
+                first_day.setdefault((campaign_id, customer_id), grant.day)
+        exhausted = self._confirm_limits(set(programs))
+        for campaign_id, customer_id in _add_participants(set(first_day)):
+            usage.days[(campaign_id, first_day[(campaign_id, customer_id)])][3] += 1
         for campaign_id in sorted(exhausted):
             _announce_exhausted(
                 programs.get(campaign_id) or self.program_of[campaign_id], campaign_id
@@ -371,16 +407,26 @@ class CampaignRules:
         weights = [int(part["points"]) for part in parts]
         before = apportion(clawback.clawed_before, weights)
         after = apportion(clawback.clawed_before + clawback.taken, weights)
-        zone = self.zones[clawback.program_id]
-        day = clawback.occurred_at.astimezone(zone).date()
+        day = clawback.occurred_at.astimezone(self._zone(clawback.program_id)).date()
+        # Cap buckets are those of the grant: in the time zone it was made in.
+        zone = (
+            ZoneInfo(explanation["timezone"])
+            if explanation.get("timezone")
+            else self._zone(clawback.program_id)
+        )
+        customer_id = explanation.get("customer_id")
         for part, old, new in zip(parts, before, after, strict=True):
             campaign_id, taken = int(part["campaign_id"]), new - old
-            self.returned.days[(campaign_id, day)][1] += taken
-            if campaign_id in self.budgeted:
-                self.returned.budget[campaign_id] -= taken
-            customer_id = explanation.get("customer_id")
+            self.usage.days[(campaign_id, day)][1] += taken
+            self.usage.budget[campaign_id] -= taken
             if customer_id is not None:
                 self._give_back_room(clawback, part, customer_id, taken, zone)
+
+    def _zone(self, program_id: int) -> ZoneInfo:
+        if program_id not in self.zones:
+            name = db.session.scalar(select(Program.timezone).where(Program.id == program_id))
+            self.zones[program_id] = ZoneInfo(name or "UTC")
+        return self.zones[program_id]
 
     def _give_back_room(
         self,
@@ -403,7 +449,7 @@ class CampaignRules:
             )
         amount = clawback.amount_minor
         for bucket, points, spend in charges:
-            counter = self.returned.counters[(int(part["campaign_id"]), customer_id, bucket)]
+            counter = self.usage.counters[(int(part["campaign_id"]), customer_id, bucket)]
             if points:
                 counter[0] -= taken
             if spend:
@@ -414,16 +460,28 @@ class CampaignRules:
 
     def _version(self, campaign_id: int, number: int) -> Campaign | None:
         """A compiled campaign version behind a lot being clawed back: loaded in `prepare`,
-        or live (a purchase of this very chunk, refunded in it or waited for)."""
-        if (campaign_id, number) not in self.versions:
+        live (a purchase of this very chunk, refunded in it or waited for), or read now."""
+        key = (campaign_id, number)
+        if key not in self.versions:
             for rules in self.rules.values():
                 for c in rules.campaigns:
                     self.versions.setdefault((c.id, c.version), c)
-        return self.versions.get((campaign_id, number))
+        if key not in self.versions:
+            definition = db.session.scalar(
+                select(CampaignVersion.definition).where(
+                    CampaignVersion.campaign_id == campaign_id, CampaignVersion.version == number
+                )
+            )
+            if definition is None:
+                return None
+            self.versions[key] = Campaign.compile(campaign_id, number, definition)
+        return self.versions[key]
 
     def finish(self) -> None:
-        self.returned.write(self.shard)
-        self.returned = _Usage()
+        """Write what the grants and refunds used and gave back, once: each table in one
+        statement, so two chunks never take the same rows in different orders."""
+        self.usage.write(self.shard, self.budgeted)
+        self.usage = _Usage()
 
 
 @dataclass(frozen=True)
@@ -442,20 +500,21 @@ class _Usage:
     counters: dict[tuple[int, int, str], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0])
     )
-    # (campaign, day) → [points, clawed back, purchases]
+    # (campaign, day) → [points, clawed back, purchases, new participants]
     days: dict[tuple[int, date], list[int]] = field(
-        default_factory=lambda: defaultdict(lambda: [0, 0, 0])
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
     )
+    # Campaign → bonus points granted less points given back (every campaign touched).
     budget: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     joined: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
-    def write(self, shard: int) -> None:
+    def write(self, shard: int, budgeted: set[int]) -> None:
         _add_counters(self.counters)
         _add_days(self.days, shard)
-        _add_usage(self.budget, self.joined)
+        _add_usage({c: p for c, p in self.budget.items() if c in budgeted}, self.joined)
 
 
-def _explain(bonuses: list[Bonus], customer_id: int) -> dict[str, Any]:
+def _explain(bonuses: list[Bonus], customer_id: int, zone: ZoneInfo) -> dict[str, Any]:
     """One bonus lot's explanation: a summary the app shows, and each campaign's part."""
     parts = [bonus.explanation() for bonus in bonuses]
     if len(parts) == 1:
@@ -465,9 +524,15 @@ def _explain(bonuses: list[Bonus], customer_id: int) -> dict[str, Any]:
         shown = "; ".join(p["summary"] for p in parts[:3])
         more = f"; and {len(parts) - 3} more" if len(parts) > 3 else ""
         summary = f"+{total} pts from {len(parts)} campaigns: {shown}{more}"
-    # With `customer_id`, each part's version and points let a refund give back exactly the
-    # cap room and budget used.
-    return {"summary": summary, "rule": "campaigns", "customer_id": customer_id, "campaigns": parts}
+    # With `customer_id` and the time zone of the cap periods, each part's version and points
+    # let a refund give back exactly the cap room and budget used.
+    return {
+        "summary": summary,
+        "rule": "campaigns",
+        "customer_id": customer_id,
+        "timezone": zone.key,
+        "campaigns": parts,
+    }
 
 
 def _refunded_versions(purchase_ids: list[int]) -> dict[tuple[int, int], Campaign]:
@@ -537,17 +602,21 @@ _UPSERT_COUNTERS = text(
 _ADD_PARTICIPANTS = text(
     "INSERT INTO campaign_participants (campaign_id, customer_id) "
     "SELECT v.campaign_id, v.customer_id FROM json_to_recordset(CAST(:rows AS json)) "
-    "AS v(campaign_id bigint, customer_id bigint) ON CONFLICT DO NOTHING"
+    "AS v(campaign_id bigint, customer_id bigint) ON CONFLICT DO NOTHING "
+    "RETURNING campaign_id, customer_id"
 )
 _UPSERT_DAYS = text(
-    "INSERT INTO campaign_days (campaign_id, day, shard, points, clawed_back, purchases) "
-    "SELECT v.campaign_id, v.day, v.shard, v.points, v.clawed_back, v.purchases "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS v(campaign_id bigint, day date, "
-    "shard smallint, points bigint, clawed_back bigint, purchases integer) "
+    "INSERT INTO campaign_days "
+    "(campaign_id, day, shard, points, clawed_back, purchases, participants) "
+    "SELECT v.campaign_id, v.day, v.shard, v.points, v.clawed_back, v.purchases, "
+    "v.participants FROM json_to_recordset(CAST(:rows AS json)) AS v(campaign_id bigint, "
+    "day date, shard smallint, points bigint, clawed_back bigint, purchases integer, "
+    "participants integer) "
     "ON CONFLICT (campaign_id, day, shard) DO UPDATE SET "
     "points = campaign_days.points + EXCLUDED.points, "
     "clawed_back = campaign_days.clawed_back + EXCLUDED.clawed_back, "
-    "purchases = campaign_days.purchases + EXCLUDED.purchases"
+    "purchases = campaign_days.purchases + EXCLUDED.purchases, "
+    "participants = campaign_days.participants + EXCLUDED.participants"
 )
 # Only campaigns `_confirm_limits` row-locked (in id order) get here.
 _ADD_USAGE = text(
@@ -584,23 +653,26 @@ def _add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
         db.session.execute(stmt)
 
 
-def _needs_participant_row(c: Campaign) -> bool:
-    """Whether an earner needs a participant row: a capped campaign's grants always charge a
-    cap counter, which names the customer already, unless participants are limited."""
-    return bool(c.max_participants) or not (c.per_customer or c.qualifying_spend)
-
-
-def _add_participants(pairs: set[tuple[int, int]]) -> None:
-    """Record who earned from which campaign, where the cap counters do not already say so
-    (stats), and for participant limits (which count them on the campaign row).
-    The customers' accounts are locked, so no other chunk inserts these rows meanwhile."""
+def _add_participants(pairs: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Record who earned from which campaign; the pairs that are new. The customers'
+    accounts are locked, so no other chunk inserts these rows meanwhile."""
+    if not pairs:
+        return []
     rows = [{"campaign_id": c, "customer_id": u} for c, u in pairs]
-    if not rows:
-        return
     if is_postgres():
-        db.session.execute(_ADD_PARTICIPANTS, {"rows": json.dumps(rows)})
-        return
-    db.session.execute(dialect_insert(CampaignParticipant.__table__).on_conflict_do_nothing(), rows)
+        found = db.session.execute(_ADD_PARTICIPANTS, {"rows": json.dumps(rows)})
+        return [(c, u) for c, u in found]
+    table = CampaignParticipant.__table__
+    new: list[tuple[int, int]] = []
+    for start in range(0, len(rows), 400):  # SQLite caps the parameters of one statement
+        stmt = (
+            dialect_insert(table)
+            .values(rows[start : start + 400])
+            .on_conflict_do_nothing()
+            .returning(table.c.campaign_id, table.c.customer_id)
+        )
+        new.extend((c, u) for c, u in db.session.execute(stmt))
+    return new
 
 
 def _add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
@@ -613,9 +685,10 @@ def _add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
             "points": p,
             "clawed_back": back,
             "purchases": n,
+            "participants": joined,
         }
-        for (c, d), (p, back, n) in sorted(deltas.items())
-        if p or back or n
+        for (c, d), (p, back, n, joined) in sorted(deltas.items())
+        if p or back or n or joined
     ]
     if not rows:
         return
@@ -630,6 +703,7 @@ def _add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
                 "points": CampaignDay.points + stmt.excluded.points,
                 "clawed_back": CampaignDay.clawed_back + stmt.excluded.clawed_back,
                 "purchases": CampaignDay.purchases + stmt.excluded.purchases,
+                "participants": CampaignDay.participants + stmt.excluded.participants,
             },
         )
         db.session.execute(stmt)

@@ -34,7 +34,7 @@ from rewards.db import BigId, JSONType, Model, UTCDateTime, among, db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.mcc import CATEGORIES
 from rewards.models import Customer, Transaction
-from rewards.programs import bump_rules_revision
+from rewards.programs import bump_rules_revision, lock_rules
 
 FIELDS = ("name", "rules")
 RULES = ("min_age", "max_age", "tiers", "tags", "enrolled_within_days", "spent")
@@ -140,6 +140,7 @@ def update_segment(
     actor_role: str = "marketer",
 ) -> Segment:
     """Apply a JSON Merge Patch to `{name, rules}` (null removes a rule); unchanged: no audit."""
+    lock_rules(program_id)
     segment = get_segment(program_id=program_id, segment_id=segment_id, for_update=True)
     before = segment.snapshot()
     values = validate_segment(merge_patch(before, changes))
@@ -154,7 +155,9 @@ def update_segment(
 def delete_segment(
     *, program_id: int, segment_id: int, actor: str, actor_role: str = "marketer"
 ) -> None:
-    """Delete a segment no campaign that can still grant (not ended) targets; else 409."""
+    """Delete a segment no campaign that can still grant (not ended) targets; else 409.
+    Under the rules lock, so a campaign cannot start targeting it meanwhile."""
+    lock_rules(program_id)
     segment = get_segment(program_id=program_id, segment_id=segment_id, for_update=True)
     users = campaigns_using(program_id, segment_id)
     if users:

@@ -17,10 +17,9 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from campaigns.definition import merge_patch, validate_definition
 from campaigns.models import STATUSES, Campaign, CampaignVersion
-from campaigns.stats import participant_counts
-from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
+from campaigns.usage import CampaignDay
 from rewards.audit import record
-from rewards.db import db, dialect_insert
+from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.models import Program
 from rewards.programs import bump_rules_revision, lock_rules
@@ -56,29 +55,34 @@ class Usage:
 
 def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
     """Per campaign: a budgeted campaign's budget use and a limited one's participants come
-    from its row (the feed keeps them under a lock); otherwise from its net points per day
-    and who earned from it. Two grouped queries for any number of campaigns."""
+    from its row (the feed keeps them under a lock); otherwise from its daily figures. One
+    grouped query for any number of campaigns."""
     ids = [v.campaign.id for v in views]
     if not ids:
         return {}
-    net = dict(
-        db.session.execute(
-            select(CampaignDay.campaign_id, func.sum(CampaignDay.points - CampaignDay.clawed_back))
+    totals = {
+        campaign_id: (net, joined)
+        for campaign_id, net, joined in db.session.execute(
+            select(
+                CampaignDay.campaign_id,
+                func.sum(CampaignDay.points - CampaignDay.clawed_back),
+                func.sum(CampaignDay.participants),
+            )
             .where(CampaignDay.campaign_id.in_(ids))
             .group_by(CampaignDay.campaign_id)
-        ).all()
-    )
-    joined = participant_counts(ids)
+        )
+    }
     found = {}
     for view in views:
         campaign, definition = view.campaign, view.version.definition
+        net, joined = totals.get(campaign.id, (0, 0))
         found[campaign.id] = Usage(
             budget_used=campaign.budget_used
             if definition.get("budget_points") is not None
-            else int(net.get(campaign.id) or 0),
+            else int(net or 0),
             participants=campaign.participants
             if definition.get("max_participants") is not None
-            else int(joined.get(campaign.id) or 0),
+            else int(joined or 0),
         )
     return found
 
@@ -349,18 +353,6 @@ def _start_counting(view: CampaignView, values: dict[str, Any]) -> None:
         campaign.budget_used = usage_of([view])[campaign.id].budget_used
     if values.get("max_participants") is not None and old.get("max_participants") is None:
         campaign.participants = usage_of([view])[campaign.id].participants
-        # From now on the feed checks participant rows: earners only its cap counters named
-        # get theirs, so they are not counted as new.
-        db.session.execute(
-            dialect_insert(CampaignParticipant.__table__)
-            .from_select(
-                ["campaign_id", "customer_id"],
-                select(CampaignCounter.campaign_id, CampaignCounter.customer_id)
-                .where(CampaignCounter.campaign_id == campaign.id)
-                .distinct(),
-            )
-            .on_conflict_do_nothing()
-        )
 
 
 def _check_counters(campaign: Campaign, values: dict[str, Any]) -> None:

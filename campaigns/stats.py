@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import func, select
 
 from campaigns.models import Campaign, CampaignVersion
-from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
+from campaigns.usage import CampaignDay
 from rewards.db import db
 from rewards.errors import NotFound
 
@@ -21,14 +21,19 @@ def campaign_stats(*, program_id: int, campaign_id: int) -> dict[str, Any]:
     if campaign is None:
         raise NotFound(f"Campaign {campaign_id} not found.")
     per_day = db.session.execute(
-        select(CampaignDay.day, func.sum(CampaignDay.points), func.sum(CampaignDay.clawed_back))
+        select(
+            CampaignDay.day,
+            func.sum(CampaignDay.points),
+            func.sum(CampaignDay.clawed_back),
+            func.sum(CampaignDay.participants),
+        )
         .where(CampaignDay.campaign_id == campaign_id)
         .group_by(CampaignDay.day)
         .order_by(CampaignDay.day)
     ).all()
-    issued = sum(int(points) for _, points, _ in per_day)
-    clawed = sum(int(back) for _, _, back in per_day)
-    participants = participant_counts([campaign_id]).get(campaign_id, 0)
+    issued = sum(int(points) for _, points, _, _ in per_day)
+    clawed = sum(int(back) for _, _, back, _ in per_day)
+    participants = sum(int(joined) for _, _, _, joined in per_day)
     budget = _budget(campaign_id, campaign.current_version)
     # Only a budgeted campaign counts its budget on its row (under a lock); otherwise the
     # net points are what it has used.
@@ -44,29 +49,9 @@ def campaign_stats(*, program_id: int, campaign_id: int) -> dict[str, Any]:
         "budget_remaining": None if budget is None else max(0, budget - used),
         "per_day": [
             {"date": day.isoformat(), "points": int(points), "clawed_back": int(back)}
-            for day, points, back in per_day
+            for day, points, back, _ in per_day
         ],
     }
-
-
-def participant_counts(campaign_ids: list[int]) -> dict[int, int]:
-    """Customers who earned from each campaign. A capped campaign's cap counters name them
-    (every grant charges one), so the feed writes participant rows only for the others and
-    for campaigns with a participant limit; this counts the union, in one grouped query."""
-    if not campaign_ids:
-        return {}
-    earners = union(
-        select(CampaignCounter.campaign_id, CampaignCounter.customer_id).where(
-            CampaignCounter.campaign_id.in_(campaign_ids)
-        ),
-        select(CampaignParticipant.campaign_id, CampaignParticipant.customer_id).where(
-            CampaignParticipant.campaign_id.in_(campaign_ids)
-        ),
-    ).subquery()
-    rows = db.session.execute(
-        select(earners.c.campaign_id, func.count()).group_by(earners.c.campaign_id)
-    )
-    return {campaign_id: int(count) for campaign_id, count in rows}
 
 
 def net_points(campaign_id: int) -> int:

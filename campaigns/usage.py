@@ -13,10 +13,7 @@ from rewards.db import Model, UTCDateTime
 
 
 class CampaignCounter(Model):
-    """Bonus points and qualifying spend one customer used in one cap period of a campaign.
-
-    Also the record of who earned from a capped campaign (see `stats.participant_counts`):
-    whoever prunes past periods one day must leave a participant row behind."""
+    """Bonus points and qualifying spend one customer used in one cap period of a campaign."""
 
     __tablename__ = "campaign_counters"
 
@@ -29,7 +26,8 @@ class CampaignCounter(Model):
 
 
 class CampaignParticipant(Model):
-    """A customer who has earned from a campaign (for `max_participants`)."""
+    """A customer who has earned from a campaign (`max_participants`, and who is new: the
+    daily figures count participants as their rows appear)."""
 
     __tablename__ = "campaign_participants"
 
@@ -63,3 +61,5 @@ class CampaignDay(Model):
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     clawed_back: Mapped[int] = mapped_column(BigInteger, default=0)
     purchases: Mapped[int] = mapped_column(default=0)
+    # Customers who first earned from the campaign that day.
+    participants: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -170,6 +170,7 @@ def update_partner(
     whole; null empties it). The code cannot change: campaigns refer to it. Deactivating frees
     the partner's merchant ids; activating claims them again (409 if another partner has one
     meanwhile). An unchanged patch writes nothing."""
+    lock_rules(program_id)
     partner = get_partner(program_id=program_id, partner_id=partner_id, for_update=True)
     before = snapshot(partner)
     values = validate_partner(changes, patch=True)
@@ -179,7 +180,6 @@ def update_partner(
     after = {**before, **values}
     if after == before:
         return partner
-    lock_rules(program_id)
     wanted = set(after["merchant_ids"]) if after["status"] == "active" else set()
     claimed = set(
         db.session.scalars(
@@ -202,6 +202,7 @@ def delete_partner(
 ) -> None:
     """Delete a partner and free its merchant ids and code; campaigns that list the code stop
     matching. Audited; bumps the program's rules revision."""
+    lock_rules(program_id)
     partner = get_partner(program_id=program_id, partner_id=partner_id, for_update=True)
     before = snapshot(partner)
     db.session.execute(delete(PartnerMerchant).where(PartnerMerchant.partner_id == partner.id))

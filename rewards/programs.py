@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from rewards.audit import record
 from rewards.currencies import is_currency
-from rewards.db import db
+from rewards.db import db, is_postgres
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.models import Program, Transaction
 from rewards.models.program import DEFAULT_EXCLUDED_MCCS
@@ -210,6 +210,9 @@ def update_program(
         setattr(program, name, value)
     db.session.flush()
     after = snapshot(program)
+    if after["timezone"] != before["timezone"]:
+        # Compiled rules work out cap periods and windows in the program's time zone.
+        bump_rules_revision(program.id)
     if after != before:
         record(
             program_id=program.id,
@@ -244,12 +247,35 @@ def list_programs(*, limit: int, after_id: int | None = None) -> list[Program]:
     return list(db.session.scalars(stmt))
 
 
+# Advisory lock class (first of two int4 keys; the program id is the second) that orders rule
+# changes against the feed chunks using a program's rules.
+RULES_LOCK = 0x52554C45  # "RULE"
+
+
 def lock_rules(program_id: int) -> None:
-    """Hold the program row until commit, before touching any rule (campaign, segment,
-    partner): changes of one program take turns, so each one's checks see what the previous
-    one committed; it waits for feed chunks still using the old rules (they hold the row `FOR
-    SHARE`) and keeps the feed's lock order, program before campaign."""
-    db.session.execute(select(Program.id).where(Program.id == program_id).with_for_update())
+    """Take the program's rules lock exclusively, before touching any rule (campaign,
+    segment, partner): changes of one program take turns, so each one's checks see what the
+    previous one committed, and a change waits for feed chunks still using the old rules.
+
+    An advisory lock, not the program row: waiters queue fairly (a waiting change holds new
+    chunks back, so a pause is never starved by a busy feed) and inserts that reference the
+    program are not blocked. Held until commit; nothing to take on SQLite (one writer)."""
+    if is_postgres():
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:rules, :program)"),
+            {"rules": RULES_LOCK, "program": program_id},
+        )
+
+
+def share_rules(program_ids: Iterable[int]) -> None:
+    """Take the programs' rules locks shared, in id order, for a feed chunk: several chunks
+    run at once, and a rule change waits for them (and they for it) until commit."""
+    if is_postgres():
+        for program_id in sorted(set(program_ids)):
+            db.session.execute(
+                text("SELECT pg_advisory_xact_lock_shared(:rules, :program)"),
+                {"rules": RULES_LOCK, "program": program_id},
+            )
 
 
 def bump_rules_revision(program_id: int) -> int:

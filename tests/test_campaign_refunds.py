@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+from flask import current_app
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
@@ -16,6 +19,7 @@ from campaigns.models import Campaign
 from campaigns.usage import CampaignCounter, CampaignDay
 from rewards.db import db
 from rewards.models import LedgerEntry
+from rewards.processing import chunk, refunds
 from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, store
 from workers.jobs import process_transactions
 
@@ -64,7 +68,7 @@ def _counter(campaign_id: int) -> tuple[int, int]:
     row = db.session.scalar(
         select(CampaignCounter).where(CampaignCounter.campaign_id == campaign_id)
     )
-    return (row.points, row.spend_minor)
+    return (row.points, row.spend_minor) if row else (0, 0)  # nothing used, nothing written
 
 
 def test_partial_refunds_split_each_campaigns_share_exactly(db, program, launch):
@@ -293,3 +297,100 @@ def test_cap_room_comes_back_for_a_refund_that_waited_for_its_purchase(db, progr
     assert _sum(CampaignDay.clawed_back, campaign_id) == 3000
     assert balance(card.customer_id) == (1500, 0)
     assert_reconciled()
+
+
+def test_spend_room_comes_back_even_when_a_partial_refund_takes_no_points(db, program, launch):
+    launch(
+        effect={"type": "percent_of_spend", "value": "1"},
+        caps={"qualifying_spend": {"period": "month", "amount_minor": 5_000}},
+    )
+    card = enrol(program.id)
+    process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])  # 10 pts
+    for n, amount in enumerate((50, 950)):  # the first takes floor(10 × 50 / 1000) = 0 pts
+        process_transactions(
+            [
+                store(
+                    program.id,
+                    card.token,
+                    f"r-{n}",
+                    kind="refund",
+                    amount_minor=amount,
+                    original_external_id="p-1",
+                )
+            ]
+        )
+        db.session.expire_all()
+        spend = db.session.scalar(select(CampaignCounter.spend_minor))
+        assert spend == 1000 - (50 if n == 0 else 1000)
+
+
+def _purchase_commits_meanwhile(monkeypatch, purchase: int) -> None:
+    """The next chunk's refund look-up misses `purchase`, which another worker processes and
+    commits before the chunk locks its accounts (its refund is then matched late)."""
+    app = current_app._get_current_object()
+    real = refunds.find_originals
+    done: list[bool] = []
+
+    def racing(returns):
+        found = real(returns)
+        if not done:
+            done.append(True)
+
+            def other_worker():
+                with app.app_context():
+                    process_transactions([purchase])
+
+            worker = threading.Thread(target=other_worker)
+            worker.start()
+            worker.join()
+        return found
+
+    monkeypatch.setattr(chunk.refunds, "find_originals", racing)
+
+
+@pytest.mark.parametrize("alone", [True, False])
+def test_an_unlinked_refund_matched_late_gives_the_budget_back(
+    db, program, launch, monkeypatch, alone
+):
+    campaign_id = launch(
+        conditions={"categories": ["dining"]},
+        effect={"type": "fixed_bonus", "value": "300"},
+        budget_points=10_000,
+    )
+    card = enrol(program.id)
+    purchase = store(program.id, card.token, "p-1", amount_minor=1000)
+    refund = store(program.id, card.token, "r-1", kind="refund", amount_minor=1000)  # no link
+    _purchase_commits_meanwhile(monkeypatch, purchase)
+    batch = [refund]
+    if not alone:  # another purchase of the program, meeting no campaign
+        batch.append(store(program.id, enrol(program.id).token, "p-9", mcc="5411"))
+    process_transactions(batch)
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign_id).budget_used == 0
+    assert _sum(CampaignDay.clawed_back, campaign_id) == 300
+    assert balance(card.customer_id) == (0, 0)
+    assert_reconciled()
+
+
+def test_a_time_zone_change_gives_room_back_to_the_buckets_the_grant_charged(
+    db, program, launch, client, admin_headers
+):
+    campaign_id = launch(caps={"per_customer": [{"period": "day", "points": 50_000}]})
+    card = enrol(program.id)
+    # 20:00 UTC is the next day in Tokyo, the same day in Los Angeles.
+    at = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
+    process_transactions([store(program.id, card.token, "p-1", amount_minor=1000, occurred_at=at)])
+    response = client.patch(
+        f"/v1/programs/{program.slug}",
+        json={"timezone": "America/Los_Angeles"},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.json
+    refund = store(
+        program.id, card.token, "r-1", kind="refund", amount_minor=1000, original_external_id="p-1"
+    )
+    process_transactions([refund])
+    db.session.expire_all()
+    counters = db.session.execute(select(CampaignCounter.bucket, CampaignCounter.points)).all()
+    assert counters == [("d:2026-11-28", 0)]  # Tokyo's day, where the grant was charged
+    assert db.session.get(Campaign, campaign_id) is not None

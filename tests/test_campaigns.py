@@ -11,11 +11,10 @@ from sqlalchemy import func, select
 
 from campaigns.models import Campaign, CampaignVersion
 from campaigns.service import effective_status
-from campaigns.usage import CampaignParticipant
+from campaigns.usage import CampaignDay
 from rewards.models import AuditLog, Program
 from tests.conftest import bearer, make_token
 from tests.factories import ProgramFactory
-from tests.ledger_helpers import enrol
 
 NOW = datetime.now(UTC)
 PAST = (NOW - timedelta(days=10)).isoformat()
@@ -220,15 +219,14 @@ def test_bad_edit_is_422_and_changes_nothing(client, db, marketer_headers, creat
     assert revision(db) == 1
 
 
-def test_budget_cannot_drop_below_what_was_granted(
-    client, db, program, marketer_headers, create
-):
+def test_budget_cannot_drop_below_what_was_granted(client, db, program, marketer_headers, create):
     campaign = create()
     row = db.session.get(Campaign, campaign["id"])
     row.budget_used = 600  # budgeted: the feed counts on the row
-    for _ in range(3):  # no participant limit: earners are counted from their rows
-        customer_id = enrol(program.id).customer_id
-        db.session.add(CampaignParticipant(campaign_id=row.id, customer_id=customer_id))
+    # No participant limit: new earners are counted per day.
+    db.session.add(
+        CampaignDay(campaign_id=row.id, day=NOW.date(), shard=0, points=600, participants=3)
+    )
     db.session.commit()
 
     response = client.patch(

@@ -5,9 +5,8 @@ Revises: 0004
 Create Date: 2026-11-29 08:47:05.316579
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0005'
@@ -25,6 +24,7 @@ def upgrade():
     sa.Column('points', sa.BigInteger(), nullable=False),
     sa.Column('clawed_back', sa.BigInteger(), nullable=False),
     sa.Column('purchases', sa.Integer(), nullable=False),
+    sa.Column('participants', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_days_campaign_id_campaigns')),
     sa.PrimaryKeyConstraint('campaign_id', 'day', 'shard', name=op.f('pk_campaign_days'))
     )
@@ -33,6 +33,7 @@ def upgrade():
         # Backfill from the per-campaign bonus lots written before this revision
         # (`tx:{id}:cmp:{campaign}`) and the clawbacks that reference them.
         op.execute(BACKFILL)
+        op.execute(BACKFILL_PARTICIPANTS)
 
 
 BACKFILL = """
@@ -54,6 +55,16 @@ FROM (
     WHERE c.kind = 'clawback' AND lot.idempotency_key LIKE 'tx:%:cmp:%'
 ) AS grants
 GROUP BY campaign_id, day
+"""
+BACKFILL_PARTICIPANTS = """
+INSERT INTO campaign_days AS d (campaign_id, day, shard, points, clawed_back, purchases,
+                                participants)
+SELECT cp.campaign_id, CAST(cp.joined_at AT TIME ZONE p.timezone AS date), 0, 0, 0, 0, count(*)
+FROM campaign_participants cp
+JOIN campaigns c ON c.id = cp.campaign_id
+JOIN programs p ON p.id = c.program_id
+GROUP BY 1, 2
+ON CONFLICT (campaign_id, day, shard) DO UPDATE SET participants = EXCLUDED.participants
 """
 
 

@@ -18,7 +18,7 @@ from rewards.processing.rules import Award, ProgramTerms, TxFacts
 
 @dataclass(frozen=True)
 class Clawback:
-    """A refund took `taken` points back from a lot the extra rules granted.
+    """A refund took `taken` points (maybe none) back from a lot the extra rules granted.
 
     Cumulative figures let the rules split exactly what this refund took: earlier refunds
     took `clawed_before` points from the lot (of `lot_points`) and covered `refunded_before`

@@ -180,19 +180,20 @@ class ReturnBatch:
         amount = original.amount_minor
         owed = lot.points * (before + applied) // amount
         clawed = self.gone.get((lot.id, "clawback"), 0)
-        taken = owed - clawed - self.gone.get((lot.id, "expire"), 0)
-        if taken <= 0:
-            return
-        self.gone[(lot.id, "clawback")] = clawed + taken
-        explanation = {
-            "summary": _summary(tx, original, taken),
-            "rule": "clawback",
-            "original_external_id": original.external_id,
-            "refunded_minor": applied,
-            "purchase_amount_minor": amount,
-            "lot_id": lot.id,
-        }
-        self._take(tx, account, taken, f"claw:{lot.id}", explanation, from_lot=lot)
+        taken = max(0, owed - clawed - self.gone.get((lot.id, "expire"), 0))
+        if taken:
+            self.gone[(lot.id, "clawback")] = clawed + taken
+            explanation = {
+                "summary": _summary(tx, original, taken),
+                "rule": "clawback",
+                "original_external_id": original.external_id,
+                "refunded_minor": applied,
+                "purchase_amount_minor": amount,
+                "lot_id": lot.id,
+            }
+            self._take(tx, account, taken, f"claw:{lot.id}", explanation, from_lot=lot)
+        # Even when no point comes back (rounding, an expired lot), the refunded spend gives
+        # its qualifying-spend room back.
         if self.extra is not None and lot.kind != "earn":
             self.extra.restore(
                 Clawback(
