@@ -90,19 +90,22 @@ class CapState:
     exhausted: set[int] = field(default_factory=set)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Bonus:
-    """Points one campaign version grants for one purchase, and what they used up."""
+    """Points one campaign version grants for one purchase, and what they used up.
+
+    Not frozen: a purchase may earn a dozen of these and a frozen dataclass takes three times
+    as long to make. Nothing changes one once made."""
 
     campaign: Campaign
     points: int
     qualifying_minor: int
     # Why the points are lower than the effect alone would give ("capped at 500 pts/week").
-    limits: tuple[str, ...]
+    limits: tuple[str, ...] = ()
     # (period bucket, points, qualifying spend) charged against each per-customer cap.
-    charges: tuple[tuple[str, int, int], ...]
+    charges: tuple[tuple[str, int, int], ...] = ()
     # A new participant of a campaign with a participant limit.
-    joined: bool
+    joined: bool = False
 
     @property
     def campaign_id(self) -> int:
@@ -257,19 +260,29 @@ class Campaign:
     def _applies_at(self, p: Purchase, s: Shopper, zone: ZoneInfo, at: datetime) -> bool:
         """`applies` for a purchase at `at` (its time in UTC) whose merchant, MCC, category
         and partner this version's targeting already accepted."""
-        start, end = self._utc_window
+        end = self._utc_ends
         return (
-            start <= at
+            self._utc_starts <= at
             and (end is None or at < end)
             and (not self._per_purchase or self._targets(p))
             and (not (self.weekdays or self.hours) or self._window(p, zone))
             and (not self._audienced or self._audience(p, s))
         )
 
+    # The window in UTC: datetimes in one tzinfo compare without working out offsets.
     @cached_property
-    def _utc_window(self) -> tuple[datetime, datetime | None]:
-        # Datetimes in one tzinfo compare without working out offsets.
-        return self.starts_at.astimezone(UTC), self.ends_at and self.ends_at.astimezone(UTC)
+    def _utc_starts(self) -> datetime:
+        return self.starts_at.astimezone(UTC)
+
+    @cached_property
+    def _utc_ends(self) -> datetime | None:
+        return self.ends_at and self.ends_at.astimezone(UTC)
+
+    @cached_property
+    def _windowed_only(self) -> bool:
+        """Once the targeting accepted a purchase's merchant, MCC, category and partner,
+        only the window in UTC is left to check."""
+        return not (self._per_purchase or self.weekdays or self.hours or self._audienced)
 
     @cached_property
     def _per_purchase(self) -> bool:
@@ -475,7 +488,14 @@ class RuleSet:
     def matching(self, p: Purchase, s: Shopper) -> list[Campaign]:
         """Campaigns whose conditions `p` and `s` meet, caps aside, best priority first."""
         zone, at = self.zone, p.occurred_at.astimezone(UTC)
-        return [c for c in self._accepting(p) if c._applies_at(p, s, zone, at)]
+        # Most versions only need their window checked: done here, without a call.
+        return [
+            c
+            for c in self._accepting(p)
+            if c._utc_starts <= at
+            and (c._utc_ends is None or at < c._utc_ends)
+            and (c._windowed_only or c._applies_at(p, s, zone, at))
+        ]
 
     def evaluate(
         self,
@@ -488,14 +508,38 @@ class RuleSet:
         `matching` is `self.matching(p, s)` when the caller already has it."""
         if matching is None:
             matching = self.matching(p, s)
-        exclusive = [c for c in matching if not c.stackable][:1]
-        bonuses = []
+        bonuses: list[Bonus] = []
         buckets: dict[str, str] = {}  # period → this purchase's bucket, worked out once
-        for campaign in exclusive + [c for c in matching if c.stackable]:
-            bonus = self._grant(campaign, p, s, state, buckets)
-            if bonus is not None:
-                bonuses.append(bonus)
+        exclusive = _exclusive(matching)
+        if exclusive is not None:
+            self._grant(exclusive, p, s, state, buckets, bonuses)
+        for campaign in matching:
+            if campaign.stackable:
+                self._grant(campaign, p, s, state, buckets, bonuses)
         return bonuses
+
+    def earn(self, p: Purchase, s: Shopper, state: CapState, campaign_id: int) -> tuple[int, int]:
+        """What `evaluate` grants on `p`, charged to `state` in the same way, as the points of
+        campaign `campaign_id` (0 when it grants nothing) and the sum of the others' points:
+        what a simulation needs, without making a `Bonus` per grant."""
+        matching = self.matching(p, s)
+        buckets: dict[str, str] = {}
+        mine = others = 0
+        exclusive = _exclusive(matching)
+        if exclusive is not None:
+            points = self._grant(exclusive, p, s, state, buckets, None)
+            if exclusive.id == campaign_id:
+                mine = points
+            else:
+                others = points
+        for campaign in matching:
+            if campaign.stackable:
+                points = self._grant(campaign, p, s, state, buckets, None)
+                if campaign.id == campaign_id:
+                    mine += points
+                else:
+                    others += points
+        return mine, others
 
     def _bucket(self, period: str, p: Purchase, memo: dict[str, str]) -> str:
         bucket = memo.get(period)
@@ -504,16 +548,25 @@ class RuleSet:
         return bucket
 
     def _grant(
-        self, c: Campaign, p: Purchase, s: Shopper, state: CapState, memo: dict[str, str]
-    ) -> Bonus | None:
+        self,
+        c: Campaign,
+        p: Purchase,
+        s: Shopper,
+        state: CapState,
+        memo: dict[str, str],
+        bonuses: list[Bonus] | None,
+    ) -> int:
+        """Grant `c`'s points on `p` within its caps, budget and participant limit, charge
+        them to `state` and return them (0: nothing granted); add the bonus to `bonuses`."""
         cid, customer = c.id, s.customer_id
         left = state.participants_left.get(cid)
         if left is not None and left <= 0 and (cid, customer) not in state.participating:
-            return None
+            return 0
         budget = state.budget_left.get(cid)
         if budget is not None and budget <= 0 and cid in state.exhausted:
-            return None  # spent and known to be: whatever the points, nothing is granted
-        limits: list[str] = []
+            return 0  # spent and known to be: whatever the points, nothing is granted
+        # Limits are rare: a tuple grown only when one applies costs nothing otherwise.
+        limits: tuple[str, ...] = ()
         qualifying = p.amount_minor
         spend_key = None
         if c.qualifying_spend:
@@ -522,50 +575,49 @@ class RuleSet:
             room = cap - state.used_spend.get(spend_key, 0)
             if room < qualifying:
                 qualifying = max(0, room)
-                limits.append(f"first {_money(cap, p.currency)} per {period}")
+                limits = (f"first {_money(cap, p.currency)} per {period}",)
         points = c.raw_points(p, qualifying)
         if c.per_transaction is not None and points > c.per_transaction:
             points = c.per_transaction
-            limits.append(f"capped at {c.per_transaction} pts per purchase")
+            limits += (f"capped at {c.per_transaction} pts per purchase",)
         keys = []
         for period, cap in c.per_customer:
             key = (cid, customer, memo.get(period) or self._bucket(period, p, memo))
             room = cap - state.used_points.get(key, 0)
             if points > room:
                 points = max(0, room)
-                limits.append(f"capped at {cap} pts/{period}")
+                limits += (f"capped at {cap} pts/{period}",)
             keys.append(key)
         if budget is not None and points > budget:
             points = max(0, budget)
-            limits.append("budget reached")
+            limits += ("budget reached",)
             state.exhausted.add(cid)
         if points <= 0:
-            return None
-        return self._record(c, customer, state, (points, qualifying), keys, spend_key, limits)
+            return 0
+        self._record(c, customer, state, (points, qualifying), keys, spend_key, limits, bonuses)
+        return points
 
+    @staticmethod
     def _record(
-        self,
         c: Campaign,
         customer: int,
         state: CapState,
         granted: tuple[int, int],
         keys: list[tuple[int, int, str]],
         spend_key: tuple[int, int, str] | None,
-        limits: list[str],
-    ) -> Bonus:
+        limits: tuple[str, ...],
+        bonuses: list[Bonus] | None,
+    ) -> None:
         """Charge `granted` (points, qualifying spend) to the cap counters under `keys` and
-        `spend_key`, the budget and the participants, and make the bonus."""
+        `spend_key`, the budget and the participants, and add the bonus to `bonuses`."""
         cid = c.id
         points, qualifying = granted
-        charges = []
         if keys:
             used = state.used_points
             for key in keys:
                 used[key] = used.get(key, 0) + points
-                charges.append((key[2], points, 0))
         if spend_key is not None:
             state.used_spend[spend_key] = state.used_spend.get(spend_key, 0) + qualifying
-            charges.append((spend_key[2], 0, qualifying))
         budget = state.budget_left.get(cid)
         if budget is not None:
             state.budget_left[cid] = budget = budget - points
@@ -577,7 +629,30 @@ class RuleSet:
         if joined:
             state.participating.add((cid, customer))
             state.participants_left[cid] = (left or 0) - 1
-        return Bonus(c, points, qualifying, tuple(limits), tuple(charges), joined)
+        if bonuses is not None:
+            charges = _charges(points, qualifying, keys, spend_key) if keys or spend_key else ()
+            bonuses.append(Bonus(c, points, qualifying, limits, charges, joined))
+
+
+def _exclusive(matching: list[Campaign]) -> Campaign | None:
+    """The best-priority campaign of `matching` that does not stack (the only one granted)."""
+    for campaign in matching:
+        if not campaign.stackable:
+            return campaign
+    return None
+
+
+def _charges(
+    points: int,
+    qualifying: int,
+    keys: list[tuple[int, int, str]],
+    spend_key: tuple[int, int, str] | None,
+) -> tuple[tuple[str, int, int], ...]:
+    """A bonus's (period bucket, points, qualifying spend) charges, as `Campaign.charges`."""
+    found = [(key[2], points, 0) for key in keys]
+    if spend_key is not None:
+        found.append((spend_key[2], 0, qualifying))
+    return tuple(found)
 
 
 def _effect_text(c: Campaign) -> str:
