@@ -259,12 +259,10 @@ class _Run:
 
     def _evaluate(self, p: Purchase, customer_id: int) -> None:
         shopper = self.shoppers[customer_id]
-        target, others = self.campaign_id, 0
-        for bonus in self.rules.evaluate(p, shopper, self.state):
-            if bonus.campaign.id == target:
-                self._count(p, customer_id, bonus.points)
-            else:
-                others += bonus.points
+        target = self.campaign_id
+        points, others = self.rules.earn(p, shopper, self.state, target)
+        if points:
+            self._count(p, customer_id, points)
         self.others += others
         if self.exhausted_on is None and target in self.state.exhausted:
             self.exhausted_on = self._day(p.occurred_at)
