@@ -275,7 +275,7 @@ class CampaignRules:
             .order_by(CampaignRow.id)
         )
         for campaign_id, used, participants in db.session.execute(
-            stmt.with_for_update() if self.lock_early else stmt
+            stmt.with_for_update(key_share=True) if self.lock_early else stmt
         ):
             budget, most = self.limits[campaign_id]
             self.seen[campaign_id] = (used, participants)
@@ -305,7 +305,7 @@ class CampaignRules:
             select(CampaignRow.id, CampaignRow.budget_used, CampaignRow.participants)
             .where(CampaignRow.id.in_(self.limits))
             .order_by(CampaignRow.id)
-            .with_for_update()
+            .with_for_update(key_share=True)  # NO KEY UPDATE: rows referencing it still insert
         )
         for campaign_id, used, participants in rows:
             budget, most = self.limits[campaign_id]

@@ -25,7 +25,6 @@ def upgrade():
     sa.Column('clawed_back', sa.BigInteger(), nullable=False),
     sa.Column('purchases', sa.Integer(), nullable=False),
     sa.Column('participants', sa.Integer(), server_default='0', nullable=False),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_days_campaign_id_campaigns')),
     sa.PrimaryKeyConstraint('campaign_id', 'day', 'shard', name=op.f('pk_campaign_days'))
     )
     # ### end Alembic commands ###
