@@ -99,6 +99,7 @@ class CampaignRules:
         self.shard = random.randrange(SHARDS)
         # What the chunk's grants and refunds used and gave back: written once, by `finish`.
         self.usage = _Usage()
+        self.granted_from: dict[int, int] = {}  # campaign → program, for bonuses written
         self.checked: set[int] = set()  # campaigns whose limits `_read_limits` looked up
 
     def prepare(
@@ -365,12 +366,11 @@ class CampaignRules:
                 self.cut.add(c.id)
 
     def record(self, inserted_keys: set[str]) -> None:
-        """Counters, participants, budgets, daily stats and exhaustion events for the bonuses
-        written (a lot not inserted was written by an earlier run of this chunk). Called
-        after the chunk's refunds, so the budget check sees what they gave back."""
+        """What the bonuses written used (a lot not inserted was written by an earlier run of
+        this chunk): participant rows now, counters, daily figures and budgets in `finish`."""
         usage = self.usage
         first_day: dict[tuple[int, int], date] = {}  # (campaign, customer) → a grant's day
-        programs: dict[int, int] = {}
+        programs = self.granted_from
         for key, grant in self.granted.items():
             if key not in inserted_keys:
                 continue
@@ -389,13 +389,8 @@ class CampaignRules:
                 if bonus.joined:
                     usage.joined[campaign_id] += 1
                 first_day.setdefault((campaign_id, customer_id), grant.day)
-        exhausted = self._confirm_limits(set(programs))
         for campaign_id, customer_id in _add_participants(set(first_day)):
             usage.days[(campaign_id, first_day[(campaign_id, customer_id)])][3] += 1
-        for campaign_id in sorted(exhausted):
-            _announce_exhausted(
-                programs.get(campaign_id) or self.program_of[campaign_id], campaign_id
-            )
 
     def restore(self, clawback: Clawback) -> None:
         """Split what a refund took from a bonus lot over the lot's campaigns exactly, and
@@ -479,8 +474,17 @@ class CampaignRules:
 
     def finish(self) -> None:
         """Write what the grants and refunds used and gave back, once: each table in one
-        statement, so two chunks never take the same rows in different orders."""
-        self.usage.write(self.shard, self.budgeted)
+        statement, so two chunks never take the same rows in different orders. The limited
+        campaigns are locked and checked last (after the refunds, so the check sees what they
+        gave back), so the rows workers share stay locked only until the commit just after."""
+        usage = self.usage
+        _add_counters(usage.counters)
+        _add_days(usage.days, self.shard)
+        exhausted = self._confirm_limits(set(self.granted_from))
+        _add_usage({c: p for c, p in usage.budget.items() if c in self.budgeted}, usage.joined)
+        for campaign_id in sorted(exhausted):
+            program_id = self.granted_from.get(campaign_id) or self.program_of[campaign_id]
+            _announce_exhausted(program_id, campaign_id)
         self.usage = _Usage()
 
 
@@ -507,11 +511,6 @@ class _Usage:
     # Campaign → bonus points granted less points given back (every campaign touched).
     budget: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     joined: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-
-    def write(self, shard: int, budgeted: set[int]) -> None:
-        _add_counters(self.counters)
-        _add_days(self.days, shard)
-        _add_usage({c: p for c, p in self.budget.items() if c in budgeted}, self.joined)
 
 
 def _explain(bonuses: list[Bonus], customer_id: int, zone: ZoneInfo) -> dict[str, Any]:

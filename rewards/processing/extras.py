@@ -53,11 +53,12 @@ class ExtraRules(Protocol):
         """Awards beyond the base for one purchase; each `rule` is unique per transaction."""
 
     def record(self, inserted_keys: set[str]) -> None:
-        """Persist what the awards whose ledger rows were inserted used (caps, budgets).
-        Called after the chunk's refunds, so rows shared by workers are locked last."""
+        """Note what the awards whose ledger rows were inserted used (caps, budgets).
+        Called after the chunk's refunds, just before `finish`."""
 
     def restore(self, clawback: Clawback) -> None:
         """Give back the budget and cap room the clawed-back points had used."""
 
     def finish(self) -> None:
-        """Write what `restore` collected (called once, after `record`)."""
+        """Write what `record` and `restore` collected (called once, last: rows shared by
+        workers are locked here, just before the commit)."""
