@@ -9,7 +9,6 @@ only when the chunk writes, where the read is checked: several workers never ove
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -18,17 +17,17 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select
 
+from campaigns import bookkeeping
 from campaigns.engine import Bonus, Campaign, CapState, Purchase, RuleSet, Shopper, apportion
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
 from campaigns.shoppers import load_shoppers
-from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
-from rewards.db import among, db, dialect_insert, is_postgres
+from campaigns.usage import CampaignCounter, CampaignParticipant
+from rewards.db import among, db
 from rewards.models import LedgerEntry, Program, Transaction
-from rewards.models.event import Event
 from rewards.partners import partners_for
 from rewards.processing.extras import Clawback
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
@@ -389,7 +388,7 @@ class CampaignRules:
                 if bonus.joined:
                     usage.joined[campaign_id] += 1
                 first_day.setdefault((campaign_id, customer_id), grant.day)
-        for campaign_id, customer_id in _add_participants(set(first_day)):
+        for campaign_id, customer_id in bookkeeping.add_participants(set(first_day)):
             usage.days[(campaign_id, first_day[(campaign_id, customer_id)])][3] += 1
 
     def restore(self, clawback: Clawback) -> None:
@@ -478,13 +477,15 @@ class CampaignRules:
         campaigns are locked and checked last (after the refunds, so the check sees what they
         gave back), so the rows workers share stay locked only until the commit just after."""
         usage = self.usage
-        _add_counters(usage.counters)
-        _add_days(usage.days, self.shard)
+        bookkeeping.add_counters(usage.counters)
+        bookkeeping.add_days(usage.days, self.shard)
         exhausted = self._confirm_limits(set(self.granted_from))
-        _add_usage({c: p for c, p in usage.budget.items() if c in self.budgeted}, usage.joined)
+        bookkeeping.add_usage(
+            {c: p for c, p in usage.budget.items() if c in self.budgeted}, usage.joined
+        )
         for campaign_id in sorted(exhausted):
             program_id = self.granted_from.get(campaign_id) or self.program_of[campaign_id]
-            _announce_exhausted(program_id, campaign_id)
+            bookkeeping.announce_exhausted(program_id, campaign_id)
         self.usage = _Usage()
 
 
@@ -587,159 +588,3 @@ def _current_limits(campaign_ids: set[int]) -> dict[int, tuple[int | None, int |
         campaign_id: (definition.get("budget_points"), definition.get("max_participants"))
         for campaign_id, definition in rows
     }
-
-
-_UPSERT_COUNTERS = text(
-    "INSERT INTO campaign_counters (campaign_id, customer_id, bucket, points, spend_minor) "
-    "SELECT v.campaign_id, v.customer_id, v.bucket, v.points, v.spend_minor "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS v(campaign_id bigint, customer_id bigint, "
-    "bucket text, points bigint, spend_minor bigint) "
-    "ON CONFLICT (campaign_id, customer_id, bucket) DO UPDATE SET "
-    "points = campaign_counters.points + EXCLUDED.points, "
-    "spend_minor = campaign_counters.spend_minor + EXCLUDED.spend_minor"
-)
-_ADD_PARTICIPANTS = text(
-    "INSERT INTO campaign_participants (campaign_id, customer_id) "
-    "SELECT v.campaign_id, v.customer_id FROM json_to_recordset(CAST(:rows AS json)) "
-    "AS v(campaign_id bigint, customer_id bigint) ON CONFLICT DO NOTHING "
-    "RETURNING campaign_id, customer_id"
-)
-_UPSERT_DAYS = text(
-    "INSERT INTO campaign_days "
-    "(campaign_id, day, shard, points, clawed_back, purchases, participants) "
-    "SELECT v.campaign_id, v.day, v.shard, v.points, v.clawed_back, v.purchases, "
-    "v.participants FROM json_to_recordset(CAST(:rows AS json)) AS v(campaign_id bigint, "
-    "day date, shard smallint, points bigint, clawed_back bigint, purchases integer, "
-    "participants integer) "
-    "ON CONFLICT (campaign_id, day, shard) DO UPDATE SET "
-    "points = campaign_days.points + EXCLUDED.points, "
-    "clawed_back = campaign_days.clawed_back + EXCLUDED.clawed_back, "
-    "purchases = campaign_days.purchases + EXCLUDED.purchases, "
-    "participants = campaign_days.participants + EXCLUDED.participants"
-)
-# Only campaigns `_confirm_limits` row-locked (in id order) get here.
-_ADD_USAGE = text(
-    "UPDATE campaigns AS c SET budget_used = GREATEST(0, c.budget_used + v.points), "
-    "participants = c.participants + v.joined "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, points bigint, joined bigint) "
-    "WHERE c.id = v.id"
-)
-
-
-def _add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
-    """Add to the cap counters, creating missing ones: one statement on PostgreSQL. The
-    customers' accounts are locked, so no other chunk writes these rows meanwhile (no need
-    to sort them against deadlocks)."""
-    rows = [
-        {"campaign_id": c, "customer_id": u, "bucket": b, "points": p, "spend_minor": s}
-        for (c, u, b), (p, s) in deltas.items()
-        if p or s
-    ]
-    if not rows:
-        return
-    if is_postgres():
-        db.session.execute(_UPSERT_COUNTERS, {"rows": json.dumps(rows)})
-        return
-    for row in rows:
-        stmt = dialect_insert(CampaignCounter).values(**row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "customer_id", "bucket"],
-            set_={
-                "points": CampaignCounter.points + stmt.excluded.points,
-                "spend_minor": CampaignCounter.spend_minor + stmt.excluded.spend_minor,
-            },
-        )
-        db.session.execute(stmt)
-
-
-def _add_participants(pairs: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Record who earned from which campaign; the pairs that are new. The customers'
-    accounts are locked, so no other chunk inserts these rows meanwhile."""
-    if not pairs:
-        return []
-    rows = [{"campaign_id": c, "customer_id": u} for c, u in pairs]
-    if is_postgres():
-        found = db.session.execute(_ADD_PARTICIPANTS, {"rows": json.dumps(rows)})
-        return [(c, u) for c, u in found]
-    table = CampaignParticipant.__table__
-    new: list[tuple[int, int]] = []
-    for start in range(0, len(rows), 400):  # SQLite caps the parameters of one statement
-        stmt = (
-            dialect_insert(table)
-            .values(rows[start : start + 400])
-            .on_conflict_do_nothing()
-            .returning(table.c.campaign_id, table.c.customer_id)
-        )
-        new.extend((c, u) for c, u in db.session.execute(stmt))
-    return new
-
-
-def _add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
-    """Add to the per-day figures, in key order, on this process's shard: one statement."""
-    rows = [
-        {
-            "campaign_id": c,
-            "day": d,
-            "shard": shard,
-            "points": p,
-            "clawed_back": back,
-            "purchases": n,
-            "participants": joined,
-        }
-        for (c, d), (p, back, n, joined) in sorted(deltas.items())
-        if p or back or n or joined
-    ]
-    if not rows:
-        return
-    if is_postgres():
-        db.session.execute(_UPSERT_DAYS, {"rows": json.dumps(rows, default=date.isoformat)})
-        return
-    for row in rows:
-        stmt = dialect_insert(CampaignDay).values(**row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "day", "shard"],
-            set_={
-                "points": CampaignDay.points + stmt.excluded.points,
-                "clawed_back": CampaignDay.clawed_back + stmt.excluded.clawed_back,
-                "purchases": CampaignDay.purchases + stmt.excluded.purchases,
-                "participants": CampaignDay.participants + stmt.excluded.participants,
-            },
-        )
-        db.session.execute(stmt)
-
-
-def _add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
-    """Add bonus points to budgets and new participants to limited campaigns (row-locked by
-    `_confirm_limits`): one statement on PostgreSQL."""
-    rows = [
-        {"id": c, "points": spent.get(c, 0), "joined": joined.get(c, 0)}
-        for c in sorted(set(spent) | set(joined))
-        if spent.get(c) or joined.get(c)
-    ]
-    if not rows:
-        return
-    if is_postgres():
-        db.session.execute(_ADD_USAGE, {"rows": json.dumps(rows)})
-        return
-    for row in rows:
-        db.session.execute(
-            update(CampaignRow)
-            .where(CampaignRow.id == row["id"])
-            .values(
-                budget_used=func.max(0, CampaignRow.budget_used + row["points"]),
-                participants=CampaignRow.participants + row["joined"],
-            )
-        )
-
-
-def _announce_exhausted(program_id: int, campaign_id: int) -> None:
-    db.session.execute(
-        dialect_insert(Event)
-        .values(
-            program_id=program_id,
-            type="campaign.budget_exhausted",
-            key=f"campaign.budget_exhausted:{campaign_id}",
-            payload={"campaign_id": campaign_id},
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
