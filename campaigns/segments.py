@@ -29,12 +29,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.definition import _checked, _Checker, merge_patch
 from campaigns.models import Campaign, CampaignVersion
-from rewards.audit import record
 from rewards.db import BigId, JSONType, Model, UTCDateTime, among, db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.mcc import CATEGORIES
 from rewards.models import Customer, Transaction
-from rewards.programs import bump_rules_revision, lock_rules
+from rewards.programs import lock_rules, record_rule_change
 
 FIELDS = ("name", "rules")
 RULES = ("min_age", "max_age", "tiers", "tags", "enrolled_within_days", "spent")
@@ -231,16 +230,15 @@ def _audit(
     actor_role: str,
 ) -> None:
     """Bump the program's rules revision (cached audiences) and write the audit row."""
-    bump_rules_revision(segment.program_id)
-    record(
-        program_id=segment.program_id,
-        actor=actor,
-        actor_role=actor_role,
-        action=action,
+    record_rule_change(
+        segment.program_id,
         object_type="segment",
         object_id=segment.id,
+        action=action,
         before=before,
         after=after,
+        actor=actor,
+        actor_role=actor_role,
     )
 
 

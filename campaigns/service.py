@@ -18,11 +18,10 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from campaigns.definition import merge_patch, validate_definition
 from campaigns.models import STATUSES, Campaign, CampaignVersion
 from campaigns.usage import CampaignDay
-from rewards.audit import record
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.models import Program
-from rewards.programs import bump_rules_revision, lock_rules
+from rewards.programs import lock_rules, record_rule_change
 
 # Stored statuses whose effective status follows the window (see effective_status).
 LIVE = ("scheduled", "active")
@@ -403,15 +402,13 @@ def _audit(
     actor_role: str,
 ) -> None:
     """Bump the program's rules revision and write the audit row, in the caller's transaction."""
-    campaign = view.campaign
-    bump_rules_revision(campaign.program_id)
-    record(
-        program_id=campaign.program_id,
-        actor=actor,
-        actor_role=actor_role,
-        action=action,
+    record_rule_change(
+        view.campaign.program_id,
         object_type="campaign",
-        object_id=campaign.id,
+        object_id=view.campaign.id,
+        action=action,
         before=before,
         after={**after, "version": view.version.version},
+        actor=actor,
+        actor_role=actor_role,
     )

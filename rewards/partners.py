@@ -19,12 +19,11 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from rewards.audit import record
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.models import Partner, PartnerMerchant
 from rewards.models.partner import PARTNER_STATUSES
-from rewards.programs import bump_rules_revision, lock_rules
+from rewards.programs import lock_rules, record_rule_change
 
 FIELDS = ("code", "name", "merchant_ids", "status")
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -320,14 +319,13 @@ def _audit(
     actor_role: str,
 ) -> None:
     """Bump the program's rules revision (cached rule sets) and write the audit row."""
-    bump_rules_revision(partner.program_id)
-    record(
-        program_id=partner.program_id,
-        actor=actor,
-        actor_role=actor_role,
-        action=action,
+    record_rule_change(
+        partner.program_id,
         object_type="partner",
         object_id=partner.id,
+        action=action,
         before=before,
         after=after,
+        actor=actor,
+        actor_role=actor_role,
     )

@@ -292,3 +292,30 @@ def bump_rules_revision(program_id: int) -> int:
         .returning(Program.rules_revision)
     )
     return db.session.execute(stmt).scalar_one()
+
+
+def record_rule_change(
+    program_id: int,
+    *,
+    object_type: str,
+    object_id: Any,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    actor: str,
+    actor_role: str,
+) -> None:
+    """A change to what rules read (campaign, segment, partner): bump the program's rules
+    revision, so every worker recompiles, and write the audit row, in the caller's
+    transaction."""
+    bump_rules_revision(program_id)
+    record(
+        program_id=program_id,
+        actor=actor,
+        actor_role=actor_role,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
