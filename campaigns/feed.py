@@ -28,10 +28,8 @@ from campaigns.shoppers import load_shoppers
 from campaigns.usage import CampaignCounter, CampaignParticipant
 from rewards.db import among, db
 from rewards.models import LedgerEntry, Program, Transaction
-from rewards.partners import partners_for
 from rewards.processing.extras import Clawback
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
-from rewards.programs import share_rules
 
 LIVE = ("scheduled", "active")
 BONUS_RULE = "bonus"  # a purchase's campaign bonuses: one lot, `tx:{id}:bonus`
@@ -80,7 +78,6 @@ class CampaignRules:
         self.lock_early = lock_early
         self.rules: dict[int, RuleSet] = {}
         self.zones: dict[int, ZoneInfo] = {}
-        self.partners: dict[tuple[int, str], str] = {}  # (program, merchant) → partner code
         self.shoppers: dict[int, Shopper] = {}
         self.state = CapState()
         self.matched: dict[int, list[Campaign]] = {}  # transaction id → campaigns it meets
@@ -111,9 +108,8 @@ class CampaignRules:
         programs = {tx.program_id for tx, _ in purchases} | {p for p, _ in refunded}
         if not programs:
             return
-        # A marketer's change (which bumps the revision) waits for chunks still using the old
-        # rules, and chunks after it see the new ones.
-        share_rules(programs)
+        # The chunk holds these programs' rules lock (taken when its rows were loaded): a
+        # marketer's change waits for it, and chunks after the change see the new revision.
         for program_id, revision, zone in db.session.execute(
             select(Program.id, Program.rules_revision, Program.timezone).where(
                 Program.id.in_(programs)
@@ -125,24 +121,11 @@ class CampaignRules:
                 self.rules[program_id] = rules
         touched: set[int] = set()
         if self.rules:
-            self._derive_partners(purchases)
             self._load_shoppers(purchases, now)
             touched = self._touched(purchases)
             self._load_counters(touched, {c for _, c in purchases})
         self.versions = _refunded_versions([t for _, t in refunded])
         self._read_limits(touched, {c for c, _ in self.versions})
-
-    def _derive_partners(self, purchases: Sequence[tuple[TxFacts, int]]) -> None:
-        """Each purchase's partner again, now that the rules lock is held: a partner change
-        committed since the chunk's rows were loaded is then seen with its new revision."""
-        for program_id in self.rules:
-            merchants = {
-                tx.merchant_id
-                for tx, _ in purchases
-                if tx.program_id == program_id and tx.merchant_id
-            }
-            for merchant_id, code in partners_for(program_id, merchants).items():
-                self.partners[(program_id, merchant_id)] = code
 
     def _purchase(self, tx: TxFacts, base_points: int) -> Purchase:
         return Purchase(
@@ -153,7 +136,7 @@ class CampaignRules:
             category=tx.category,
             merchant_id=tx.merchant_id,
             merchant_name=tx.merchant_name,
-            partner=self.partners.get((tx.program_id, tx.merchant_id or "")),
+            partner=tx.partner,
             channel=tx.channel,
             occurred_at=tx.occurred_at,
             base_points=base_points,

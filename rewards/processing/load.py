@@ -12,6 +12,7 @@ from rewards.db import among, db
 from rewards.models import Card, Customer, Program, Transaction
 from rewards.partners import partners_for
 from rewards.processing.rules import ProgramTerms, TxFacts
+from rewards.programs import share_rules
 
 TX_COLUMNS = (
     Transaction.id,
@@ -40,14 +41,18 @@ def facts_from_row(row: Any) -> TxFacts:
 
 
 def lock_received(ids: list[int]) -> list[TxFacts]:
-    """Lock the `received` rows among `ids`; rows another worker holds are skipped."""
+    """Lock the `received` rows among `ids` (rows another worker holds are skipped), then
+    their programs' rules lock, shared: rule changes (campaigns, segments, partners) wait for
+    this chunk, and everything it derives from here on — partners first — is of one revision."""
     stmt = (
         select(*TX_COLUMNS)
         .where(among(Transaction.id, ids), Transaction.status == "received")
         .order_by(Transaction.id)
         .with_for_update(skip_locked=True)
     )
-    return with_partners([facts_from_row(row) for row in db.session.execute(stmt)])
+    txs = [facts_from_row(row) for row in db.session.execute(stmt)]
+    share_rules({tx.program_id for tx in txs})
+    return with_partners(txs)
 
 
 def with_partners(txs: list[TxFacts]) -> list[TxFacts]:
