@@ -39,6 +39,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_DEFAULT": os.environ.get("RATE_LIMIT", "600 per minute"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # A moving window (one timestamp per call): no double burst across a window boundary,
+        # which a fixed window allows (and which made the limit miss calls right at a minute).
+        "RATELIMIT_STRATEGY": "moving-window",
         # Fail open: if Redis is unreachable, serve the request unlimited rather than a 500.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1") == "1",
