@@ -1,4 +1,4 @@
-"""The feed's campaign bookkeeping writes: cap counters, participants, per-day figures, budget
+"""The feed's campaign bookkeeping writes: cap counters, participation, per-day figures, budget
 and participant totals, and exhaustion events — each one set-based statement per chunk on
 PostgreSQL (`json_to_recordset`), a few on SQLite. `campaigns.feed` decides what to write."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, select, text, update
 
 from campaigns.models import Campaign as CampaignRow
-from campaigns.usage import CampaignCounter, CampaignDay, CampaignParticipant
-from rewards.db import db, dialect_insert, is_postgres
+from campaigns.usage import CampaignCounter, CampaignDay, CustomerCampaigns
+from rewards.db import among, db, dialect_insert, is_postgres
 from rewards.models.event import Event
 
 _UPSERT_COUNTERS = text(
@@ -23,11 +23,13 @@ _UPSERT_COUNTERS = text(
     "points = campaign_counters.points + EXCLUDED.points, "
     "spend_minor = campaign_counters.spend_minor + EXCLUDED.spend_minor"
 )
-_ADD_PARTICIPANTS = text(
-    "INSERT INTO campaign_participants (campaign_id, customer_id) "
-    "SELECT v.campaign_id, v.customer_id FROM json_to_recordset(CAST(:rows AS json)) "
-    "AS v(campaign_id bigint, customer_id bigint) ON CONFLICT DO NOTHING "
-    "RETURNING campaign_id, customer_id"
+# Appends: the chunk read these rows under the customers' account locks, so it knows which
+# campaign ids are new to each customer and no other chunk appends meanwhile.
+_ADD_PARTICIPATION = text(
+    "INSERT INTO customer_campaigns (customer_id, campaign_ids) "
+    "SELECT v.customer_id, v.campaign_ids FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(customer_id bigint, campaign_ids jsonb) ON CONFLICT (customer_id) DO UPDATE SET "
+    "campaign_ids = customer_campaigns.campaign_ids || EXCLUDED.campaign_ids"
 )
 _UPSERT_DAYS = text(
     "INSERT INTO campaign_days "
@@ -77,26 +79,38 @@ def add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
         db.session.execute(stmt)
 
 
-def add_participants(pairs: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Record who earned from which campaign; the pairs that are new. The customers'
-    accounts are locked, so no other chunk inserts these rows meanwhile."""
-    if not pairs:
-        return []
-    rows = [{"campaign_id": c, "customer_id": u} for c, u in pairs]
-    if is_postgres():
-        found = db.session.execute(_ADD_PARTICIPANTS, {"rows": json.dumps(rows)})
-        return [(c, u) for c, u in found]
-    table = CampaignParticipant.__table__
-    new: list[tuple[int, int]] = []
-    for start in range(0, len(rows), 400):  # SQLite caps the parameters of one statement
-        stmt = (
-            dialect_insert(table)
-            .values(rows[start : start + 400])
-            .on_conflict_do_nothing()
-            .returning(table.c.campaign_id, table.c.customer_id)
+def participation(customer_ids: set[int]) -> dict[int, set[int]]:
+    """The campaigns each of these customers has earned from (those with none are left out)."""
+    if not customer_ids:
+        return {}
+    return {
+        customer_id: set(campaign_ids)
+        for customer_id, campaign_ids in db.session.execute(
+            select(CustomerCampaigns.customer_id, CustomerCampaigns.campaign_ids).where(
+                among(CustomerCampaigns.customer_id, customer_ids)
+            )
         )
-        new.extend((c, u) for c, u in db.session.execute(stmt))
-    return new
+    }
+
+
+def add_participation(new: dict[int, list[int]]) -> None:
+    """Append campaigns customers earned from for the first time (customer → campaign ids,
+    none already stored): one statement on PostgreSQL. The caller read the customers' rows
+    with `participation` under their account locks."""
+    new = {customer_id: ids for customer_id, ids in sorted(new.items()) if ids}
+    if not new:
+        return
+    if is_postgres():
+        rows = [{"customer_id": u, "campaign_ids": ids} for u, ids in new.items()]
+        db.session.execute(_ADD_PARTICIPATION, {"rows": json.dumps(rows)})
+        return
+    for customer_id, ids in new.items():
+        found = db.session.get(CustomerCampaigns, customer_id)
+        if found is None:
+            db.session.add(CustomerCampaigns(customer_id=customer_id, campaign_ids=ids))
+        else:
+            found.campaign_ids = [*found.campaign_ids, *ids]
+    db.session.flush()
 
 
 def add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:

@@ -25,7 +25,7 @@ from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
 from campaigns.shoppers import load_shoppers
-from campaigns.usage import CampaignCounter, CampaignParticipant
+from campaigns.usage import CampaignCounter
 from rewards.db import among, db
 from rewards.models import LedgerEntry, Program, Transaction
 from rewards.processing.extras import Clawback
@@ -97,6 +97,7 @@ class CampaignRules:
         self.usage = _Usage()
         self.granted_from: dict[int, int] = {}  # campaign → program, for bonuses written
         self.checked: set[int] = set()  # campaigns whose limits `_read_limits` looked up
+        self.participation: dict[int, set[int]] = {}  # customer → campaigns earned from before
 
     def prepare(
         self,
@@ -222,15 +223,13 @@ class CampaignRules:
             ):
                 self.state.used_points[(campaign_id, customer_id, bucket)] = points
                 self.state.used_spend[(campaign_id, customer_id, bucket)] = spend
+        # Who earned from which campaign before: new participants, and participant limits.
+        self.participation = bookkeeping.participation(customer_ids) if by_id else {}
         if limited:
             self.state.participating.update(
                 (campaign_id, customer_id)
-                for campaign_id, customer_id in db.session.execute(
-                    select(CampaignParticipant.campaign_id, CampaignParticipant.customer_id).where(
-                        among(CampaignParticipant.campaign_id, limited),
-                        among(CampaignParticipant.customer_id, customer_ids),
-                    )
-                )
+                for customer_id, joined in self.participation.items()
+                for campaign_id in joined.intersection(limited)
             )
 
     def _read_limits(self, touched: set[int], refunded: set[int]) -> None:
@@ -349,30 +348,37 @@ class CampaignRules:
 
     def record(self, inserted_keys: set[str]) -> None:
         """What the bonuses written used (a lot not inserted was written by an earlier run of
-        this chunk): participant rows now, counters, daily figures and budgets in `finish`."""
+        this chunk): participation now, counters, daily figures and budgets in `finish`."""
         usage = self.usage
-        first_day: dict[tuple[int, int], date] = {}  # (campaign, customer) → a grant's day
+        counters, days, budget = usage.counters, usage.days, usage.budget
+        participation = self.participation
+        new: dict[int, list[int]] = defaultdict(list)  # customer → campaigns first earned from
         programs = self.granted_from
         for key, grant in self.granted.items():
             if key not in inserted_keys:
                 continue
-            customer_id = grant.customer_id
+            customer_id, day = grant.customer_id, grant.day
+            known = participation.get(customer_id)
+            if known is None:
+                known = participation[customer_id] = set()
             for bonus in grant.bonuses:
                 campaign_id = bonus.campaign_id
-                programs[campaign_id] = grant.program_id
-                day = usage.days[(campaign_id, grant.day)]
-                day[0] += bonus.points
-                day[2] += 1
+                figures = days[(campaign_id, day)]
+                figures[0] += bonus.points
+                figures[2] += 1
                 for bucket, points, spend in bonus.charges:
-                    counter = usage.counters[(campaign_id, customer_id, bucket)]
+                    counter = counters[(campaign_id, customer_id, bucket)]
                     counter[0] += points
                     counter[1] += spend
-                usage.budget[campaign_id] += bonus.points
+                budget[campaign_id] += bonus.points
+                programs[campaign_id] = grant.program_id
+                if campaign_id not in known:
+                    known.add(campaign_id)
+                    new[customer_id].append(campaign_id)
+                    figures[3] += 1
                 if bonus.joined:
                     usage.joined[campaign_id] += 1
-                first_day.setdefault((campaign_id, customer_id), grant.day)
-        for campaign_id, customer_id in bookkeeping.add_participants(set(first_day)):
-            usage.days[(campaign_id, first_day[(campaign_id, customer_id)])][3] += 1
+        bookkeeping.add_participation(new)
 
     def restore(self, clawback: Clawback) -> None:
         """Split what a refund took from a bonus lot over the lot's campaigns exactly, and

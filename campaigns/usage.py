@@ -1,6 +1,6 @@
-"""What campaigns have used up: cap counters per customer and period, participants, points per
-day, and the offers cardholders activated. Written by the feed in the same transaction as the
-bonuses."""
+"""What campaigns have used up: cap counters per customer and period, the campaigns each
+customer earned from, points per day, and the offers cardholders activated. Written by the
+feed in the same transaction as the bonuses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, ForeignKey, SmallInteger, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rewards.db import BigId, Model, UTCDateTime
+from rewards.db import BigId, JSONType, Model, UTCDateTime
 
 
 class CampaignCounter(Model):
@@ -29,15 +29,19 @@ class CampaignCounter(Model):
     spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class CampaignParticipant(Model):
-    """A customer who has earned from a campaign (`max_participants`, and who is new: the
-    daily figures count participants as their rows appear)."""
+class CustomerCampaigns(Model):
+    """The campaigns a customer has earned from: `max_participants`, and who is new (the
+    daily figures count participants as they first earn).
 
-    __tablename__ = "campaign_participants"
+    One row per customer, not one per (campaign, customer): the feed reads the rows of a
+    chunk's customers in one statement and appends to them in another, instead of inserting a
+    row for every campaign each purchase earns from. The customer's account is locked while
+    a chunk writes, so appends never race."""
 
-    campaign_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # no foreign keys: above
-    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    __tablename__ = "customer_campaigns"
+
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # no foreign key: above
+    campaign_ids: Mapped[list[int]] = mapped_column(JSONType)
 
 
 class OfferActivation(Model):

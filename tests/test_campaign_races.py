@@ -79,7 +79,8 @@ def test_a_participant_limit_filled_meanwhile_reruns_the_chunk(db, program, laun
     campaign_id = launch(effect={"type": "fixed_bonus", "value": "300"}, max_participants=1)
     first, second = enrol(program.id), enrol(program.id)
     runs = meanwhile(
-        "INSERT INTO campaign_participants (campaign_id, customer_id) VALUES (:id, :customer)",
+        "INSERT INTO customer_campaigns (customer_id, campaign_ids) "
+        "VALUES (:customer, jsonb_build_array(CAST(:id AS bigint)))",
         "UPDATE campaigns SET participants = 1 WHERE id = :id",
         id=campaign_id,
         customer=first.customer_id,
