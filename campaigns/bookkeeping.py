@@ -1,17 +1,17 @@
 """The feed's campaign bookkeeping writes: cap counters, participation, per-day figures, budget
 and participant totals, and exhaustion events — each one set-based statement per chunk on
-PostgreSQL (`json_to_recordset`), a few on SQLite. `campaigns.feed` decides what to write."""
+PostgreSQL (`json_to_recordset`, rows encoded by `rewards.db.json_rows`), a few on SQLite.
+`campaigns.feed` decides what to write."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from sqlalchemy import func, select, text, update
 
 from campaigns.models import Campaign as CampaignRow
 from campaigns.usage import CampaignCounter, CampaignDay, CustomerCampaigns
-from rewards.db import among, db, dialect_insert, is_postgres
+from rewards.db import among, db, dialect_insert, is_postgres, json_rows
 from rewards.models.event import Event
 
 _UPSERT_COUNTERS = text(
@@ -65,7 +65,7 @@ def add_counters(deltas: dict[tuple[int, int, str], list[int]]) -> None:
     if not rows:
         return
     if is_postgres():
-        db.session.execute(_UPSERT_COUNTERS, {"rows": json.dumps(rows)})
+        db.session.execute(_UPSERT_COUNTERS, {"rows": json_rows(rows)})
         return
     for row in rows:
         stmt = dialect_insert(CampaignCounter).values(**row)
@@ -102,7 +102,7 @@ def add_participation(new: dict[int, list[int]]) -> None:
         return
     if is_postgres():
         rows = [{"customer_id": u, "campaign_ids": ids} for u, ids in new.items()]
-        db.session.execute(_ADD_PARTICIPATION, {"rows": json.dumps(rows)})
+        db.session.execute(_ADD_PARTICIPATION, {"rows": json_rows(rows)})
         return
     for customer_id, ids in new.items():
         found = db.session.get(CustomerCampaigns, customer_id)
@@ -131,7 +131,7 @@ def add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
     if not rows:
         return
     if is_postgres():
-        db.session.execute(_UPSERT_DAYS, {"rows": json.dumps(rows, default=date.isoformat)})
+        db.session.execute(_UPSERT_DAYS, {"rows": json_rows(rows)})
         return
     for row in rows:
         stmt = dialect_insert(CampaignDay).values(**row)
@@ -158,7 +158,7 @@ def add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
     if not rows:
         return
     if is_postgres():
-        db.session.execute(_ADD_USAGE, {"rows": json.dumps(rows)})
+        db.session.execute(_ADD_USAGE, {"rows": json_rows(rows)})
         return
     for row in rows:
         db.session.execute(

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     JSON,
@@ -47,6 +48,13 @@ def dialect_insert(table: Any) -> Any:
     if is_postgres():
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def json_rows(rows: list[dict[str, Any]]) -> str:
+    """Rows for one `json_to_recordset` parameter (the feed's set-based writes), encoded with
+    orjson: datetimes and dates as ISO 8601, several times faster than `json.dumps` on the
+    tens of thousands of rows a chunk writes."""
+    return orjson.dumps(rows).decode()
 
 
 def among(column: Any, values: Any) -> Any:

@@ -2,18 +2,16 @@
 
 On PostgreSQL each write is a single statement reading its rows from one JSON parameter
 (`json_to_recordset`): no per-row round trips, no giant SQL text to parse, and encoding is
-one `json.dumps`. On SQLite (embedded mode) it is an executemany.
+one `json_rows` (orjson). On SQLite (embedded mode) it is an executemany.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text, update
 
-from rewards.db import db, dialect_insert, is_postgres
+from rewards.db import db, dialect_insert, is_postgres, json_rows
 from rewards.models import Account, LedgerEntry, Transaction
 
 LEDGER_COLUMNS = (
@@ -40,13 +38,7 @@ def _recordset(columns: tuple[tuple[str, str], ...]) -> str:
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> dict[str, str]:
-    return {"rows": json.dumps(rows, default=_encode, separators=(",", ":"))}
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    return {"rows": json_rows(rows)}
 
 
 _INSERT_LEDGER = text(
