@@ -31,9 +31,9 @@ def scratch(request, tmp_path, database_url) -> Iterator[Flask]:
             conn.execute(f'CREATE DATABASE "{name}"')
         url = make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg", database=name)
         url = url.render_as_string(False)
-    app = create_app(
-        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None, "JWT_SECRET": "x" * 40}
-    )
+    config = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None}
+    # The limiter is one object per process: an app of this test must not re-arm it.
+    app = create_app({**config, "JWT_SECRET": "x" * 40, "RATELIMIT_ENABLED": False})
     with app.app_context():
         yield app
         db.session.remove()
