@@ -102,8 +102,10 @@ class Bonus:
     qualifying_minor: int
     # Why the points are lower than the effect alone would give ("capped at 500 pts/week").
     limits: tuple[str, ...] = ()
-    # (period bucket, points, qualifying spend) charged against each per-customer cap.
-    charges: tuple[tuple[str, int, int], ...] = ()
+    # The period bucket of each per-customer cap (in the version's order), charged `points`,
+    # and of the qualifying-spend cap, charged `qualifying_minor`.
+    buckets: tuple[str, ...] = ()
+    spend_bucket: str | None = None
     # A new participant of a campaign with a participant limit.
     joined: bool = False
 
@@ -116,24 +118,34 @@ class Bonus:
         return self.campaign.version
 
     @property
+    def charges(self) -> tuple[tuple[str, int, int], ...]:
+        """(period bucket, points, qualifying spend) charged against each per-customer cap:
+        what `Campaign.charges` works out again for a refund."""
+        found = [(bucket, self.points, 0) for bucket in self.buckets]
+        if self.spend_bucket is not None:
+            found.append((self.spend_bucket, 0, self.qualifying_minor))
+        return tuple(found)
+
+    @property
     def summary(self) -> str:
         """What the app shows: "3× on dining — Weekend Eats (capped at 500 pts/week)"."""
-        text = f"{self.campaign.effect_text} — {self.campaign.name}"
-        return f"{text} ({', '.join(self.limits)})" if self.limits else text
+        label = self.campaign.label
+        return f"{label} ({', '.join(self.limits)})" if self.limits else label
 
     def explanation(self) -> dict[str, Any]:
         """The campaign version (which pins the exact rule: name, effect, caps), what the app
-        shows, and any cap that limited the points. Built only when asked (simulations never
-        need it); kept small, since a purchase may earn from a dozen campaigns."""
+        shows, and any cap that limited it. Built only when asked (simulations never need
+        it); kept small, since a purchase may earn from a dozen campaigns."""
+        campaign = self.campaign
         found: dict[str, Any] = {
-            "campaign_id": self.campaign.id,
-            "campaign_version": self.campaign.version,
+            "campaign_id": campaign.id,
+            "campaign_version": campaign.version,
             "summary": self.summary,
             "points": self.points,
         }
         if self.limits:
             found["limits"] = list(self.limits)
-        if self.campaign.qualifying_spend:
+        if campaign.qualifying_spend:
             found["qualifying_minor"] = self.qualifying_minor
         return found
 
@@ -382,6 +394,11 @@ class Campaign:
         """ "3× on dining", "+25 pts on every purchase"… (worked out once per version)."""
         return _effect_text(self)
 
+    @cached_property
+    def label(self) -> str:
+        """ "3× on dining — Weekend Eats": a bonus's summary when no cap limited it."""
+        return f"{self.effect_text} — {self.name}"
+
     def raw_points(self, p: Purchase, qualifying_minor: int) -> int:
         """The effect on `qualifying_minor` of the amount, before caps."""
         if qualifying_minor <= 0:
@@ -557,7 +574,10 @@ class RuleSet:
         bonuses: list[Bonus] | None,
     ) -> int:
         """Grant `c`'s points on `p` within its caps, budget and participant limit, charge
-        them to `state` and return them (0: nothing granted); add the bonus to `bonuses`."""
+        them to `state` and return them (0: nothing granted); add the bonus to `bonuses`.
+
+        The feed's hot path (a purchase may earn from a dozen campaigns): dictionary
+        look-ups, and tuples grown only when a cap applies."""
         cid, customer = c.id, s.customer_id
         left = state.participants_left.get(cid)
         if left is not None and left <= 0 and (cid, customer) not in state.participating:
@@ -565,73 +585,78 @@ class RuleSet:
         budget = state.budget_left.get(cid)
         if budget is not None and budget <= 0 and cid in state.exhausted:
             return 0  # spent and known to be: whatever the points, nothing is granted
-        # Limits are rare: a tuple grown only when one applies costs nothing otherwise.
         limits: tuple[str, ...] = ()
-        qualifying = p.amount_minor
-        spend_key = None
+        qualifying, spend_bucket = p.amount_minor, None
         if c.qualifying_spend:
-            period, cap = c.qualifying_spend
-            spend_key = (cid, customer, self._bucket(period, p, memo))
-            room = cap - state.used_spend.get(spend_key, 0)
-            if room < qualifying:
-                qualifying = max(0, room)
-                limits = (f"first {_money(cap, p.currency)} per {period}",)
+            qualifying, spend_bucket, limits = self._qualifying(c, p, customer, state, memo)
         points = c.raw_points(p, qualifying)
         if c.per_transaction is not None and points > c.per_transaction:
             points = c.per_transaction
             limits += (f"capped at {c.per_transaction} pts per purchase",)
-        keys = []
+        buckets: tuple[str, ...] = ()
         for period, cap in c.per_customer:
-            key = (cid, customer, memo.get(period) or self._bucket(period, p, memo))
-            room = cap - state.used_points.get(key, 0)
+            bucket = memo.get(period) or self._bucket(period, p, memo)
+            room = cap - state.used_points.get((cid, customer, bucket), 0)
             if points > room:
                 points = max(0, room)
                 limits += (f"capped at {cap} pts/{period}",)
-            keys.append(key)
+            buckets += (bucket,)
         if budget is not None and points > budget:
             points = max(0, budget)
             limits += ("budget reached",)
             state.exhausted.add(cid)
         if points <= 0:
             return 0
-        self._record(c, customer, state, (points, qualifying), keys, spend_key, limits, bonuses)
+        joined = _charge(c, customer, state, (points, qualifying), buckets, spend_bucket)
+        if bonuses is not None:
+            bonuses.append(Bonus(c, points, qualifying, limits, buckets, spend_bucket, joined))
         return points
 
-    @staticmethod
-    def _record(
-        c: Campaign,
-        customer: int,
-        state: CapState,
-        granted: tuple[int, int],
-        keys: list[tuple[int, int, str]],
-        spend_key: tuple[int, int, str] | None,
-        limits: tuple[str, ...],
-        bonuses: list[Bonus] | None,
-    ) -> None:
-        """Charge `granted` (points, qualifying spend) to the cap counters under `keys` and
-        `spend_key`, the budget and the participants, and add the bonus to `bonuses`."""
-        cid = c.id
-        points, qualifying = granted
-        if keys:
-            used = state.used_points
-            for key in keys:
-                used[key] = used.get(key, 0) + points
-        if spend_key is not None:
-            state.used_spend[spend_key] = state.used_spend.get(spend_key, 0) + qualifying
-        budget = state.budget_left.get(cid)
-        if budget is not None:
-            state.budget_left[cid] = budget = budget - points
-            if budget == 0:
-                state.exhausted.add(cid)
-        # Participation is only tracked where it is limited.
-        left = state.participants_left.get(cid)
-        joined = left is not None and (cid, customer) not in state.participating
-        if joined:
-            state.participating.add((cid, customer))
-            state.participants_left[cid] = (left or 0) - 1
-        if bonuses is not None:
-            charges = _charges(points, qualifying, keys, spend_key) if keys or spend_key else ()
-            bonuses.append(Bonus(c, points, qualifying, limits, charges, joined))
+    def _qualifying(
+        self, c: Campaign, p: Purchase, customer: int, state: CapState, memo: dict[str, str]
+    ) -> tuple[int, str, tuple[str, ...]]:
+        """The part of `p`'s amount `c`'s qualifying-spend cap still lets earn, the cap's
+        period bucket, and the limit to show if the cap cut the amount."""
+        assert c.qualifying_spend is not None
+        period, cap = c.qualifying_spend
+        bucket = memo.get(period) or self._bucket(period, p, memo)
+        room = cap - state.used_spend.get((c.id, customer, bucket), 0)
+        if room >= p.amount_minor:
+            return p.amount_minor, bucket, ()
+        return max(0, room), bucket, (f"first {_money(cap, p.currency)} per {period}",)
+
+
+def _charge(
+    c: Campaign,
+    customer: int,
+    state: CapState,
+    granted: tuple[int, int],
+    buckets: tuple[str, ...],
+    spend_bucket: str | None,
+) -> bool:
+    """Charge `granted` (points, qualifying spend) to the cap counters, the budget and the
+    participants; whether the customer is a new participant of a limited campaign."""
+    cid = c.id
+    points, qualifying = granted
+    used = state.used_points
+    for bucket in buckets:
+        key = (cid, customer, bucket)
+        used[key] = used.get(key, 0) + points
+    if spend_bucket is not None:
+        key = (cid, customer, spend_bucket)
+        state.used_spend[key] = state.used_spend.get(key, 0) + qualifying
+    budget = state.budget_left.get(cid)
+    if budget is not None:
+        state.budget_left[cid] = budget = budget - points
+        if budget == 0:
+            state.exhausted.add(cid)
+    # Participation is only tracked where it is limited.
+    left = state.participants_left.get(cid)
+    if left is None or (cid, customer) in state.participating:
+        return False
+    state.participating.add((cid, customer))
+    state.participants_left[cid] = left - 1
+    return True
 
 
 def _exclusive(matching: list[Campaign]) -> Campaign | None:
@@ -640,19 +665,6 @@ def _exclusive(matching: list[Campaign]) -> Campaign | None:
         if not campaign.stackable:
             return campaign
     return None
-
-
-def _charges(
-    points: int,
-    qualifying: int,
-    keys: list[tuple[int, int, str]],
-    spend_key: tuple[int, int, str] | None,
-) -> tuple[tuple[str, int, int], ...]:
-    """A bonus's (period bucket, points, qualifying spend) charges, as `Campaign.charges`."""
-    found = [(key[2], points, 0) for key in keys]
-    if spend_key is not None:
-        found.append((spend_key[2], 0, qualifying))
-    return tuple(found)
 
 
 def _effect_text(c: Campaign) -> str:

@@ -366,10 +366,11 @@ class CampaignRules:
                 figures = days[(campaign_id, day)]
                 figures[0] += bonus.points
                 figures[2] += 1
-                for bucket, points, spend in bonus.charges:
-                    counter = counters[(campaign_id, customer_id, bucket)]
-                    counter[0] += points
-                    counter[1] += spend
+                for bucket in bonus.buckets:
+                    counters[(campaign_id, customer_id, bucket)][0] += bonus.points
+                if bonus.spend_bucket is not None:
+                    spend = counters[(campaign_id, customer_id, bonus.spend_bucket)]
+                    spend[1] += bonus.qualifying_minor
                 budget[campaign_id] += bonus.points
                 programs[campaign_id] = grant.program_id
                 if campaign_id not in known:
