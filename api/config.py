@@ -36,6 +36,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 16 * 1024 * 1024),
         "MAX_BATCH_ROWS": _int("MAX_BATCH_ROWS", 5000),
         "CHUNK_SIZE": _int("CHUNK_SIZE", 5000),
+        # Batches split by card token into this many groups whose chunks run side by side
+        # without waiting on each other's accounts (workers/queues.py `partitions`).
+        "FEED_PARTITIONS": _int("FEED_PARTITIONS", 2),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_DEFAULT": os.environ.get("RATE_LIMIT", "600 per minute"),
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +13,10 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from sqlalchemy import select
+
+from rewards.db import among, db
+from rewards.models import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +97,46 @@ def chunked(ids: list[int], size: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+# A partition's share of a batch is at least this many rows (smaller ones are not split).
+PARTITION_MIN_ROWS = 1000
+
+
+def partitions(transaction_ids: list[int], count: int) -> list[list[int]]:
+    """Split sorted ids into up to `count` groups by card token, so that the chunks of one
+    batch that workers run at the same time lock different customers' accounts.
+
+    A chunk locks every account it touches until it commits, and one batch's customers
+    overlap: unsplit, a second worker waited for the first on a shared account and two
+    workers ran barely faster than one (`docs/benchmarks.md`). A card's rows (purchases,
+    refunds) always land in the same group."""
+    used = min(count, len(transaction_ids) // PARTITION_MIN_ROWS)
+    if used <= 1:
+        return [transaction_ids]
+    groups: list[list[int]] = [[] for _ in range(used)]
+    # The rows are committed: read them on a connection of its own, the caller's session
+    # (and any transaction it has open) untouched.
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(Transaction.id, Transaction.card_token)
+            .where(among(Transaction.id, transaction_ids))
+            .order_by(Transaction.id)
+        )
+        for tx_id, token in rows:
+            groups[zlib.crc32(token.encode()) % used].append(tx_id)
+    return [group for group in groups if group]
+
+
 def enqueue_transactions(transaction_ids: list[int]) -> int:
-    """Enqueue processing of stored transactions, one job per chunk; returns the job count."""
+    """Enqueue processing of stored transactions, one job per chunk, chunks of different
+    partitions alternating (see `partitions`); returns the job count."""
     queues: Queues = current_app.extensions["rewards_queues"]
-    chunks = chunked(sorted(transaction_ids), current_app.config["CHUNK_SIZE"])
-    for chunk in chunks:
-        queues.enqueue("workers.jobs.process_transactions", chunk)
-    return len(chunks)
+    size = current_app.config["CHUNK_SIZE"]
+    groups = partitions(sorted(set(transaction_ids)), current_app.config["FEED_PARTITIONS"])
+    chunks = [chunked(group, size) for group in groups]
+    count = 0
+    for round_ in itertools.zip_longest(*chunks):
+        for chunk in round_:
+            if chunk:
+                queues.enqueue("workers.jobs.process_transactions", chunk)
+                count += 1
+    return count
