@@ -57,6 +57,19 @@ def ruleset(program_id: int, revision: int, zone: ZoneInfo) -> RuleSet:
     return _RULESETS[key]
 
 
+def warm_rulesets() -> None:
+    """Compile every program's live campaigns at its current revision, ahead of the chunks.
+
+    The worker calls this before it forks each job's work horse: the horse inherits the
+    compiled rule sets instead of compiling them again (about 40 ms per chunk with 1,000
+    campaigns). A change committed after this is still seen: the horse reads the revision
+    under the rules lock and compiles the new one itself."""
+    for program_id, revision, zone in db.session.execute(
+        select(Program.id, Program.rules_revision, Program.timezone)
+    ):
+        ruleset(program_id, revision, ZoneInfo(zone))
+
+
 def forget_rulesets() -> None:
     """Drop every cached rule set (tests restart ids and revisions between cases)."""
     _RULESETS.clear()

@@ -170,3 +170,27 @@ def test_two_workers_on_the_same_chunks_credit_each_transaction_once(app, progra
         assert proc.returncode == 0, err.decode()[-2000:]
     assert _balances() == expected
     assert_reconciled()
+
+
+def test_a_forking_worker_compiles_the_rule_sets_before_each_fork(app, program, launch):
+    """The work horse inherits the rule sets its parent compiled before forking it."""
+    from campaigns import feed
+    from rewards.models import LedgerEntry, Program
+    from tests.ledger_helpers import store
+    from workers.worker import FeedWorker
+
+    launch(effect={"type": "fixed_bonus", "value": "7"})
+    card = enrol(program.id)
+    store(program.id, card.token, "p-1", amount_minor=1000)
+    db.session.commit()
+    _enqueue_all()
+    revision = db.session.scalar(select(Program.rules_revision).where(Program.id == program.id))
+    feed.forget_rulesets()
+    # The horse must not share the test's pooled connection (`run_worker` does the same).
+    os.register_at_fork(after_in_child=lambda: db.engine.dispose(close=False))
+    queues = app.extensions["rewards_queues"]
+    FeedWorker([queues.queue("feed")], connection=queues.redis).work(burst=True)
+
+    assert (program.id, revision) in feed._RULESETS  # compiled here, in the parent
+    bonus = db.session.scalars(select(LedgerEntry.points).where(LedgerEntry.kind == "bonus"))
+    assert list(bonus) == [7]  # and the horse earned with them

@@ -3,14 +3,33 @@ gets fresh database connections (never share a pooled socket across a fork)."""
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 from flask import Flask
 from rq import SimpleWorker, Worker
 
+from campaigns.feed import warm_rulesets
 from rewards.db import db
 from workers.queues import QUEUE_NAMES
 from workers.schedule import ensure_scheduled
+
+log = logging.getLogger(__name__)
+
+
+class FeedWorker(Worker):
+    """RQ's forking worker that compiles the programs' campaign rule sets before each fork,
+    so work horses inherit them (a horse's own cache dies with it)."""
+
+    def execute_job(self, job: Any, queue: Any) -> Any:
+        try:
+            warm_rulesets()
+        except Exception:  # the horse compiles what it needs itself; never lose the job
+            log.warning("could not warm the campaign rule sets", exc_info=True)
+        finally:
+            db.session.remove()  # no transaction or checked-out connection across the fork
+        return super().execute_job(job, queue)
 
 
 def run_worker(
@@ -30,6 +49,6 @@ def run_worker(
         queues = [queues_ext.queue(q) for q in queue_names]
         if scheduler:
             ensure_scheduled()
-        worker_class = Worker if fork else SimpleWorker
+        worker_class = FeedWorker if fork else SimpleWorker
         worker = worker_class(queues, connection=queues_ext.redis, name=name)
         worker.work(burst=burst, with_scheduler=scheduler)
