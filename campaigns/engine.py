@@ -133,17 +133,19 @@ class Bonus:
         return f"{label} ({', '.join(self.limits)})" if self.limits else label
 
     def explanation(self) -> dict[str, Any]:
-        """The campaign version (which pins the exact rule: name, effect, caps), what the app
-        shows, and any cap that limited it. Built only when asked (simulations never need
-        it); kept small, since a purchase may earn from a dozen campaigns."""
+        """The campaign version (which pins the exact rule: name, effect, caps), its points,
+        and any cap that limited them with what the app shows for that. Built only when asked
+        (simulations never need it) and kept small, since a purchase may earn from a dozen
+        campaigns: with no limit, what the app shows is the version's `label`, which
+        `campaigns.labels` works out again when the ledger is read."""
         campaign = self.campaign
         found: dict[str, Any] = {
             "campaign_id": campaign.id,
             "campaign_version": campaign.version,
-            "summary": self.summary,
             "points": self.points,
         }
         if self.limits:
+            found["summary"] = self.summary
             found["limits"] = list(self.limits)
         if campaign.qualifying_spend:
             found["qualifying_minor"] = self.qualifying_minor

@@ -518,13 +518,14 @@ class _Usage:
 
 
 def _explain(bonuses: list[Bonus], customer_id: int, zone: ZoneInfo) -> dict[str, Any]:
-    """One bonus lot's explanation: a summary the app shows, and each campaign's part."""
+    """One bonus lot's explanation: a summary the app shows, and each campaign's part (the
+    text of a part no cap limited is its version's label: `campaigns.labels`)."""
     parts = [bonus.explanation() for bonus in bonuses]
     if len(parts) == 1:
-        summary = parts[0]["summary"]
+        summary = bonuses[0].summary
     else:
         total = sum(b.points for b in bonuses)
-        shown = "; ".join(p["summary"] for p in parts[:3])
+        shown = "; ".join(b.summary for b in bonuses[:3])
         more = f"; and {len(parts) - 3} more" if len(parts) > 3 else ""
         summary = f"+{total} pts from {len(parts)} campaigns: {shown}{more}"
     # With `customer_id` and the time zone of the cap periods, each part's version and points

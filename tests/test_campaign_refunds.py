@@ -209,7 +209,11 @@ def test_the_app_sees_each_campaign_of_a_bonus_lot_but_no_internals(
     (bonus,) = [line for line in response.json["data"] if line["kind"] == "bonus"]
     assert bonus["explanation"].startswith("+2071 pts from 3 campaigns: 3× on every purchase")
     assert "customer_id" not in bonus["details"]
-    assert [part["points"] for part in bonus["details"]["campaigns"]] == [2000, 70, 1]
+    assert [(part["summary"], part["points"]) for part in bonus["details"]["campaigns"]] == [
+        ("3× on every purchase — Triple", 2000),
+        ("7% back in points on every purchase — Seven back", 70),
+        ("+1 pts on every purchase — Plus one", 1),
+    ]
     assert all("charges" not in part for part in bonus["details"]["campaigns"])
 
 

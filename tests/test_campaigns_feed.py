@@ -116,19 +116,52 @@ def test_per_customer_cap_and_refund_gives_back_room_and_budget(db, program, lau
 
 def test_exclusive_campaigns_only_the_highest_priority_applies(db, program, launch):
     launch(name="Low", priority=10, stackable=False, effect={"type": "fixed_bonus", "value": "1"})
-    launch(name="High", priority=90, stackable=False, effect={"type": "fixed_bonus", "value": "2"})
-    launch(name="Extra", effect={"type": "fixed_bonus", "value": "4"})
+    high = launch(
+        name="High", priority=90, stackable=False, effect={"type": "fixed_bonus", "value": "2"}
+    )
+    extra = launch(name="Extra", effect={"type": "fixed_bonus", "value": "4"})
     card = enrol(program.id)
     process_transactions([store(program.id, card.token, "p-1", amount_minor=10)])
     (lot,) = _bonus_entries(card.customer_id)
     assert lot.points == 6
-    assert [(p["summary"], p["points"]) for p in _parts(card.customer_id)] == [
-        ("+2 pts on every purchase — High", 2),
-        ("+4 pts on every purchase — Extra", 4),
+    # No cap limited either: the parts hold no text (the app gets their versions' labels).
+    assert _parts(card.customer_id) == [
+        {"campaign_id": high, "campaign_version": 1, "points": 2},
+        {"campaign_id": extra, "campaign_version": 1, "points": 4},
     ]
     assert lot.explanation["summary"] == (
         "+6 pts from 2 campaigns: +2 pts on every purchase — High; +4 pts on every purchase — Extra"
     )
+
+
+def test_the_app_shows_each_part_in_the_words_of_the_version_that_granted_it(
+    db, program, launch, client, marketer_headers, cardholder_headers
+):
+    renamed = launch(name="Old name", effect={"type": "fixed_bonus", "value": "2"})
+    capped = launch(
+        name="Capped", effect={"type": "fixed_bonus", "value": "50"}, caps={"per_transaction": 5}
+    )
+    card = enrol(program.id, external_ref="cust-1")
+    process_transactions([store(program.id, card.token, "p-1", amount_minor=10)])
+    edit = client.patch(
+        f"/v1/campaigns/{renamed}", json={"name": "New name"}, headers=marketer_headers
+    )
+    assert edit.status_code == 200, edit.json
+    stored = _parts(card.customer_id)
+    assert "summary" not in stored[0]  # no limit: the label of version 1 says it all
+    assert (
+        stored[1]["summary"] == "+50 pts on every purchase — Capped (capped at 5 pts per purchase)"
+    )
+
+    response = client.get("/v1/me/ledger", headers=cardholder_headers)
+    assert response.status_code == 200, response.json
+    (bonus,) = [line for line in response.json["data"] if line["kind"] == "bonus"]
+    assert [
+        (p["campaign_id"], p["summary"], p["points"]) for p in bonus["details"]["campaigns"]
+    ] == [
+        (renamed, "+2 pts on every purchase — Old name", 2),
+        (capped, "+50 pts on every purchase — Capped (capped at 5 pts per purchase)", 5),
+    ]
 
 
 def test_program_exclusions_cannot_be_overridden(db, program, launch):

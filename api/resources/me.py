@@ -14,6 +14,7 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
+from campaigns import labels
 from rewards import balances
 from rewards.db import db
 from rewards.models import Program
@@ -186,6 +187,12 @@ class MyLedger(MethodView):
             limit=args["limit"],
             before_id=args["cursor"],
             kind=args["kind"],
+        )
+        # Bonus lots store each campaign's part without the text no cap changed.
+        labels.fill_summaries(
+            line.details["campaigns"]
+            for line in page.lines
+            if isinstance(line.details.get("campaigns"), list)
         )
         return {
             "data": [ledger_line_dict(line) for line in page.lines],
