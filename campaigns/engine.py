@@ -57,12 +57,13 @@ class Shopper:
 
 def period_key(period: str, moment: datetime, zone: ZoneInfo) -> str:
     """The cap bucket of `moment` in the program's timezone (midnight is local midnight)."""
-    return _day_key(period, moment.astimezone(zone).date())
+    return day_bucket(period, moment.astimezone(zone).date())
 
 
 @lru_cache(maxsize=8192)
-def _day_key(period: str, local: date) -> str:
-    # Remembered: every purchase of a day in a period shares its bucket.
+def day_bucket(period: str, local: date) -> str:
+    """The cap bucket of the program-local day `local` (remembered: every purchase of a day
+    in a period shares its bucket)."""
     if period == "day":
         return f"d:{local.isoformat()}"
     if period == "week":

@@ -20,7 +20,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from campaigns import bookkeeping
-from campaigns.engine import Bonus, Campaign, CapState, Purchase, RuleSet, Shopper, apportion
+from campaigns.engine import (
+    Bonus,
+    Campaign,
+    CapState,
+    Purchase,
+    RuleSet,
+    Shopper,
+    apportion,
+    day_bucket,
+)
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships
@@ -137,7 +146,7 @@ class CampaignRules:
         if self.rules:
             self._load_shoppers(purchases, now)
             touched = self._touched(purchases)
-            self._load_counters(touched, {c for _, c in purchases})
+            self._load_counters(touched, purchases)
         self.versions = _refunded_versions([t for _, t in refunded])
         self._read_limits(touched, {c for c, _ in self.versions})
 
@@ -215,13 +224,30 @@ class CampaignRules:
                 known[customer_id].add(merchant_id)
         return known
 
-    def _load_counters(self, campaign_ids: set[int], customer_ids: set[int]) -> None:
-        """Cap counters of the capped campaigns, and who already counts against the limited
-        ones, for the chunk's customers."""
+    def _load_counters(
+        self, campaign_ids: set[int], purchases: Sequence[tuple[TxFacts, int]]
+    ) -> None:
+        """Cap counters of the capped campaigns for the periods of the chunk's purchases, and
+        who already counts against the limited ones, for the chunk's customers.
+
+        Counters are keyed by customer first and only the periods the purchases fall in are
+        read: the read grows with the chunk, not with the history of every period before."""
+        customer_ids = {c for _, c in purchases}
         by_id = {c.id: c for r in self.rules.values() for c in r.campaigns if c.id in campaign_ids}
         capped = [i for i, c in by_id.items() if c.per_customer or c.qualifying_spend]
         limited = [i for i, c in by_id.items() if c.max_participants]
         if capped:
+            periods = {p for i in capped for p, _ in by_id[i].per_customer}
+            for i in capped:
+                spend_cap = by_id[i].qualifying_spend
+                if spend_cap:
+                    periods.add(spend_cap[0])
+            days = {
+                tx.occurred_at.astimezone(self.zones[tx.program_id]).date()
+                for tx, _ in purchases
+                if tx.program_id in self.rules
+            }
+            buckets = {day_bucket(period, day) for period in periods for day in days}
             for campaign_id, customer_id, bucket, points, spend in db.session.execute(
                 select(
                     CampaignCounter.campaign_id,
@@ -230,8 +256,9 @@ class CampaignRules:
                     CampaignCounter.points,
                     CampaignCounter.spend_minor,
                 ).where(
-                    among(CampaignCounter.campaign_id, capped),
                     among(CampaignCounter.customer_id, customer_ids),
+                    among(CampaignCounter.bucket, buckets),
+                    among(CampaignCounter.campaign_id, capped),
                 )
             ):
                 self.state.used_points[(campaign_id, customer_id, bucket)] = points

@@ -21,10 +21,12 @@ class CampaignCounter(Model):
     # feed writes tens of thousands of these rows per chunk with ids it read from locked
     # rows, campaigns and customers are never deleted, and a key check per row (plus its
     # KEY SHARE lock on the campaign) cost the feed a tenth of its time with many campaigns.
-    campaign_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Keyed customer, bucket, campaign (migration 0009): the feed reads the chunk's customers'
+    # counters of the current periods, whatever the number of counters kept from before.
     customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # `d:2026-11-29`, `w:2026-W48`, `m:2026-11`, `q:2026-Q4` (program timezone) or `c`.
     bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from api import create_app
@@ -68,3 +68,28 @@ def test_0008_moves_participants_to_one_row_per_customer_and_back(scratch):
     downgrade(directory=directory, revision="0007")
     back = db.session.execute(text("SELECT campaign_id, customer_id FROM campaign_participants"))
     assert sorted(back) == sorted(PARTICIPANTS)
+
+
+def test_0009_keys_counters_by_customer_first_and_back(scratch):
+    directory = scratch.config["MIGRATIONS_DIR"]
+    upgrade(directory=directory, revision="0008")
+    db.session.execute(
+        text(
+            "INSERT INTO campaign_counters (campaign_id, customer_id, bucket, points, spend_minor) "
+            "VALUES (7, 100, 'm:2026-11', 40, 0)"
+        )
+    )
+    db.session.commit()
+
+    def key() -> list[str]:
+        return inspect(db.engine).get_pk_constraint("campaign_counters")["constrained_columns"]
+
+    upgrade(directory=directory, revision="0009")
+    assert key() == ["customer_id", "bucket", "campaign_id"]
+    counters = text("SELECT campaign_id, customer_id, bucket, points FROM campaign_counters")
+    assert list(db.session.execute(counters)) == [(7, 100, "m:2026-11", 40)]
+    db.session.commit()
+
+    downgrade(directory=directory, revision="0008")
+    assert key() == ["campaign_id", "customer_id", "bucket"]
+    assert list(db.session.execute(counters)) == [(7, 100, "m:2026-11", 40)]
