@@ -248,6 +248,9 @@ class CampaignRules:
                 if tx.program_id in self.rules
             }
             buckets = {day_bucket(period, day) for period in periods for day in days}
+            wanted = set(capped)
+            # Campaigns are filtered here, not in the query: a third array condition on the
+            # key made PostgreSQL probe every (customer, bucket, campaign) combination.
             for campaign_id, customer_id, bucket, points, spend in db.session.execute(
                 select(
                     CampaignCounter.campaign_id,
@@ -258,9 +261,10 @@ class CampaignRules:
                 ).where(
                     among(CampaignCounter.customer_id, customer_ids),
                     among(CampaignCounter.bucket, buckets),
-                    among(CampaignCounter.campaign_id, capped),
                 )
             ):
+                if campaign_id not in wanted:
+                    continue
                 self.state.used_points[(campaign_id, customer_id, bucket)] = points
                 self.state.used_spend[(campaign_id, customer_id, bucket)] = spend
         # Who earned from which campaign before: new participants, and participant limits.
