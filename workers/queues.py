@@ -131,7 +131,9 @@ def enqueue_transactions(transaction_ids: list[int]) -> int:
     partitions alternating (see `partitions`); returns the job count."""
     queues: Queues = current_app.extensions["rewards_queues"]
     size = current_app.config["CHUNK_SIZE"]
-    groups = partitions(sorted(set(transaction_ids)), current_app.config["FEED_PARTITIONS"])
+    # Inline (embedded mode) the chunks run one after the other: nothing to gain by splitting.
+    count = 1 if current_app.config["JOBS_INLINE"] else current_app.config["FEED_PARTITIONS"]
+    groups = partitions(sorted(set(transaction_ids)), count)
     chunks = [chunked(group, size) for group in groups]
     count = 0
     for round_ in itertools.zip_longest(*chunks):
