@@ -62,3 +62,19 @@ def test_splitting_leaves_the_callers_session_alone(app, client, db, processor_h
     row.reason = "pending change"  # uncommitted in the caller's transaction
     assert enqueue_transactions(ids) == 2
     assert row in db.session.dirty and row.reason == "pending change"
+
+
+def test_ids_without_a_row_are_kept_and_a_failed_read_enqueues_unsplit(app, db, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from workers.queues import partitions
+
+    ids = list(range(1, 2 * PARTITION_MIN_ROWS + 1))  # no such rows: all in the first group
+    assert partitions(ids, 2) == [ids]
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(db.engine), "connect", down)
+        assert partitions(ids, 2) == [ids]

@@ -194,3 +194,35 @@ def test_a_forking_worker_compiles_the_rule_sets_before_each_fork(app, program, 
     assert (program.id, revision) in feed._RULESETS  # compiled here, in the parent
     bonus = db.session.scalars(select(LedgerEntry.points).where(LedgerEntry.kind == "bonus"))
     assert list(bonus) == [7]  # and the horse earned with them
+
+
+def test_a_stop_signal_while_warming_lets_the_job_finish_then_stops(app, program, monkeypatch):
+    """SIGTERM reaching the worker while it warms the rule sets: that job runs, no other."""
+    from rq.exceptions import StopRequested
+
+    from tests.ledger_helpers import store
+    from workers import worker as worker_module
+
+    def interrupted() -> None:
+        raise StopRequested()
+
+    monkeypatch.setattr(worker_module, "warm_rulesets", interrupted)
+    cards = [enrol(program.id, token=f"tok-{n}") for n in range(2)]
+    for card in cards:
+        store(program.id, card.token, f"{card.token}-p", amount_minor=100)
+        db.session.commit()
+        _enqueue_all_new()
+    os.register_at_fork(after_in_child=lambda: db.engine.dispose(close=False))
+    queues = app.extensions["rewards_queues"]
+    worker_module.FeedWorker([queues.queue("feed")], connection=queues.redis).work(burst=True)
+    assert _received() == 1  # the first chunk ran; the worker stopped before the second
+    assert queues.queue("feed").count == 1
+
+
+def _enqueue_all_new() -> None:
+    ids = list(
+        db.session.scalars(
+            select(Transaction.id).where(Transaction.status == "received").order_by(Transaction.id)
+        )
+    )
+    enqueue_transactions(ids[-1:])

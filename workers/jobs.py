@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TypeVar
 
+from flask import current_app
+
 from campaigns.feed import CampaignRules, LimitRace
 from rewards.db import db
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
@@ -45,6 +47,9 @@ def rare_collections(threshold: int = 50_000) -> Iterator[None]:
     reference counting frees. At the default threshold (700 allocations) the collector ran
     thousands of times per chunk, re-scanning everything still alive: 10-15% of a chunk's
     time (`docs/benchmarks.md`). The old thresholds come back afterwards."""
+    if current_app.config.get("JOBS_INLINE"):
+        yield  # embedded mode: jobs run in request threads, which share the thresholds
+        return
     old = gc.get_threshold()
     gc.set_threshold(threshold, *old[1:])
     try:

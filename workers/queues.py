@@ -14,6 +14,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from rewards.db import among, db
 from rewards.models import Transaction
@@ -108,21 +109,29 @@ def partitions(transaction_ids: list[int], count: int) -> list[list[int]]:
     A chunk locks every account it touches until it commits, and one batch's customers
     overlap: unsplit, a second worker waited for the first on a shared account and two
     workers ran barely faster than one (`docs/benchmarks.md`). A card's rows (purchases,
-    refunds) always land in the same group."""
+    refunds) always land in the same group; a customer with two cards may be in two groups
+    (their chunks then wait on each other, as before). Every id is kept, in id order."""
     used = min(count, len(transaction_ids) // PARTITION_MIN_ROWS)
     if used <= 1:
         return [transaction_ids]
     groups: list[list[int]] = [[] for _ in range(used)]
     # The rows are committed: read them on a connection of its own, the caller's session
     # (and any transaction it has open) untouched.
-    with db.engine.connect() as conn:
-        rows = conn.execute(
-            select(Transaction.id, Transaction.card_token)
-            .where(among(Transaction.id, transaction_ids))
-            .order_by(Transaction.id)
-        )
-        for tx_id, token in rows:
-            groups[zlib.crc32(token.encode()) % used].append(tx_id)
+    try:
+        with db.engine.connect() as conn:
+            tokens = dict(
+                conn.execute(
+                    select(Transaction.id, Transaction.card_token).where(
+                        among(Transaction.id, transaction_ids)
+                    )
+                ).all()
+            )
+    except SQLAlchemyError as exc:  # the batch is stored: enqueue it unsplit, never fail it
+        log.warning("could not split %d rows by card (%s)", len(transaction_ids), exc)
+        return [transaction_ids]
+    for tx_id in transaction_ids:
+        token = tokens.get(tx_id)
+        groups[zlib.crc32(token.encode()) % used if token else 0].append(tx_id)
     return [group for group in groups if group]
 
 

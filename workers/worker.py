@@ -9,26 +9,35 @@ from typing import Any
 
 from flask import Flask
 from rq import SimpleWorker, Worker
+from rq.exceptions import StopRequested
+from sqlalchemy import text
 
 from campaigns.feed import warm_rulesets
-from rewards.db import db
+from rewards.db import db, is_postgres
 from workers.queues import QUEUE_NAMES
 from workers.schedule import ensure_scheduled
 
 log = logging.getLogger(__name__)
+CHUNK_JOB = "workers.jobs.process_transactions"
 
 
 class FeedWorker(Worker):
-    """RQ's forking worker that compiles the programs' campaign rule sets before each fork,
-    so work horses inherit them (a horse's own cache dies with it)."""
+    """RQ's forking worker that compiles the programs' campaign rule sets before it forks a
+    chunk job's work horse, so horses inherit them (a horse's own cache dies with it)."""
 
     def execute_job(self, job: Any, queue: Any) -> Any:
-        try:
-            warm_rulesets()
-        except Exception:  # the horse compiles what it needs itself; never lose the job
-            log.warning("could not warm the campaign rule sets", exc_info=True)
-        finally:
-            db.session.remove()  # no transaction or checked-out connection across the fork
+        if job.func_name == CHUNK_JOB and is_postgres():
+            try:
+                # A hung database must not hold a dequeued job outside its timeout.
+                db.session.execute(text("SET LOCAL statement_timeout = '5s'"))
+                warm_rulesets()
+            except StopRequested:
+                # SIGTERM while warming (RQ raises it when idle): finish this job, then stop.
+                self._stop_requested = True
+            except Exception:  # the horse compiles what it needs itself; never lose the job
+                log.warning("could not warm the campaign rule sets", exc_info=True)
+            finally:
+                db.session.remove()  # no transaction or checked-out connection across the fork
         return super().execute_job(job, queue)
 
 
