@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from campaigns import bookkeeping
 from campaigns.engine import (
@@ -249,6 +249,9 @@ class CampaignRules:
             }
             buckets = {day_bucket(period, day) for period in periods for day in days}
             wanted = set(capped)
+            # PostgreSQL probes every (customer, bucket) pair: a chunk spanning months (a late
+            # file) reads its customers' counters whole instead.
+            by_bucket = among(CampaignCounter.bucket, buckets) if len(buckets) <= 32 else true()
             # Campaigns are filtered here, not in the query: a third array condition on the
             # key made PostgreSQL probe every (customer, bucket, campaign) combination.
             for campaign_id, customer_id, bucket, points, spend in db.session.execute(
@@ -260,7 +263,7 @@ class CampaignRules:
                     CampaignCounter.spend_minor,
                 ).where(
                     among(CampaignCounter.customer_id, customer_ids),
-                    among(CampaignCounter.bucket, buckets),
+                    by_bucket,
                 )
             ):
                 if campaign_id not in wanted:
