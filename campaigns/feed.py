@@ -20,16 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, true
 
 from campaigns import bookkeeping
-from campaigns.engine import (
-    Bonus,
-    Campaign,
-    CapState,
-    Purchase,
-    RuleSet,
-    Shopper,
-    apportion,
-    day_bucket,
-)
+from campaigns.compiled import Campaign, Purchase, Shopper, day_bucket
+from campaigns.engine import Bonus, CapState, RuleSet, apportion
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from campaigns.engine import Campaign
+from campaigns.compiled import Campaign
 from campaigns.models import CampaignVersion
 from rewards.db import db
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from campaigns.engine import Campaign as Compiled
-from campaigns.engine import period_key
+from campaigns.compiled import Campaign as Compiled
+from campaigns.compiled import period_key
 from campaigns.models import Campaign, CampaignVersion
 from campaigns.segments import segment_memberships
 from campaigns.service import effective_status

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from campaigns.engine import Shopper
+from campaigns.compiled import Shopper
 from campaigns.usage import OfferActivation
 from rewards.db import among, db
 from rewards.models import Customer

@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Connection
 
-from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper
+from campaigns.compiled import Campaign, Purchase, Shopper
+from campaigns.engine import CapState, RuleSet
 from campaigns.models import Campaign as CampaignRow
 from campaigns.models import CampaignVersion
 from campaigns.segments import segment_memberships

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns.engine import Campaign, CapState, Purchase, RuleSet, Shopper, period_key
+from campaigns.compiled import Campaign, Purchase, Shopper, period_key
+from campaigns.engine import CapState, RuleSet
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 START = datetime(2026, 1, 1, tzinfo=UTC)

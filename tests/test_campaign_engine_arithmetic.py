@@ -8,7 +8,7 @@ from decimal import ROUND_FLOOR, Decimal
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from campaigns.engine import Campaign, Purchase
+from campaigns.compiled import Campaign, Purchase
 from rewards.currencies import minor_units
 
 CURRENCIES = ("JPY", "USD", "EUR", "KWD", "BHD", "CLP")

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 
-from campaigns import engine
-from campaigns.engine import CapState, Purchase, RuleSet, Shopper, apportion
+from campaigns import compiled
+from campaigns.compiled import Purchase, Shopper
+from campaigns.engine import CapState, RuleSet, apportion
 from campaigns.models import Campaign
 from campaigns.usage import CampaignCounter, CampaignDay
 from rewards.db import db
@@ -250,7 +251,7 @@ def test_upgrade_backfills_daily_stats_from_per_campaign_lots(db, program, launc
 
 def test_a_refund_works_out_the_same_cap_buckets_the_grant_charged():
     zone = ZoneInfo("Asia/Tokyo")
-    version = engine.Campaign.compile(
+    version = compiled.Campaign.compile(
         1,
         3,
         {

@@ -20,8 +20,8 @@ from api.idempotency import commit, idempotent
 from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.programs import page
 from campaigns import service
+from campaigns.compiled import PERIODS
 from campaigns.definition import CHANNELS, EFFECT_TYPES
-from campaigns.engine import PERIODS
 from campaigns.models import STATUSES, CampaignVersion
 from rewards.mcc import CATEGORIES
 

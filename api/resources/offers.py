@@ -19,7 +19,7 @@ from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
 from api.idempotency import commit
 from api.resources.campaigns import ConditionsSchema, EffectSchema
 from campaigns import offers
-from campaigns.engine import PERIODS
+from campaigns.compiled import PERIODS
 
 blp = Blueprint(
     "offers",
