@@ -58,6 +58,18 @@ def _campaigns(launch) -> tuple[int, int, int]:
     return big, spend, tiny
 
 
+def _refund(program_id: int, token: str, external_id: str, amount: int) -> int | None:
+    """Store a refund of the purchase `p-1`."""
+    return store(
+        program_id,
+        token,
+        external_id,
+        kind="refund",
+        amount_minor=amount,
+        original_external_id="p-1",
+    )
+
+
 def _sum(column, campaign_id: int) -> int:
     value = db.session.scalar(
         select(func.coalesce(func.sum(column), 0)).where(CampaignDay.campaign_id == campaign_id)
@@ -85,18 +97,7 @@ def test_partial_refunds_split_each_campaigns_share_exactly(db, program, launch)
     history = []
     for n, amount in enumerate((333, 333, 334)):
         refunded += amount
-        process_transactions(
-            [
-                store(
-                    program.id,
-                    card.token,
-                    f"r-{n}",
-                    kind="refund",
-                    amount_minor=amount,
-                    original_external_id="p-1",
-                )
-            ]
-        )
+        process_transactions([_refund(program.id, card.token, f"r-{n}", amount)])
         db.session.expire_all()
         from_lot = -db.session.scalar(
             select(func.sum(LedgerEntry.points)).where(LedgerEntry.reverses_entry_id == lot_id)
@@ -138,18 +139,7 @@ def test_a_lot_written_before_the_breakdown_is_still_given_back(db, program, lau
         )
     )
     db.session.commit()
-    process_transactions(
-        [
-            store(
-                program.id,
-                card.token,
-                "r-1",
-                kind="refund",
-                amount_minor=500,
-                original_external_id="p-1",
-            )
-        ]
-    )
+    process_transactions([_refund(program.id, card.token, "r-1", 500)])
     db.session.expire_all()
     assert db.session.get(Campaign, campaign_id).budget_used == 1000
     assert _counter(campaign_id) == (1000, 0)
@@ -223,18 +213,7 @@ def test_upgrade_backfills_daily_stats_from_per_campaign_lots(db, program, launc
     card = enrol(program.id)
     purchase = store(program.id, card.token, "p-1", amount_minor=1000)
     process_transactions([purchase])
-    process_transactions(
-        [
-            store(
-                program.id,
-                card.token,
-                "r-1",
-                kind="refund",
-                amount_minor=250,
-                original_external_id="p-1",
-            )
-        ]
-    )
+    process_transactions([_refund(program.id, card.token, "r-1", 250)])
     # What revision 0004 left: per-campaign lots keyed `tx:{id}:cmp:{campaign}`, no stats.
     db.session.execute(
         update(LedgerEntry)
@@ -279,9 +258,7 @@ def test_a_refund_works_out_the_same_cap_buckets_the_grant_charged():
 def test_cap_room_comes_back_for_a_refund_that_waited_for_its_purchase(db, program, launch):
     campaign_id = launch(caps={"per_customer": [{"period": "month", "points": 50_000}]})
     card = enrol(program.id)
-    refund = store(
-        program.id, card.token, "r-1", kind="refund", amount_minor=1000, original_external_id="p-1"
-    )
+    refund = _refund(program.id, card.token, "r-1", 1000)
     process_transactions([refund])  # before its purchase: it waits
     process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])
     assert _counter(campaign_id) == (0, 0)
@@ -313,18 +290,7 @@ def test_spend_room_comes_back_even_when_a_partial_refund_takes_no_points(db, pr
     card = enrol(program.id)
     process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])  # 10 pts
     for n, amount in enumerate((50, 950)):  # the first takes floor(10 × 50 / 1000) = 0 pts
-        process_transactions(
-            [
-                store(
-                    program.id,
-                    card.token,
-                    f"r-{n}",
-                    kind="refund",
-                    amount_minor=amount,
-                    original_external_id="p-1",
-                )
-            ]
-        )
+        process_transactions([_refund(program.id, card.token, f"r-{n}", amount)])
         db.session.expire_all()
         spend = db.session.scalar(select(CampaignCounter.spend_minor))
         assert spend == 1000 - (50 if n == 0 else 1000)
@@ -392,9 +358,7 @@ def test_a_time_zone_change_gives_room_back_to_the_buckets_the_grant_charged(
         headers=admin_headers,
     )
     assert response.status_code == 200, response.json
-    refund = store(
-        program.id, card.token, "r-1", kind="refund", amount_minor=1000, original_external_id="p-1"
-    )
+    refund = _refund(program.id, card.token, "r-1", 1000)
     process_transactions([refund])
     db.session.expire_all()
     counters = db.session.execute(select(CampaignCounter.bucket, CampaignCounter.points)).all()
