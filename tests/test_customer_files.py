@@ -259,3 +259,27 @@ def test_the_spec_documents_the_upload_as_it_behaves(client):
     assert schema["$ref"].endswith("/CustomerFile")
     for column in ("external_ref", "birth_date", "card_tokens", "consent_marketing", "tags"):
         assert f"`{column}`" in operation["description"]
+
+
+def test_card_numbers_are_refused_in_identifiers_and_masked_in_the_nickname(
+    client, db, processor_headers
+):
+    data = jsonl_file(
+        {"external_ref": "4111-1111-1111-1111"},
+        {"external_ref": "p-2", "card_tokens": ["tok_ok", "tok_4111.1111.1111.1111"]},
+        {"external_ref": "p-3", "tags": ["4111111111111111"]},
+        {"external_ref": "p-4", "nickname": "my card ４１１１ １１１１ １１１１ １１１１"},
+    )
+    response = upload(client, processor_headers, data, content_type="application/x-ndjson")
+
+    body = response.json
+    assert (body["created"], body["rejected"]) == (1, 3)
+    assert [(r["index"], sorted(r["errors"])) for r in body["rejections"]] == [
+        (0, ["external_ref"]),
+        (1, ["card_tokens.1"]),
+        (2, ["tags.0"]),
+    ]
+    assert "1111" not in response.get_data(as_text=True)
+    stored = db.session.execute(select(Customer.external_ref, Customer.nickname)).all()
+    assert stored == [("p-4", "my card 411111******1111")]
+    assert count(db, Card) == 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rewards.pan import looks_like_pan
+from rewards.pan import contains_pan, mask_pans
 
 FIELDS = (
     "external_ref",
@@ -75,7 +75,7 @@ def _opaque_id(value: Any, field: str, errors: Errors) -> str | None:
     if not isinstance(value, str):
         errors[field] = ["must be a string"]
         return None
-    if looks_like_pan(value):
+    if contains_pan(value):
         errors[field] = [PAN_MESSAGE]
         return None
     if not OPAQUE_ID.fullmatch(value):
@@ -109,10 +109,8 @@ def _nickname(value: Any, errors: Errors) -> str | None:
     if not value.isprintable() or _unstorable(value):
         errors["nickname"] = ["must be printable text"]
         return None
-    if looks_like_pan(value):
-        errors["nickname"] = ["looks like a card number (PAN); it is never stored"]
-        return None
-    return value
+    # Display text: a card number typed into it is masked (first 6 / last 4), the row enrolled.
+    return mask_pans(value)
 
 
 def _unstorable(value: str) -> bool:
@@ -165,7 +163,7 @@ def _tags(value: Any, errors: Errors) -> tuple[str, ...] | None:
         errors["tags"] = [f"at most {MAX_TAGS} tags"]
         return None
     for position, tag in enumerate(listed):
-        if not isinstance(tag, str) or not TAG.fullmatch(tag):
+        if not isinstance(tag, str) or not TAG.fullmatch(tag) or contains_pan(tag):
             errors[f"tags.{position}"] = ["must be 1-32 lowercase letters, digits, - or _"]
             return None
     return tuple(dict.fromkeys(listed))
