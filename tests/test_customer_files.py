@@ -283,3 +283,39 @@ def test_card_numbers_are_refused_in_identifiers_and_masked_in_the_nickname(
     stored = db.session.execute(select(Customer.external_ref, Customer.nickname)).all()
     assert stored == [("p-4", "my card 411111******1111")]
     assert count(db, Card) == 0
+
+
+def test_the_cli_enrols_a_file_with_a_progress_bar(app, db, program, tmp_path):
+    launch = tmp_path / "launch.csv"
+    launch.write_bytes(MIXED_CSV)
+    rejected = tmp_path / "rejected.jsonl"
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(
+        args=["import-customers", str(launch), "--program", "youth", "--rejections", str(rejected)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "launch.csv" in result.output  # the progress bar's label
+    assert (
+        "customers: created 3, updated 0, unchanged 0, rejected 7; cards enrolled 3"
+        in result.output
+    )
+    lines = [json.loads(line) for line in rejected.read_text().splitlines()]
+    assert [line["index"] for line in lines] == [1, 2, 4, 5, 6, 7, 8]
+    assert PAN not in rejected.read_text() + result.output
+    assert cards_of(db) == {"tok_a1": "c-1", "tok_a2": "c-1", "tok_d1": "c-4"}
+
+    again = runner.invoke(args=["import-customers", str(launch), "--program", "youth"])
+    assert "created 0, updated 0, unchanged 3, rejected 7" in again.output
+    assert "row 5: {'external_ref': ['appears earlier in this file (row 0)']}" in again.output
+
+
+def test_the_cli_refuses_an_unknown_program(app, db, tmp_path):
+    launch = tmp_path / "launch.csv"
+    launch.write_bytes(MIXED_CSV)
+    result = app.test_cli_runner().invoke(
+        args=["import-customers", str(launch), "--program", "nope"]
+    )
+    assert result.exit_code == 1
+    assert "No program with slug 'nope'" in result.output

@@ -1,13 +1,16 @@
-"""Operator commands for feeds: import a transaction file from disk."""
+"""Operator commands for feeds: import a transaction file or a customer file from disk."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import IO
 
 import click
 from flask.cli import with_appcontext
 
 from rewards.db import db
+from rewards.enrolment import enrol_customers, read_customers
 from rewards.errors import InvalidInput, NotFound
 from rewards.feed_files import FORMATS, CountingReader, read_rows
 from rewards.feed_rows import RowValidator
@@ -71,4 +74,69 @@ def import_file(path: Path, slug: str, file_format: str | None) -> None:
         click.echo(f"  row {rejection['index']}: {rejection['errors']}")
 
 
-COMMANDS: list[click.Command] = [import_file]
+@click.command("import-customers")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--program", "slug", required=True, help="Slug of the program to enrol into.")
+@click.option("--format", "file_format", type=click.Choice(FORMATS), help="Default: by suffix.")
+@click.option(
+    "--rejections",
+    "rejections_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write every rejected row (index and errors) to this JSON Lines file.",
+)
+@with_appcontext
+def import_customers(
+    path: Path, slug: str, file_format: str | None, rejections_path: Path | None
+) -> None:
+    """Enrol customers and their card tokens from a CSV or JSON Lines file (as the upload)."""
+    file_format = _format_of(path, file_format)
+    try:
+        program = program_by_slug(slug)
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from exc
+    with (
+        path.open("rb") as raw,
+        click.progressbar(length=path.stat().st_size, label=path.name) as bar,
+    ):
+        counted = CountingReader(raw)
+        shown = 0
+
+        def on_chunk(released: list[int]) -> None:
+            nonlocal shown
+            db.session.commit()
+            if released:
+                enqueue_transactions(released)
+            bar.update(counted.bytes_read - shown)
+            shown = counted.bytes_read
+
+        try:
+            rows = read_customers(counted, file_format)
+            summary = enrol_customers(
+                program_id=program.id,
+                rows=rows,
+                on_chunk=on_chunk,
+                keep_rejections=None if rejections_path else 10,
+            )
+        except InvalidInput as exc:
+            raise click.ClickException(f"{exc.detail} {exc.errors}") from exc
+        bar.update(path.stat().st_size - shown)
+    counts = summary.as_dict()
+    click.echo(
+        "customers: created {created}, updated {updated}, unchanged {unchanged}, "
+        "rejected {rejected}; cards enrolled {cards_enrolled}".format(**counts)
+    )
+    if rejections_path:
+        with rejections_path.open("w") as out:
+            _write_rejections(out, summary.rejections)
+        click.echo(f"rejected rows written to {rejections_path}")
+    else:
+        for rejection in summary.rejections:
+            click.echo(f"  row {rejection['index']}: {rejection['errors']}")
+
+
+def _write_rejections(out: IO[str], rejections: list[dict]) -> None:
+    for rejection in rejections:
+        out.write(json.dumps(rejection) + "\n")
+
+
+COMMANDS: list[click.Command] = [import_file, import_customers]
