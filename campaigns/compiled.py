@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+from fractions import Fraction
 from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -323,47 +324,34 @@ class Campaign:
         return f"{self.effect_text} — {self.name}"
 
     def raw_points(self, p: Purchase, qualifying_minor: int) -> int:
-        """The effect on `qualifying_minor` of the amount, before caps."""
+        """The effect on `qualifying_minor` of the amount, before caps: exact integer
+        arithmetic on the rate as a fraction, floored once at the end (a share rounded on
+        the way, such as 5/14 as a decimal, loses a point)."""
         if qualifying_minor <= 0:
             return 0
-        if qualifying_minor == p.amount_minor:
-            # The share is exactly 1: integers give the Decimal formula's floor, and fast,
-            # while the product stays within the 28 digits where Decimal is exact.
-            fixed, numerator, denominator, limit = self._exact
-            if fixed is not None:
-                return fixed
-            if self.effect == "multiplier":
-                units = p.base_points
-            else:
-                units = qualifying_minor
-                denominator *= 10 ** minor_units(p.currency)
-            if -limit < units < limit:
-                return max(0, units * numerator // denominator)
-        share = Decimal(qualifying_minor) / Decimal(p.amount_minor)
-        major = Decimal(qualifying_minor).scaleb(-minor_units(p.currency))
+        numerator, denominator = self._rate
+        if self.effect == "fixed_bonus":
+            return max(0, numerator // denominator)
         if self.effect == "multiplier":
-            raw = Decimal(p.base_points) * share * (self.value - 1)
-        elif self.effect == "fixed_bonus":
-            raw = self.value
-        elif self.effect == "points_per_unit":
-            raw = major * self.value
-        else:  # percent_of_spend, in points per major unit of spend
-            raw = major * self.value / 100
-        return max(0, int(raw.to_integral_value(rounding=ROUND_FLOOR)))
+            # base × (qualifying / amount) × (value − 1), one division.
+            numerator *= p.base_points * qualifying_minor
+            denominator *= p.amount_minor
+        else:  # points_per_unit and percent_of_spend: per major unit of qualifying spend
+            numerator *= qualifying_minor
+            denominator *= 10 ** minor_units(p.currency)
+        return max(0, numerator // denominator)
 
     @cached_property
-    def _exact(self) -> tuple[int | None, int, int, int]:
-        """For `raw_points` on a whole amount: the points of a fixed bonus; otherwise the
-        Decimal the effect multiplies by (value - 1 for a multiplier, value / 100 for a
-        percentage) as an exact fraction, and the largest operand whose product with it
-        stays within 28 digits."""
-        if self.effect == "fixed_bonus":
-            return max(0, int(self.value.to_integral_value(rounding=ROUND_FLOOR))), 0, 1, 0
-        rate = self.value - 1 if self.effect == "multiplier" else self.value
-        numerator, denominator = rate.as_integer_ratio()
-        if self.effect == "percent_of_spend":
-            denominator *= 100
-        return None, numerator, denominator, 10 ** (28 - len(rate.as_tuple().digits))
+    def _rate(self) -> tuple[int, int]:
+        """What the effect multiplies by, as an exact fraction (numerator, denominator > 0):
+        the bonus of a fixed bonus, value − 1 for a multiplier (the base is already earned),
+        value / 100 for a percentage, the value itself per unit."""
+        rate = Fraction(self.value)  # exact: the value is a Decimal parsed from its string
+        if self.effect == "multiplier":
+            rate -= 1
+        elif self.effect == "percent_of_spend":
+            rate /= 100
+        return rate.numerator, rate.denominator
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -373,7 +361,11 @@ def _as_datetime(value: Any) -> datetime:
 def _effect_text(c: Campaign) -> str:
     value = f"{c.value.normalize():f}"
     where = ", ".join(sorted(c.categories)) or (
-        "selected merchants" if c.merchants or c.mccs else "every purchase"
+        "selected merchants"
+        if c.merchants
+        else "selected merchant categories"
+        if c.mccs
+        else "every purchase"
     )
     if c.effect == "multiplier":
         return f"{value}× on {where}"

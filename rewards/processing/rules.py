@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 from rewards.currencies import minor_units
@@ -62,9 +62,10 @@ class Award:
 
 
 def points_for_amount(amount_minor: int, currency: str, rate: Decimal) -> int:
-    """Points for `amount_minor` at `rate` points per major unit, rounded down."""
-    major = Decimal(amount_minor).scaleb(-minor_units(currency))
-    return int((major * rate).to_integral_value(rounding=ROUND_FLOOR))
+    """Points for `amount_minor` at `rate` points per major unit, rounded down once, in exact
+    integers (a Decimal product rounds past 28 digits)."""
+    numerator, denominator = rate.as_integer_ratio()
+    return amount_minor * numerator // (denominator * 10 ** minor_units(currency))
 
 
 def _money(amount_minor: int, currency: str) -> str:
