@@ -424,7 +424,7 @@ class CampaignRules:
         """Split what a refund took from a bonus lot over the lot's campaigns exactly, and
         give each back its budget, cap room and daily figure (written by `finish`)."""
         explanation = clawback.explanation
-        parts = _parts(explanation, clawback.lot_points)
+        parts = explained_parts(explanation, clawback.lot_points)
         if not parts:
             return
         weights = [int(part["points"]) for part in parts]
@@ -576,7 +576,7 @@ def _refunded_versions(purchase_ids: list[int]) -> dict[tuple[int, int], Campaig
             LedgerEntry.transaction_id.in_(purchase_ids), LedgerEntry.kind == "bonus"
         )
     ):
-        for part in _parts(explanation or {}, 0):
+        for part in explained_parts(explanation or {}, 0):
             wanted.add((int(part["campaign_id"]), int(part.get("campaign_version") or 1)))
     if not wanted:
         return {}
@@ -592,7 +592,7 @@ def _refunded_versions(purchase_ids: list[int]) -> dict[tuple[int, int], Campaig
     }
 
 
-def _parts(explanation: dict[str, Any], lot_points: int) -> list[dict[str, Any]]:
+def explained_parts(explanation: dict[str, Any], lot_points: int) -> list[dict[str, Any]]:
     """Each campaign's part of a bonus lot (a lot written before 0005 had one campaign)."""
     if "campaigns" in explanation:
         return list(explanation["campaigns"])
