@@ -138,13 +138,13 @@ def _exact_points(
     purchase = _purchase(tx, base)
     for part in explained_parts(lot.explanation or {}, lot.points):
         stored = int(part["points"])
-        qualifying = part.get("qualifying_minor")
+        qualifying = int(part.get("qualifying_minor") or 0)
         c = _version(int(part["campaign_id"]), int(part.get("campaign_version") or 1), versions)
-        if c is None or c.effect != "multiplier" or not 0 < (qualifying or 0) < tx.amount_minor:
+        if c is None or c.effect != "multiplier" or not 0 < qualifying < tx.amount_minor:
             total += stored
             continue
         looked = True
-        exact = c.raw_points(purchase, int(qualifying))
+        exact = c.raw_points(purchase, qualifying)
         if c.per_transaction is not None:
             exact = min(exact, c.per_transaction)
         if exact <= stored or any(
