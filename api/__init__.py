@@ -41,10 +41,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from api import docs
     from api.extensions import api
     from api.resources import BLUEPRINTS, health
 
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
 

@@ -54,9 +54,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "v1/openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": os.environ.get(
-            "SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
-        ),
-        "OPENAPI_REDOC_PATH": "redoc",
-        "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        # Served by the app itself from the installed swagger-ui-bundle (api/docs.py): /docs
+        # works without internet. /redoc redirects there (ReDoc is not shipped).
+        "OPENAPI_SWAGGER_UI_URL": os.environ.get("SWAGGER_UI_URL", "/docs/assets/"),
     }
