@@ -18,6 +18,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_inbound_guard(app)
     register_commands(app)
     return app
 
@@ -27,6 +28,7 @@ def register_extensions(app: Flask) -> None:
     import campaigns.segments
     import campaigns.usage  # noqa: F401
     import rewards.models  # noqa: F401
+    from api import ratelimit
     from api.extensions import api, db, limiter, migrate, queues
 
     db.init_app(app)
@@ -37,6 +39,7 @@ def register_extensions(app: Flask) -> None:
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
     limiter.init_app(app)
+    ratelimit.init_app(app)
     queues.init_app(app)
 
 
@@ -55,6 +58,15 @@ def register_errorhandlers(app: Flask) -> None:
     from api.errors import register
 
     register(app)
+
+
+def register_inbound_guard(app: Flask) -> None:
+    """Deep JSON, unstorable text and card numbers stopped before any view; logs masked."""
+    from api import inbound
+    from rewards import logsafe
+
+    inbound.register(app)
+    logsafe.install()
 
 
 def register_commands(app: Flask) -> None:

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from api.ratelimit import per_caller_limit
+
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
@@ -33,6 +35,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "JWT_JWKS_URL": os.environ.get("JWT_JWKS_URL"),
         "JWT_AUDIENCE": os.environ.get("JWT_AUDIENCE"),
         "JWT_ISSUER": os.environ.get("JWT_ISSUER"),
+        # Longest accepted exp - iat, and the clock skew allowed on exp/iat/nbf, in seconds.
+        "JWT_MAX_LIFETIME": _int("JWT_MAX_LIFETIME", 24 * 3600),
+        "JWT_LEEWAY": _int("JWT_LEEWAY", 30),
+        # Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted (0: none).
+        "PROXY_HOPS": _int("PROXY_HOPS", 0),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 16 * 1024 * 1024),
         "MAX_BATCH_ROWS": _int("MAX_BATCH_ROWS", 5000),
         "CHUNK_SIZE": _int("CHUNK_SIZE", 5000),
@@ -40,7 +47,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # without waiting on each other's accounts (workers/queues.py `partitions`).
         "FEED_PARTITIONS": _int("FEED_PARTITIONS", 2),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_DEFAULT": os.environ.get("RATE_LIMIT", "600 per minute"),
+        # One bucket per caller across the whole API (api/ratelimit.py), not one per endpoint.
+        "RATE_LIMIT": os.environ.get("RATE_LIMIT", "600 per minute"),
+        "RATELIMIT_APPLICATION": per_caller_limit,
+        # Failed authentications allowed per client address and per API-key prefix.
+        "AUTH_FAILURE_LIMIT": os.environ.get("AUTH_FAILURE_LIMIT", "20 per 10 minutes"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # A moving window (one timestamp per call): no double burst across a window boundary,
         # which a fixed window allows (and which made the limit miss calls right at a minute).

@@ -137,10 +137,12 @@ def make_token(
     **extra: Any,
 ) -> str:
     """A signed HS256 JWT as the identity provider would issue it."""
+    now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": sub,
         "roles": roles,
-        "exp": datetime.now(UTC) + timedelta(seconds=expires_in),
+        "iat": now,
+        "exp": now + timedelta(seconds=expires_in),
         **extra,
     }
     if program is not None:

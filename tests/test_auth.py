@@ -7,7 +7,7 @@ import json
 import threading
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -47,8 +47,9 @@ def _hs512(claims: dict[str, Any]) -> str:
 
 
 def _claims(**extra: Any) -> dict[str, Any]:
-    exp = int((datetime.now(UTC) + timedelta(minutes=5)).timestamp())
-    return {"sub": "mkt-1", "program": "youth", "roles": ["marketer"], "exp": exp, **extra}
+    now = int(datetime.now(UTC).timestamp())
+    claims = {"sub": "mkt-1", "program": "youth", "roles": ["marketer"], "iat": now}
+    return {**claims, "exp": now + 300, **extra}
 
 
 @pytest.mark.parametrize(
@@ -104,6 +105,55 @@ def test_valid_marketer_token_is_accepted(client, program, marketer_headers):
 )
 def test_bad_tokens_are_401(client, program, token):
     _assert_401(client.get(PROGRAM_URL, headers=bearer(token())))
+
+
+def _signed(**claims: Any) -> str:
+    return jwt.encode(_claims(**claims), JWT_SECRET, algorithm="HS256")
+
+
+def _now() -> int:
+    return int(datetime.now(UTC).timestamp())
+
+
+DAY = 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        (lambda: _signed(exp=str(_now() + 300)), "must be numbers"),
+        (lambda: _signed(iat=str(_now())), "must be numbers"),
+        (lambda: _signed(iat=float("nan")), "must be numbers"),
+        (lambda: _signed(exp=float("inf")), "invalid"),
+        (lambda: jwt.encode({k: v for k, v in _claims().items() if k != "iat"}, JWT_SECRET),
+         "invalid"),
+        (lambda: _signed(iat=_now(), exp=_now() + DAY + 1), "lifetime"),
+        (lambda: _signed(iat=_now() - 3600, exp=_now() + 30 * DAY), "lifetime"),
+        (lambda: _signed(iat=_now() + 300, exp=_now() + 600), "not valid yet"),
+    ],
+    ids=["exp-string", "iat-string", "iat-nan", "exp-infinite", "no-iat", "lifetime-over-24h",
+         "lifetime-30-days", "iat-in-the-future"],
+)  # fmt: skip
+def test_tokens_with_bad_times_are_401(client, program, token, says):
+    response = client.get(PROGRAM_URL, headers=bearer(token()))
+    _assert_401(response)
+    assert says in response.json["detail"]
+
+
+def test_token_times_at_the_edges_are_accepted(client, program):
+    """Exactly the 24 h cap, and an `iat` a few seconds ahead (the issuer's clock) are fine."""
+    for token in (_signed(iat=_now(), exp=_now() + DAY), _signed(iat=_now() + 10)):
+        assert client.get(PROGRAM_URL, headers=bearer(token)).status_code == 200
+
+
+def test_the_lifetime_cap_is_configurable(app_config, program):
+    strict = create_app({**app_config, "JWT_MAX_LIFETIME": 3600})
+    with strict.test_client() as client:
+        hour = client.get(PROGRAM_URL, headers=bearer(_signed(exp=_now() + 3600)))
+        two = client.get(PROGRAM_URL, headers=bearer(_signed(exp=_now() + 7200)))
+    assert hour.status_code == 200
+    _assert_401(two)
+    assert "3600" in two.json["detail"]
 
 
 def test_expired_token_says_so(client, program):
