@@ -170,42 +170,52 @@ class RuleSet:
         s: Shopper,
         state: CapState,
         matching: list[Campaign] | None = None,
+        *,
+        charge: bool = True,
     ) -> list[Bonus]:
         """The bonuses `p` earns: the best exclusive campaign plus every stackable one.
-        `matching` is `self.matching(p, s)` when the caller already has it."""
+        `matching` is `self.matching(p, s)` when the caller already has it. With `charge`
+        false, `state` is left as it was: the caller checks the bonuses and then `charge`s
+        them (a purchase whose bonuses it refuses must not use caps or budget)."""
         if matching is None:
             matching = self.matching(p, s)
         bonuses: list[Bonus] = []
         buckets: dict[str, str] = {}  # period → this purchase's bucket, worked out once
         exclusive = _exclusive(matching)
+        # Each campaign has its own counters, budget and participants: sizing them all before
+        # charging any gives what granting them one by one would.
         if exclusive is not None:
-            self._grant(exclusive, p, s, state, buckets, bonuses)
+            self._size(exclusive, p, s, state, buckets, bonuses)
         for campaign in matching:
             if campaign.stackable:
-                self._grant(campaign, p, s, state, buckets, bonuses)
+                self._size(campaign, p, s, state, buckets, bonuses)
+        if charge:
+            self.charge(bonuses, s.customer_id, state)
         return bonuses
+
+    def charge(self, bonuses: list[Bonus], customer_id: int, state: CapState) -> None:
+        """Charge bonuses made by `evaluate(..., charge=False)` to the caps, budgets and
+        participants in `state`, so later purchases see them."""
+        for bonus in bonuses:
+            bonus.joined = _charge(
+                bonus.campaign,
+                customer_id,
+                state,
+                (bonus.points, bonus.qualifying_minor),
+                bonus.buckets,
+                bonus.spend_bucket,
+            )
 
     def earn(self, p: Purchase, s: Shopper, state: CapState, campaign_id: int) -> tuple[int, int]:
         """What `evaluate` grants on `p`, charged to `state` in the same way, as the points of
         campaign `campaign_id` (0 when it grants nothing) and the sum of the others' points:
-        what a simulation needs, without making a `Bonus` per grant."""
-        matching = self.matching(p, s)
-        buckets: dict[str, str] = {}
+        what a simulation needs."""
         mine = others = 0
-        exclusive = _exclusive(matching)
-        if exclusive is not None:
-            points = self._grant(exclusive, p, s, state, buckets, None)
-            if exclusive.id == campaign_id:
-                mine = points
+        for bonus in self.evaluate(p, s, state):
+            if bonus.campaign.id == campaign_id:
+                mine += bonus.points
             else:
-                others = points
-        for campaign in matching:
-            if campaign.stackable:
-                points = self._grant(campaign, p, s, state, buckets, None)
-                if campaign.id == campaign_id:
-                    mine += points
-                else:
-                    others += points
+                others += bonus.points
         return mine, others
 
     def _bucket(self, period: str, p: Purchase, memo: dict[str, str]) -> str:
@@ -214,27 +224,27 @@ class RuleSet:
             bucket = memo[period] = period_key(period, p.occurred_at, self.zone)
         return bucket
 
-    def _grant(
+    def _size(
         self,
         c: Campaign,
         p: Purchase,
         s: Shopper,
         state: CapState,
         memo: dict[str, str],
-        bonuses: list[Bonus] | None,
-    ) -> int:
-        """Grant `c`'s points on `p` within its caps, budget and participant limit, charge
-        them to `state` and return them (0: nothing granted); add the bonus to `bonuses`.
+        bonuses: list[Bonus],
+    ) -> None:
+        """Add to `bonuses` what `c` grants on `p` within its caps, budget and participant
+        limit, as `state` stands (nothing when it grants nothing); `state` is not charged.
 
         The feed's hot path (a purchase may earn from a dozen campaigns): dictionary
         look-ups, and tuples grown only when a cap applies."""
         cid, customer = c.id, s.customer_id
         left = state.participants_left.get(cid)
         if left is not None and left <= 0 and (cid, customer) not in state.participating:
-            return 0
+            return
         budget = state.budget_left.get(cid)
         if budget is not None and budget <= 0 and cid in state.exhausted:
-            return 0  # spent and known to be: whatever the points, nothing is granted
+            return  # spent and known to be: whatever the points, nothing is granted
         limits: tuple[str, ...] = ()
         qualifying, spend_bucket = p.amount_minor, None
         if c.qualifying_spend:
@@ -254,13 +264,10 @@ class RuleSet:
         if budget is not None and points > budget:
             points = max(0, budget)
             limits += ("budget reached",)
-            state.exhausted.add(cid)
-        if points <= 0:
-            return 0
-        joined = _charge(c, customer, state, (points, qualifying), buckets, spend_bucket)
-        if bonuses is not None:
-            bonuses.append(Bonus(c, points, qualifying, limits, buckets, spend_bucket, joined))
-        return points
+            if points <= 0:
+                state.exhausted.add(cid)  # spent before this purchase: true whatever it does
+        if points > 0:
+            bonuses.append(Bonus(c, points, qualifying, limits, buckets, spend_bucket))
 
     def _qualifying(
         self, c: Campaign, p: Purchase, customer: int, state: CapState, memo: dict[str, str]

@@ -112,6 +112,7 @@ class CampaignRules:
         self.granted_from: dict[int, int] = {}  # campaign → program, for bonuses written
         self.checked: set[int] = set()  # campaigns whose limits `_read_limits` looked up
         self.participation: dict[int, set[int]] = {}  # customer → campaigns earned from before
+        self.offered: tuple[int, _Grant] | None = None  # sized by `awards`, not yet accepted
 
     def prepare(
         self,
@@ -354,6 +355,9 @@ class CampaignRules:
                     self.budgeted.add(campaign_id)
 
     def awards(self, tx: TxFacts, customer_id: int, base_points: int) -> list[Award]:
+        """The purchase's bonus lot, sized but not charged: caps and budgets count it only
+        when the chunk `accept`s it (a purchase the chunk rejects uses nothing)."""
+        self.offered = None
         rules = self.rules.get(tx.program_id)
         if rules is None:
             return []
@@ -362,12 +366,13 @@ class CampaignRules:
             self.shoppers[customer_id],
             self.state,
             self.matched.get(tx.id),
+            charge=False,
         )
         self._note_full(tx.id, customer_id)
         if not bonuses:
             return []
         day = tx.occurred_at.astimezone(rules.zone).date()
-        self.granted[f"tx:{tx.id}:{BONUS_RULE}"] = _Grant(tx.program_id, customer_id, day, bonuses)
+        self.offered = (tx.id, _Grant(tx.program_id, customer_id, day, bonuses))
         return [
             Award(
                 rule=BONUS_RULE,
@@ -376,6 +381,16 @@ class CampaignRules:
                 explanation=_explain(bonuses, customer_id, rules.zone),
             )
         ]
+
+    def accept(self, tx: TxFacts) -> None:
+        """The chunk writes the purchase's awards: charge them to the caps and budgets that
+        later purchases of the chunk see."""
+        if self.offered is None or self.offered[0] != tx.id:
+            return
+        grant = self.offered[1]
+        self.rules[grant.program_id].charge(grant.bonuses, grant.customer_id, self.state)
+        self.granted[f"tx:{tx.id}:{BONUS_RULE}"] = grant
+        self.offered = None
 
     def _note_full(self, tx_id: int, customer_id: int) -> None:
         """Remember limited campaigns that were full for this purchase's customer."""

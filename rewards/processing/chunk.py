@@ -23,13 +23,10 @@ from rewards.db import among, db
 from rewards.ledger import ensure_accounts, lock_accounts, utcnow
 from rewards.models import Account, Transaction
 from rewards.processing import bulk, refunds
-from rewards.processing.extras import ExtraRules
+from rewards.processing.extras import ExtraRules, check_awards
 from rewards.processing.load import active_cards, load_terms, lock_received
 from rewards.processing.results import ChunkResult, Outcome
-from rewards.processing.rules import ProgramTerms, TxFacts, lot_dates, purchase_awards
-
-# No single transaction may earn more than this (a guard against absurd amounts or rates).
-MAX_POINTS = 10**12
+from rewards.processing.rules import Award, ProgramTerms, TxFacts, lot_dates, purchase_awards
 
 
 @dataclass(frozen=True)
@@ -150,17 +147,13 @@ def _earn_rows(
         account_id = accounts[customer_id].id
         try:
             available_at, expires_at = lot_dates(tx.occurred_at, program, now)
-            awards = purchase_awards(tx, program)
-            if any(award.points > MAX_POINTS for award in awards):
-                raise OverflowError("points out of range")
+            awards = _awards(tx, customer_id, program, extra)
         except (ArithmeticError, ValueError) as exc:
+            # This row alone: a failure retried would stall every row of the chunk forever.
             rejected[tx.id] = Outcome("rejected", customer_id, reason=f"cannot evaluate: {exc}")
             continue
         if extra is not None:
-            # Not caught: a failure here is a bug in configured rules, not in this row; the
-            # chunk fails loudly and is retried rather than losing the row's base points.
-            base = sum(a.points for a in awards if a.rule == "base")
-            awards += extra.awards(tx, customer_id, base)
+            extra.accept(tx)
         pending = available_at > now
         for award in awards:
             remaining = award.points
@@ -187,6 +180,19 @@ def _earn_rows(
                 }
             )
     return rows, rejected
+
+
+def _awards(
+    tx: TxFacts, customer_id: int, program: ProgramTerms, extra: ExtraRules | None
+) -> list[Award]:
+    """Every award of one purchase (base, then the extra rules'), through the one guard."""
+    awards = purchase_awards(tx, program)
+    check_awards(awards)  # before the extra rules multiply an absurd base
+    if extra is not None:
+        base = sum(a.points for a in awards if a.rule == "base")
+        awards += extra.awards(tx, customer_id, base)
+        check_awards(awards)
+    return awards
 
 
 def _write_earnings(rows: list[dict[str, Any]], result: ChunkResult) -> set[str]:
