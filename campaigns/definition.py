@@ -174,6 +174,15 @@ class _Checker:
         if high is None and value in self.excluded_mccs:
             self.fail(path, "Excluded by the program (never earns); cannot be targeted.")
             return None
+        # Four-digit strings compare like the numbers they spell.
+        covered = sorted(m for m in self.excluded_mccs if high and low <= m <= high)
+        if covered:
+            self.fail(
+                path,
+                f"The range covers {', '.join(covered)}, excluded by the program (never earns); "
+                "split it around them.",
+            )
+            return None
         return value
 
     def weekday(self, value: Any, path: str) -> int | None:
@@ -186,8 +195,8 @@ class _Checker:
 def validate_definition(raw: Any, *, excluded_mccs: Iterable[str] = ()) -> dict[str, Any]:
     """The normalised definition, or InvalidInput listing every problem by field path.
 
-    `excluded_mccs` are the program's: a campaign may not name one of them (ranges may span
-    them; the exclusion still wins when a transaction is processed).
+    `excluded_mccs` are the program's: a campaign may not name one of them, alone or inside
+    a range (a marketer would otherwise see a bonus promised on spending that never earns).
     """
     if not isinstance(raw, dict):
         raise InvalidInput(

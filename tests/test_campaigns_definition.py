@@ -206,9 +206,35 @@ def test_defaults_of_a_minimal_definition():
     }
 
 
-def test_mcc_ranges_may_span_codes_the_program_excludes():
-    ranged = with_change("conditions.mccs", ["6000-6099"])
-    assert validate_definition(ranged, excluded_mccs=DEFAULT_EXCLUDED_MCCS)["conditions"]["mccs"]
+def test_an_mcc_range_covering_an_excluded_code_is_refused_like_the_code():
+    """6010/6011 (cash) are excluded by default: a range around them is refused, naming them."""
+    errors = errors_of(with_change("conditions.mccs", ["5812", "6000-6099", "6010-6010"]))
+    assert set(errors) == {"conditions.mccs.1", "conditions.mccs.2"}
+    assert "6010, 6011, 6050, 6051" in errors["conditions.mccs.1"][0]
+    assert "6010" in errors["conditions.mccs.2"][0] and "6011" not in errors["conditions.mccs.2"][0]
+
+
+def test_mcc_ranges_beside_excluded_codes_are_accepted():
+    """Split around the excluded codes, the same spending is targetable."""
+    split = with_change("conditions.mccs", ["6000-6009", "6012-6049"])
+    definition = validate_definition(split, excluded_mccs=DEFAULT_EXCLUDED_MCCS)
+    assert definition["conditions"]["mccs"] == ["6000-6009", "6012-6049"]
+
+
+def test_the_programs_own_exclusions_decide(client, program, marketer_headers):
+    """Through the API, with the program's list: a range over an excluded code is 422."""
+    body = {
+        "name": "Cash back?",
+        "starts_at": "2026-04-01T00:00:00Z",
+        "effect": {"type": "multiplier", "value": "2"},
+        "conditions": {"mccs": ["6000-6099"]},
+    }
+    response = client.post("/v1/campaigns", json=body, headers=marketer_headers)
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert "6011" in response.json["errors"]["conditions.mccs.0"][0]
+    listed = client.get("/v1/campaigns", headers=marketer_headers).json["data"]
+    assert listed == []
 
 
 def test_merge_patch_merges_objects_and_null_removes():
