@@ -180,3 +180,38 @@ def test_refund_of_excluded_purchase_is_excluded(program, card):
     process_transactions([refund])
     assert status_of(refund) == "excluded"
     assert balance(card.customer_id) == (0, 0)
+
+
+def _reason(tx_id: int) -> str:
+    from sqlalchemy import select
+
+    from rewards.models import Transaction
+
+    return db.session.scalar(select(Transaction.reason).where(Transaction.id == tx_id))
+
+
+FAR_FUTURE = datetime(9999, 12, 20, tzinfo=UTC)  # its lot dates cannot be computed: rejected
+
+
+def test_a_refund_of_a_rejected_purchase_is_rejected_naming_it(program, card):
+    purchase = _purchase(program, card, amount=500, occurred_at=FAR_FUTURE)
+    assert status_of(purchase) == "rejected"
+    refund = _refund(program, card, "r-1", 500, original="p-1")
+    process_transactions([refund])
+    assert status_of(refund) == "rejected"
+    assert _reason(refund).startswith("original purchase rejected (cannot evaluate")
+    assert balance(card.customer_id) == (0, 0) and entries(card.customer_id) == []
+    assert_reconciled()
+
+
+def test_a_refund_waiting_for_a_purchase_that_is_then_rejected_ends_rejected(program, card):
+    refund = _refund(program, card, "r-1", 500, original="p-1")
+    process_transactions([refund])
+    assert status_of(refund) == "waiting_for_original"
+    purchase = store(program.id, card.token, "p-1", amount_minor=500, occurred_at=FAR_FUTURE)
+    process_transactions([purchase])
+    assert (status_of(purchase), status_of(refund)) == ("rejected", "rejected")
+    assert _reason(refund).startswith("original purchase rejected")
+    assert balance(card.customer_id) == (0, 0)
+    # Nothing is left for the sweeper: the refund has reached its end.
+    assert sweep_stranded(older_than_seconds=0) == 0

@@ -4,7 +4,9 @@ Clawbacks are cumulative so partial refunds never drift: after refunds totalling
 amount A, a lot of P points has lost floor(P·R/A) in all, so a full refund takes back exactly
 P. A refund with no link is matched to the latest not-fully-refunded purchase on the same card
 at the same merchant within 120 days; failing that, the base points of the refunded amount are
-clawed back. Spent points leave a negative balance (debt) that later earnings repay.
+clawed back. Spent points leave a negative balance (debt) that later earnings repay. A return
+whose purchase was excluded is excluded; one whose purchase was rejected is rejected (nothing
+was earned to take back), with the purchase's reason.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rewards.processing.rules import ProgramTerms, TxFacts, points_for_amount
 MATCH_WINDOW = timedelta(days=120)
 WAITING = "original not processed yet"
 CLAWBACK_KINDS = ("earn", "bonus")
+REASON_LENGTH = 200  # transactions.reason
 
 
 def find_originals(returns: list[TxFacts]) -> dict[int, Transaction]:
@@ -144,6 +147,17 @@ class ReturnBatch:
                 "excluded",
                 customer_id,
                 reason="original purchase excluded",
+                original_id=original.id,
+            )
+        if original.status == "rejected":
+            # Final: a rejected purchase earned nothing and is never processed again, so a
+            # refund waiting for it would wait forever.
+            return Outcome(
+                "rejected",
+                customer_id,
+                reason=f"original purchase rejected ({original.reason or 'no reason given'})"[
+                    :REASON_LENGTH
+                ],
                 original_id=original.id,
             )
         if original.status != "processed":
