@@ -78,7 +78,7 @@ class Expiring:
 
 @dataclass(frozen=True)
 class Release:
-    """The next pending lot and when it becomes spendable."""
+    """When pending points next become spendable, and all the points due then."""
 
     available_at: datetime
     points: int
@@ -173,8 +173,10 @@ def balance(*, program_id: int, external_ref: str, now: datetime | None = None) 
     """Totals, available points expiring within 30 days per local day, and the next release.
 
     One statement: the customer's account totals joined to the few lots that matter (pending,
-    or expiring within the horizon). Lots already past their expiry but not yet swept by the
-    expiry job are listed on their own (past) date: they are still in `available` until then.
+    or expiring within the horizon). What is left of lots already past their expiry is gone
+    from `available` and `expiring` at once, whether or not the hourly expiry job has written
+    its `expire` entries yet: the job takes exactly that from the account, so the figure does
+    not move when it runs. The next release is every pending point due at the earliest moment.
     """
     now = now or utcnow()
     params = {
@@ -188,19 +190,27 @@ def balance(*, program_id: int, external_ref: str, now: datetime | None = None) 
     first = rows[0]
     if first.available is None:  # enrolled without an account yet
         return Balance(totals=Totals(), expiring=[], next_release=None)
-    totals = Totals(first.available, first.pending, first.lifetime_earned, first.lifetime_redeemed)
     local = zone(first.timezone)
     per_day: dict[date, int] = defaultdict(int)
-    release: Release | None = None
+    releases: dict[datetime, int] = defaultdict(int)
+    lapsed = 0  # past expiry, not yet expired by the job
     for row in rows:
         if row.state is None:
             continue
         if row.state == "pending":
-            if release is None or row.available_at < release.available_at:
-                release = Release(available_at=row.available_at, points=row.remaining)
+            releases[row.available_at] += row.remaining
+        elif row.expires_at is not None and row.expires_at <= now:
+            lapsed += row.remaining
         elif row.expires_at is not None:
             per_day[row.expires_at.astimezone(local).date()] += row.remaining
+    totals = Totals(
+        first.available - lapsed, first.pending, first.lifetime_earned, first.lifetime_redeemed
+    )
     expiring = [Expiring(date=day, points=points) for day, points in sorted(per_day.items())]
+    release = None
+    if releases:
+        due = min(releases)
+        release = Release(available_at=due, points=releases[due])
     return Balance(totals=totals, expiring=expiring, next_release=release)
 
 

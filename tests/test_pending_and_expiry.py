@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -262,4 +263,64 @@ def test_refund_after_partial_spend_and_expiry_takes_back_only_what_was_spent(db
         ]
     )
     assert balance(card.customer_id) == (-40, 0)  # the 40 spent points become debt
+    assert_reconciled()
+
+
+def _lot(customer_id: int, points: int, key: str, **fields) -> None:
+    """One earning lot written through the ledger primitives, committed."""
+    from rewards.ledger import Movement, account_of_customer, credit
+
+    account = account_of_customer(customer_id, lock=True)
+    move = Movement(
+        kind="earn",
+        points=points,
+        source_type="transaction",
+        idempotency_key=key,
+        occurred_at=NOW - timedelta(days=400),
+        explanation={"summary": key},
+        **fields,
+    )
+    assert credit(account, move) is not None
+    db.session.commit()
+
+
+def test_next_release_is_every_point_due_at_that_moment(client, program, cardholder_headers):
+    card = enrol(program.id, external_ref="cust-1")
+    due = datetime.now(UTC) + timedelta(days=3)
+    _lot(card.customer_id, 70, "base", available_at=due)  # a purchase's base points…
+    _lot(card.customer_id, 140, "bonus", available_at=due)  # …and its bonus, due together
+    _lot(card.customer_id, 500, "later", available_at=due + timedelta(seconds=1))
+
+    body = client.get("/v1/me/balance", headers=cardholder_headers).json
+
+    assert body["pending"] == 710
+    assert body["next_release"]["points"] == 70 + 140
+    released = datetime.fromisoformat(body["next_release"]["available_at"].replace("Z", "+00:00"))
+    assert abs(released - due) < timedelta(milliseconds=1)
+
+
+def test_points_past_expiry_are_gone_from_the_balance_before_the_expiry_job(
+    client, program, cardholder_headers
+):
+    card = enrol(program.id, external_ref="cust-1")
+    now = datetime.now(UTC)
+    _lot(card.customer_id, 100, "lapsed", expires_at=now - timedelta(hours=1))
+    _lot(card.customer_id, 40, "lapsed-too", expires_at=now - timedelta(minutes=1))
+    _lot(card.customer_id, 50, "soon", expires_at=now + timedelta(days=5))
+    _lot(card.customer_id, 30, "later", expires_at=now + timedelta(days=300))
+    spend(card.customer_id, 20)  # from the lot expiring first: 80 of "lapsed" are left
+
+    before_job = client.get("/v1/me/balance", headers=cardholder_headers).json
+
+    # By hand: 100 + 40 + 50 + 30 − 20 spent − (80 + 40) past expiry = 50 + 30.
+    assert before_job["available"] == 80
+    assert balance(card.customer_id) == (200, 0)  # the account itself still holds them
+    soon = (now + timedelta(days=5)).astimezone(ZoneInfo(program.timezone)).date()
+    assert before_job["expiring"] == [{"date": soon.isoformat(), "points": 50}]
+
+    assert expire_lots() == 2
+    db.session.commit()
+    after_job = client.get("/v1/me/balance", headers=cardholder_headers).json
+    assert balance(card.customer_id) == (80, 0)
+    assert after_job == before_job
     assert_reconciled()
