@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run PORT=5001` when 5000 is taken.
+PORT ?= 5000
 
 .PHONY: run test lint typecheck format bench worker clean
 
@@ -14,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/rewards demo
+	$(BIN)/rewards demo --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

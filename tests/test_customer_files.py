@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -223,8 +223,12 @@ def test_only_processors_may_upload(client, db, program, marketer_headers):
 def test_enrolled_cardholders_log_in_and_their_cards_earn(
     app, client, db, program, processor_headers, run_jobs
 ):
-    # A purchase arrives before the bank's launch file: it waits as unmatched.
-    early = post_batch(client, processor_headers, [tx_row(1, card_token="tok_early")])
+    # A purchase arrives before the bank's launch file: it waits as unmatched. (Recent, so its
+    # points are far from their 12-month expiry.)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    early = post_batch(
+        client, processor_headers, [tx_row(1, card_token="tok_early", occurred_at=yesterday)]
+    )
     assert early.status_code == 202
     run_jobs()
     status = db.session.scalar(select(Transaction.status))
@@ -233,7 +237,9 @@ def test_enrolled_cardholders_log_in_and_their_cards_earn(
     data = csv_file("early-bird,2004-06-01,Ema,tok_early,,", "c-2,2006-01-01,Ken,tok_k1,,")
     assert upload(client, processor_headers, data).json["created"] == 2
     later = post_batch(
-        client, processor_headers, [tx_row(2, card_token="tok_k1", amount_minor=3456)]
+        client,
+        processor_headers,
+        [tx_row(2, card_token="tok_k1", amount_minor=3456, occurred_at=yesterday)],
     )
     assert later.status_code == 202
     run_jobs()

@@ -1,178 +1,129 @@
 """`rewards demo` (what `make run` calls): an embedded, self-contained tour of the product.
 
-SQLite under instance/, jobs run in-process, a seeded program with customers, cards and a
-sample transaction file that is imported and processed, then the API is served on port 5000.
+SQLite under instance/, jobs run in-process, a seeded program (see `demo_data`) whose sample
+transaction file is imported and processed by the real feed, then the API is served.
 """
 
 from __future__ import annotations
 
-import csv
-import random
+import errno
+import os
 import secrets
-from datetime import UTC, date, datetime, timedelta
+import socket
 from pathlib import Path
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
+from api.commands import demo_data
 from api.commands.access import mint_token_command
 from api.commands.feeds import import_file
-from rewards.access import mint_api_key
-from rewards.customers import enrol_card, upsert_customer
+from rewards.access import mint_api_key, verify_api_key
 from rewards.db import db
-from rewards.feed_rows import FIELDS
 from rewards.models import Program
-from rewards.programs import create_program
 
-SLUG = "demo"
-CUSTOMERS = [("demo-alice", "Alice"), ("demo-bob", "Bob"), ("demo-chika", "Chika")]
-MERCHANTS = [
-    ("5812", "m-noodle", "Noodle Bar"),
-    ("5814", "m-burger", "Burger Stand"),
-    ("5411", "m-mart", "Corner Mart"),
-    ("7832", "m-cinema", "Star Cinema"),
-    ("4111", "m-metro", "City Metro"),
-    ("5651", "m-threads", "Threads Clothing"),
-    ("5735", "m-vinyl", "Vinyl Records"),
-]
+HOST = "127.0.0.1"
+KEY_FILE = "demo_processor_key"
+TOKEN_TTL = 24 * 3600
 
 
-def _dev_jwt_secret(instance: Path) -> str:
-    """A per-checkout signing secret for demo tokens, kept in instance/ (never in the repo)."""
-    path = instance / "dev_jwt_secret"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def _instance_secret(path: Path, make: str | None = None) -> str:
+    """A demo secret kept in instance/ (never in the repo), readable by its owner only."""
+    if make is not None or not path.exists():
+        path.write_text(make or secrets.token_urlsafe(32))
+        os.chmod(path, 0o600)
     return path.read_text().strip()
 
 
-def _sample_file(path: Path) -> None:
-    """About sixty realistic rows, plus a refund, an excluded cash withdrawal, an unknown card."""
-    rng = random.Random(7)
-    start = datetime.now(UTC) - timedelta(days=20)
-    with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=FIELDS)
-        writer.writeheader()
-        for n in range(60):
-            ref = CUSTOMERS[n % 3][0]
-            mcc, merchant_id, name = rng.choice(MERCHANTS)
-            writer.writerow(
-                {
-                    "external_id": f"demo-tx-{n}",
-                    "card_token": f"tok_{ref}",
-                    "kind": "purchase",
-                    "amount_minor": rng.randrange(300, 4000),
-                    "currency": "JPY",
-                    "mcc": mcc,
-                    "merchant_id": merchant_id,
-                    "merchant_name": name,
-                    "channel": rng.choice(["in_store", "online", "contactless"]),
-                    "occurred_at": (start + timedelta(hours=8 * n)).isoformat(),
-                    "original_external_id": "",
-                }
-            )
-        extra = [
-            ("demo-refund-1", "tok_demo-alice", "refund", 1000, "5812", "demo-tx-0"),
-            ("demo-atm-1", "tok_demo-bob", "purchase", 10000, "6011", ""),
-            ("demo-unknown-card", "tok_not_enrolled", "purchase", 800, "5411", ""),
-        ]
-        for ext, token, kind, amount, mcc, original in extra:
-            writer.writerow(
-                {
-                    "external_id": ext,
-                    "card_token": token,
-                    "kind": kind,
-                    "amount_minor": amount,
-                    "currency": "JPY",
-                    "mcc": mcc,
-                    "merchant_id": "m-noodle",
-                    "merchant_name": "Noodle Bar",
-                    "channel": "in_store",
-                    "occurred_at": datetime.now(UTC).isoformat(),
-                    "original_external_id": original,
-                }
-            )
-
-
-def _seed() -> str | None:
-    """Create the demo program, customers and cards once; returns a new processor key."""
-    if db.session.scalar(select(Program).where(Program.slug == SLUG)) is not None:
-        return None
-    program = create_program(
-        slug=SLUG,
-        name="Demo Youth Card",
-        currency="JPY",
-        earn_rate="1",
-        actor="demo",
-        brand_partner="Noodle Bar Group",
-        points_name="points",
-        timezone="Asia/Tokyo",
-        pending_days=0,
-        expiry_months=12,
-        min_age=16,
-        max_age=30,
+def _processor_key(program: Program, instance: Path) -> tuple[str, bool]:
+    """The demo processor key kept in instance/, minting a new one if it is missing or was
+    revoked; `(key, reused)`."""
+    path = instance / KEY_FILE
+    if path.exists():
+        kept = path.read_text().strip()
+        record = verify_api_key(kept)
+        if record is not None and record.program_id == program.id:
+            return kept, True
+    minted = mint_api_key(
+        program=program, role="processor", name="demo processor", created_by="demo"
     )
-    db.session.flush()
-    for ref, nickname in CUSTOMERS:
-        upsert_customer(
-            program_id=program.id, external_ref=ref, birth_date=date(2006, 5, 1), nickname=nickname
-        )
-        enrol_card(program_id=program.id, external_ref=ref, token=f"tok_{ref}")
-    key = mint_api_key(program=program, role="processor", name="demo processor", created_by="demo")
     db.session.commit()
-    return key.secret
+    _instance_secret(path, make=minted.secret)
+    return minted.secret, False
+
+
+def _seed(ctx: click.Context, instance: Path) -> Program:
+    """Create the demo program, campaigns and customers and import their month, once."""
+    program = db.session.scalar(select(Program).where(Program.slug == demo_data.SLUG))
+    if program is not None:
+        return program
+    start = demo_data.history_start()
+    program = demo_data.seed_program(start)
+    db.session.commit()
+    sample = instance / "demo_transactions.csv"
+    demo_data.write_sample_file(sample, start)
+    ctx.invoke(import_file, path=sample, slug=demo_data.SLUG, file_format="csv")
+    return program
+
+
+def _print_credentials(ctx: click.Context, url: str, key: str, reused: bool) -> None:
+    click.echo(f"\nAPI docs:        {url}/docs   (OpenAPI: {url}/v1/openapi.json)")
+    hours = TOKEN_TTL // 3600
+    for label, sub, role in (
+        ("Cardholder JWT (demo-alice)", "demo-alice", "cardholder"),
+        ("Marketer JWT", "demo-marketer", "marketer"),
+        ("Admin JWT", "demo-admin", "admin"),
+    ):
+        click.echo(f"{label}, valid {hours} h:")
+        program = None if role == "admin" else demo_data.SLUG
+        ctx.invoke(mint_token_command, sub=sub, program_slug=program, role=role, ttl=TOKEN_TTL)
+    note = "the one kept in instance/ from an earlier run" if reused else "new, kept in instance/"
+    click.echo(f"Processor API key ({note}):\n{key}")
+    click.echo(f'\nTry: curl -H "Authorization: Bearer <cardholder JWT>" {url}/v1/me/balance\n')
 
 
 @click.command("demo")
-@click.option("--port", default=5000, show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-serve", is_flag=True, help="Seed and print credentials, then exit.")
 @click.pass_context
 @with_appcontext
 def demo_command(ctx: click.Context, port: int, no_serve: bool) -> None:
     """Seed a demo program (embedded SQLite, in-process jobs) and serve the API."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Before anything is seeded or printed: a second `make run` must not hand out credentials
+    # for a server that then fails to start.
+    if not no_serve and not _port_is_free(port):
+        raise click.ClickException(
+            f"port {port} is already in use (another `make run`?); "
+            f"stop it or pick another port: make run PORT={port + 1}"
+        )
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     if not app.config["JWT_SECRET"] and not app.config["JWT_JWKS_URL"]:
-        app.config["JWT_SECRET"] = _dev_jwt_secret(instance)
+        app.config["JWT_SECRET"] = _instance_secret(instance / "dev_jwt_secret")
     upgrade(directory=app.config["MIGRATIONS_DIR"])
-    key = _seed()
-    if key is not None:
-        sample = instance / "demo_transactions.csv"
-        _sample_file(sample)
-        ctx.invoke(import_file, path=sample, slug=SLUG, file_format="csv")
-    url = f"http://127.0.0.1:{port}"
-    click.echo(f"\nAPI docs:        {url}/docs   (OpenAPI: {url}/v1/openapi.json)")
-    click.echo("Cardholder JWT (demo-alice):")
-    ctx.invoke(
-        mint_token_command,
-        sub="demo-alice",
-        program_slug=SLUG,
-        role="cardholder",
-        ttl=7 * 24 * 3600,
-    )
-    click.echo("Marketer JWT:")
-    ctx.invoke(
-        mint_token_command,
-        sub="demo-marketer",
-        program_slug=SLUG,
-        role="marketer",
-        ttl=7 * 24 * 3600,
-    )
-    if key:
-        click.echo(f"Processor API key (shown once, also usable as Basic password):\n{key}")
-    else:
-        click.echo(
-            "Processor API key: created on the first run; mint another with "
-            "`rewards create-api-key --program demo --role processor --name me`."
-        )
-    click.echo(f'\nTry: curl -H "Authorization: Bearer <cardholder JWT>" {url}/v1/me/balance\n')
+    program = _seed(ctx, instance)
+    key, reused = _processor_key(program, instance)
+    _print_credentials(ctx, f"http://{HOST}:{port}", key, reused)
     if not no_serve:
         # `app.run` refuses to run inside a CLI command; this is what it would call.
-        run_simple("127.0.0.1", port, app, threaded=True)
+        run_simple(HOST, port, app, threaded=True)
 
 
 COMMANDS = [demo_command]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import click
 from flask.cli import with_appcontext
@@ -45,7 +45,7 @@ def import_file(path: Path, slug: str, file_format: str | None) -> None:
     ):
         counted = CountingReader(raw)
         try:
-            rows = read_rows(counted, file_format)
+            rows = read_rows(cast(IO[bytes], counted), file_format)
         except InvalidInput as exc:
             raise click.ClickException(f"{exc.detail} {exc.errors}") from exc
         batch = open_batch(program_id=program.id, source="cli", filename=path.name)
@@ -110,7 +110,7 @@ def import_customers(
             shown = counted.bytes_read
 
         try:
-            rows = read_customers(counted, file_format)
+            rows = read_customers(cast(IO[bytes], counted), file_format)
             summary = enrol_customers(
                 program_id=program.id,
                 rows=rows,
