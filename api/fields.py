@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -13,8 +13,21 @@ MAX_PAGE = 100
 CURSOR_PREFIX = "k1:"
 
 
+# Every timestamp the API accepts lies in [EARLIEST, LATEST): year 1 or 9999 cannot be moved
+# into UTC or a program's timezone without overflowing, and nothing here happens before 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+EARLIEST_DAY = date(1900, 1, 1)  # calendar days reach back further: birth dates
+LATEST_DAY = date(2099, 12, 31)
+
+
 class UtcDateTime(ma.fields.AwareDateTime):
-    """ISO-8601 timestamp: input must carry a zone (converted to UTC); output ends in `Z`."""
+    """ISO-8601 timestamp: input must carry a zone (converted to UTC) and lie between 1970 and
+    2100 (else 422 naming the field); output ends in `Z`."""
+
+    default_error_messages = {
+        "range": "Must be between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z (exclusive)."
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="iso", **kwargs)
@@ -28,7 +41,53 @@ class UtcDateTime(ma.fields.AwareDateTime):
         return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        try:
+            moment = super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC time
+            raise self.make_error("range") from exc
+        if not EARLIEST <= moment < LATEST:
+            raise self.make_error("range")
+        return moment
+
+
+class CalendarDate(ma.fields.Date):
+    """ISO-8601 date (`2026-04-01`) between 1900-01-01 and 2099-12-31, else 422 naming the
+    field: a day must still be a day when turned into a time in any timezone."""
+
+    default_error_messages = {"range": "Must be between 1900-01-01 and 2099-12-31."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise self.make_error("range")
+        return day
+
+
+class DateOrDateTime(ma.fields.Field):
+    """An ISO date, or a date-time with or without a zone (without: the caller reads it in the
+    program's timezone), between 1970 and 2099 so that any timezone conversion stays in range."""
+
+    default_error_messages = {
+        "invalid": "Not a valid ISO-8601 date or date-time.",
+        "range": "Must be between 1970-01-01 and 2099-12-31.",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date | datetime:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            if len(value) == 10:
+                moment: date | datetime = date.fromisoformat(value)
+            else:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+        # Judged by the calendar day written: far from year 1 and 9999, no timezone can push
+        # it out of what datetime represents.
+        day = moment.date() if isinstance(moment, datetime) else moment
+        if not EARLIEST.date() <= day < LATEST.date():
+            raise self.make_error("range")
+        return moment
 
 
 def encode_cursor(last_id: int) -> str:
@@ -63,5 +122,9 @@ class PageQueryArgsSchema(ma.Schema):
     )
     cursor = Cursor(
         load_default=None,
-        metadata={"description": "`next_cursor` of the previous page; omit for the first page."},
+        metadata={
+            "description": "`next_cursor` of the previous page, unchanged; omit for the first "
+            "page. Any other value is a 422.",
+            "pattern": "^[A-Za-z0-9_-]{6,30}$",
+        },
     )

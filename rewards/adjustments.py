@@ -24,6 +24,7 @@ from rewards.processing.rules import add_months
 MAX_ADJUSTMENT = 1_000_000
 MAX_REASON = 500
 MAX_MESSAGE = 140
+MAX_EXPIRY_MONTHS = 120  # the latest expires_at an adjustment may set: ten years ahead
 DEFAULT_MESSAGES = {True: "Points added by customer care", False: "Points removed by customer care"}
 
 
@@ -47,6 +48,11 @@ def _check(points: int, reason: str, expires_at: datetime | None, now: datetime)
         raise InvalidInput("only a positive adjustment can set expires_at", field="expires_at")
     if expires_at is not None and expires_at <= now:
         raise InvalidInput("expires_at must be in the future", field="expires_at")
+    if expires_at is not None and expires_at > add_months(now, MAX_EXPIRY_MONTHS):
+        # A typo (2206 for 2026) would otherwise grant points that practically never expire.
+        raise InvalidInput(
+            f"expires_at must be at most {MAX_EXPIRY_MONTHS // 12} years ahead", field="expires_at"
+        )
 
 
 def adjust_points(
