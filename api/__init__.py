@@ -18,6 +18,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_inbound_guard(app)
     register_commands(app)
     return app
 
@@ -57,6 +58,15 @@ def register_errorhandlers(app: Flask) -> None:
     from api.errors import register
 
     register(app)
+
+
+def register_inbound_guard(app: Flask) -> None:
+    """Deep JSON, unstorable text and card numbers stopped before any view; logs masked."""
+    from api import inbound
+    from rewards import logsafe
+
+    inbound.register(app)
+    logsafe.install()
 
 
 def register_commands(app: Flask) -> None:

@@ -17,7 +17,8 @@ from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.ledger import ensure_accounts
 from rewards.matching import release_unmatched
 from rewards.models import Account, Card, Customer
-from rewards.pan import looks_like_pan
+from rewards.pan import looks_like_pan, mask_pans
+from rewards.textsafe import UNSTORABLE_MESSAGE, storable
 
 PAN_MESSAGE = "looks like a card number (PAN); send the processor's card token instead"
 _UNSET: Any = object()
@@ -60,8 +61,11 @@ def upsert_customer(
 
     Concurrent calls for one ref serialise on the (program, external_ref) unique index.
     """
-    if looks_like_pan(external_ref):
-        raise InvalidInput(PAN_MESSAGE, field="external_ref")
+    _check_identifier(external_ref, "external_ref")
+    if isinstance(nickname, str):
+        if not storable(nickname):
+            raise InvalidInput(UNSTORABLE_MESSAGE, field="nickname")
+        nickname = mask_pans(nickname)  # display text: kept, with any card number masked
     values: dict[str, Any] = {"program_id": program_id, "external_ref": external_ref}
     changes = {
         name: value
@@ -94,8 +98,7 @@ def enrol_card(*, program_id: int, external_ref: str, token: str) -> CardEnrolme
 
     Transactions that arrived for the token before enrolment are released for processing.
     """
-    if looks_like_pan(token):
-        raise InvalidInput(PAN_MESSAGE, field="token")
+    _check_identifier(token, "token")
     customer = get_customer(program_id=program_id, external_ref=external_ref)
     insert = (
         dialect_insert(Card)
@@ -112,6 +115,14 @@ def enrol_card(*, program_id: int, external_ref: str, token: str) -> CardEnrolme
     return CardEnrolment(
         card=card, created=created_id is not None, released_transaction_ids=released
     )
+
+
+def _check_identifier(value: str, field: str) -> None:
+    """Identifiers holding a card number or unstorable text are refused (never echoed)."""
+    if not storable(value):
+        raise InvalidInput(UNSTORABLE_MESSAGE, field=field)
+    if looks_like_pan(value):
+        raise InvalidInput(PAN_MESSAGE, field=field)
 
 
 def get_customer(*, program_id: int, external_ref: str) -> Customer:

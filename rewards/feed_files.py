@@ -1,7 +1,9 @@
 """Reading transaction files (CSV with a header row, or JSON Lines) incrementally from a stream.
 
 Each reader yields one item per data row: the row's mapping, or a `RowError` for a line that
-cannot be read. Nothing here holds more than one line in memory.
+cannot be read. Nothing here holds more than one line in memory. Bytes that are not UTF-8
+are decoded as lone surrogates ("surrogateescape"), so the row holding them is rejected alone
+by the row checks, naming its field, and the rows around it are stored.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from rewards.errors import InvalidInput
-from rewards.feed_rows import FIELDS, REQUIRED, RowError
+from rewards.feed_rows import FIELDS, REQUIRED, RowError, safe_field_name
 
 FORMATS = ("csv", "jsonl")
 _FIELD_SET = frozenset(FIELDS)
@@ -40,7 +42,7 @@ class CountingReader(io.RawIOBase):
 def _text_stream(binary: IO[bytes]) -> io.TextIOWrapper:
     readable = binary if hasattr(binary, "readinto") else CountingReader(binary)
     buffered = io.BufferedReader(readable, buffer_size=1 << 16)  # type: ignore[arg-type]
-    return io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def check_csv_header(header: list[str] | None) -> None:
@@ -50,7 +52,7 @@ def check_csv_header(header: list[str] | None) -> None:
     errors: dict[str, list[str]] = {}
     for column in header:
         if column not in _FIELD_SET:
-            errors[column or "_header"] = ["unknown column"]
+            errors[safe_field_name(column) or "_header"] = ["unknown column"]
     for column in REQUIRED:
         if column not in header:
             errors[column] = ["required column is missing from the header"]
@@ -76,7 +78,14 @@ def _csv_rows(
     reader: Iterator[list[str]], header: list[str]
 ) -> Iterator[dict[str, Any] | RowError]:
     width = len(header)
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # one malformed line (e.g. an oversized field): that row only
+            yield RowError({"_row": [f"is not valid CSV ({type(exc).__name__})"]})
+            continue
         if not values:
             continue
         if len(values) != width:

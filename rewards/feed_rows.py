@@ -13,7 +13,8 @@ from typing import Any
 from rewards.currencies import is_currency
 from rewards.mcc import mcc_table
 from rewards.models.transaction import CHANNELS, TRANSACTION_KINDS
-from rewards.pan import looks_like_pan
+from rewards.pan import contains_pan, mask_pans, may_contain_pan
+from rewards.textsafe import UNSTORABLE_MESSAGE, storable
 
 # Card transactions outside this window are data errors (and would break date arithmetic).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -34,6 +35,11 @@ FIELDS = (
 )
 REQUIRED = ("external_id", "card_token", "kind", "amount_minor", "currency", "mcc", "occurred_at")
 _FIELD_SET = frozenset(FIELDS)
+# Card-number policy per text field: identifiers holding a PAN reject the row (the value is
+# never stored or echoed); display text is stored masked (first 6 / last 4) and still earns.
+IDENTIFIER_FIELDS = frozenset({"external_id", "card_token", "merchant_id", "original_external_id"})
+DISPLAY_FIELDS = frozenset({"merchant_name"})
+PAN_MESSAGE = "looks like a card number (PAN); card numbers are never accepted here"
 
 # Column order of a validated row, as `store_rows` writes it.
 STORED_COLUMNS = (
@@ -76,14 +82,27 @@ def _text(value: Any, field: str, errors: Errors) -> str | None:
     if not isinstance(value, str):
         errors[field] = ["must be a string"]
         return None
-    if "\x00" in value:
-        errors[field] = ["must not contain NUL characters"]
+    if not storable(value):
+        errors[field] = [UNSTORABLE_MESSAGE]
         return None
     limit = _MAX_LENGTH.get(field)
     if limit is not None and len(value) > limit:
         errors[field] = [f"must be at most {limit} characters"]
         return None
+    if may_contain_pan(value) and contains_pan(value):
+        if field in DISPLAY_FIELDS:
+            return mask_pans(value)
+        errors[field] = [PAN_MESSAGE]
+        return None
     return value
+
+
+def safe_field_name(name: Any) -> str:
+    """An unknown field's name fit to store and echo: card numbers masked, bad text replaced."""
+    text = mask_pans(str(name))
+    if not storable(text):
+        text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
+    return text[:64]
 
 
 def _amount(value: Any, digits_allowed: bool, errors: Errors) -> int | None:
@@ -141,11 +160,8 @@ def _mcc(value: Any, errors: Errors) -> str | None:
 
 def _card_token(value: Any, errors: Errors) -> str | None:
     token = _text(value, "card_token", errors)
-    if token is not None and looks_like_pan(token):
-        errors["card_token"] = [
-            "looks like a card number (PAN); send the processor's card token instead"
-        ]
-        return None
+    if "card_token" in errors and errors["card_token"] == [PAN_MESSAGE]:
+        errors["card_token"] = [PAN_MESSAGE + "; send the processor's card token instead"]
     return token
 
 
@@ -177,7 +193,7 @@ class RowValidator:
             return None, {"_row": ["must be an object"]}
         errors: Errors = {}
         for field in raw.keys() - _FIELD_SET:
-            errors[str(field)] = ["unknown field"]
+            errors[safe_field_name(field)] = ["unknown field"]
         for field in REQUIRED:
             if raw.get(field) is None or raw.get(field) == "":
                 errors[field] = ["is required"]

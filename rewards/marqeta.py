@@ -26,6 +26,7 @@ from rewards.ingest import (
     stored_external_ids,
 )
 from rewards.models import Program
+from rewards.textsafe import storable
 
 SUCCESS_CODES = frozenset({"0000", "0002", "1830"})
 PURCHASE_TYPES = frozenset(
@@ -142,6 +143,7 @@ def preceding_tokens(items: Iterable[Any]) -> set[str]:
         if isinstance(item, dict)
         and item.get("type") in AUTH_REVERSAL_TYPES
         and isinstance(item.get("preceding_related_transaction_token"), str)
+        and storable(item["preceding_related_transaction_token"])
     }
 
 

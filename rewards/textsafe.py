@@ -1,0 +1,21 @@
+"""Text PostgreSQL can store: no NUL characters and no lone UTF-16 surrogates."""
+
+from __future__ import annotations
+
+UNSTORABLE_MESSAGE = (
+    "contains characters that cannot be stored (NUL, a lone UTF-16 surrogate or bytes "
+    "that are not UTF-8)"
+)
+
+
+def storable(text: str) -> bool:
+    """True if `text` can be stored as PostgreSQL text (and encoded as UTF-8)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (from JSON "\ud800" or undecodable bytes)
+        return False
+    return True
