@@ -44,7 +44,7 @@ _UPSERT_DAYS = text(
     "purchases = campaign_days.purchases + EXCLUDED.purchases, "
     "participants = campaign_days.participants + EXCLUDED.participants"
 )
-# Only campaigns `CampaignRules._confirm_limits` (campaigns.feed) row-locked (in id order) get here.
+# Only campaigns `LimitChecks._confirm_limits` (campaigns.feed.limits) locked (id order) get here.
 _ADD_USAGE = text(
     "UPDATE campaigns AS c SET budget_used = GREATEST(0, c.budget_used + v.points), "
     "participants = c.participants + v.joined "
@@ -114,7 +114,8 @@ def add_participation(new: dict[int, list[int]]) -> None:
 
 
 def add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
-    """Add to the per-day figures, in key order, on this process's shard: one statement."""
+    """Add to the per-day figures, in key order, on `shard` (drawn afresh for each chunk by
+    `CampaignRules`, so two chunks at once seldom add to the same row): one statement."""
     rows = [
         {
             "campaign_id": c,
@@ -149,7 +150,7 @@ def add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
 
 def add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
     """Add bonus points to budgets and new participants to limited campaigns (row-locked by
-    `CampaignRules._confirm_limits` (campaigns.feed)): one statement on PostgreSQL."""
+    `LimitChecks._confirm_limits` (campaigns.feed.limits)): one statement on PostgreSQL."""
     rows = [
         {"id": c, "points": spent.get(c, 0), "joined": joined.get(c, 0)}
         for c in sorted(set(spent) | set(joined))

@@ -2,8 +2,11 @@
 
 Every change is audited and bumps the program's `rules_revision` in the same transaction, so
 workers that cache compiled rules per (program, revision) notice it from any process. A change
-first row-locks the program (`lock_rules`): that waits for chunks still using the old rules
-(they hold it `FOR SHARE`) and keeps the lock order program → campaign that the feed uses.
+first takes the program's rules lock exclusively (`rewards.programs.lock_rules`: a
+transaction-level advisory lock, not the program row). Feed chunks hold the same lock shared
+from the moment they lock their rows (`share_rules`), so a change waits for the chunks still
+using the old rules, and chunks after it compile the new revision; both then take campaign
+rows, so the order is rules lock → campaign rows everywhere.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class Usage:
 
 def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
     """Per campaign: a budgeted campaign's budget use and a limited one's participants come
-    from its row (the feed keeps them under a lock); otherwise from its daily figures. One
+    from its row (the feed adds to it under a row lock); otherwise from its daily figures. One
     grouped query for any number of campaigns."""
     ids = [v.campaign.id for v in views]
     if not ids:
