@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Set
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -100,11 +100,16 @@ def expire_lots(*, now: datetime | None = None, limit: int = 5000) -> int:
 
 
 def stranded_transactions(
-    *, older_than: timedelta, now: datetime | None = None, limit: int = 100_000
+    *,
+    older_than: timedelta,
+    still_queued: Callable[[Sequence[int]], Set[int]] | None = None,
+    now: datetime | None = None,
+    limit: int = 100_000,
 ) -> list[int]:
     """Ids of work that no queue will deliver; the caller commits, then enqueues them.
 
-    - rows left `received` for longer than `older_than` (Redis lost the job, a worker died);
+    - rows left `received` for longer than `older_than` (Redis lost the job, a worker died),
+      except those `still_queued(ids)` says a pending job will process;
     - refunds still waiting although their purchase is now processed (a chunk raced them);
     - rows `unmatched` although their card is now enrolled (enrolment raced their chunk).
     Waiting and unmatched rows found are flipped back to `received`.
@@ -118,6 +123,9 @@ def stranded_transactions(
             .limit(limit)
         )
     )
+    if received and still_queued is not None:
+        queued = still_queued(received)
+        received = [tx_id for tx_id in received if tx_id not in queued]
     purchase = aliased(Transaction)
     original_done = exists().where(
         and_(

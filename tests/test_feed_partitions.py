@@ -60,7 +60,7 @@ def test_splitting_leaves_the_callers_session_alone(app, client, db, processor_h
 
     row = db.session.get(Transaction, ids[0])
     row.reason = "pending change"  # uncommitted in the caller's transaction
-    assert enqueue_transactions(ids) == 2
+    assert enqueue_transactions(ids).jobs == 2
     assert row in db.session.dirty and row.reason == "pending change"
 
 

@@ -3,44 +3,37 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import select
 
 from rewards.db import db
 from rewards.models import Account, Transaction
-from tests.conftest import TEST_REDIS_URL
 from tests.ledger_helpers import assert_reconciled, enrol
-from workers.queues import enqueue_transactions
+from tests.process_helpers import (
+    REWARDS,
+    count,
+    kill_whole_worker,
+    lock_waiters,
+    poll,
+    start_worker,
+    stop,
+    worker_env,
+)
+from workers.queues import CHUNK_JOB, enqueue_transactions
 
 pytestmark = pytest.mark.slow
-REWARDS = str(Path(sys.executable).with_name("rewards"))
 
 
 def _env(app) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": TEST_REDIS_URL,
-        "QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
-        "JWT_SECRET": "unused-in-workers",
-    }
+    return worker_env(app)
 
 
 def _worker(app, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [REWARDS, "worker", "--no-scheduler", *args],
-        env=_env(app),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group: SIGKILL reaches the work horse too
-    )
+    return start_worker(app, "--no-scheduler", *args)
 
 
 def _seed(program_id: int, customers: int, per_customer: int) -> dict[int, int]:
@@ -85,29 +78,27 @@ def _balances() -> dict[int, int]:
 
 
 def _received() -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Transaction).where(Transaction.status == "received")
-    )
-
-
-def _wait_for_lock_wait(timeout: float = 30) -> None:
-    query = db.text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock'"
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with db.engine.connect() as conn:
-            if conn.execute(query).scalar():
-                return
-        time.sleep(0.05)
-    raise AssertionError("the worker never blocked inside its chunk")
+    return count("received")
 
 
 def _run_burst(app) -> None:
     proc = _worker(app, "--burst")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def _sweep_all(app) -> None:
+    """`rewards sweep --all`: re-enqueue every row not processed, queued or not."""
+    result = subprocess.run(
+        [REWARDS, "sweep", "--all"], env=_env(app), capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+
+
+def _enqueue_chunks(ids: list[int], size: int) -> None:
+    queues = current_app.extensions["rewards_queues"]
+    for start in range(0, len(ids), size):
+        queues.enqueue(CHUNK_JOB, ids[start : start + size])
 
 
 def test_worker_process_turns_a_feed_into_points(app, program):
@@ -120,26 +111,26 @@ def test_worker_process_turns_a_feed_into_points(app, program):
 
 
 def test_sigkill_mid_chunk_then_restart_leaves_the_ledger_exact(app, program):
-    expected = _seed(program.id, customers=20, per_customer=50)
-    _enqueue_all()
-    first = min(expected)
+    expected = _seed(program.id, customers=20, per_customer=50)  # customer by customer
+    ids = list(db.session.scalars(select(Transaction.id).order_by(Transaction.id)))
+    _enqueue_chunks(ids, 500)
+    held = sorted(expected)[15]  # a customer of the second chunk
     with db.engine.connect() as blocker:
-        # Hold one account so the worker stops inside its chunk: rows locked, entries pending.
+        # Hold one account: the worker commits chunk 1, then stops inside chunk 2.
         blocker.execute(
-            db.text("SELECT id FROM accounts WHERE customer_id = :c FOR UPDATE"), {"c": first}
+            db.text("SELECT id FROM accounts WHERE customer_id = :c FOR UPDATE"), {"c": held}
         )
         proc = _worker(app)
         try:
-            _wait_for_lock_wait()
+            poll(lock_waiters, 60, "the worker never blocked inside its second chunk")
+            assert kill_whole_worker(proc) is not None  # the horse, mid-chunk, died too
         finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            stop(proc)
         blocker.rollback()
-    # The killed chunk's transaction died with its connection: nothing half-written.
-    assert sum(_balances().values()) < sum(expected.values())
+    # The kill landed mid-work: chunk 1 is in; chunk 2's transaction died with its horse.
+    assert count("processed") == 500
     assert_reconciled()
-    result = subprocess.run([REWARDS, "sweep"], env=_env(app), capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr.decode()
+    _sweep_all(app)
     _run_burst(app)
     assert _received() == 0
     assert _balances() == expected
@@ -147,27 +138,50 @@ def test_sigkill_mid_chunk_then_restart_leaves_the_ledger_exact(app, program):
 
 
 def test_sigkill_at_a_random_moment_then_restart_leaves_the_ledger_exact(app, program):
-    expected = _seed(program.id, customers=100, per_customer=200)  # 20,000 rows, 20 chunks
+    expected = _seed(program.id, customers=100, per_customer=200)  # 20,000 rows
     _enqueue_all()
     proc = _worker(app)
-    time.sleep(1.0)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    try:
+        # As soon as a first chunk is in: the worker is at work on the next one.
+        poll(lambda: count("processed") > 0, 120, "the worker never committed a chunk")
+        kill_whole_worker(proc)
+    finally:
+        stop(proc)
+    assert 0 < count("processed") < len(expected) * 200  # the kill landed mid-feed
     assert_reconciled()
-    subprocess.run([REWARDS, "sweep"], env=_env(app), check=True, capture_output=True, timeout=60)
+    _sweep_all(app)
     _run_burst(app)
     assert _balances() == expected
     assert_reconciled()
 
 
 def test_two_workers_on_the_same_chunks_credit_each_transaction_once(app, program):
-    expected = _seed(program.id, customers=30, per_customer=100)
+    expected = _seed(program.id, customers=30, per_customer=100)  # 2 partitions
     _enqueue_all()
     _enqueue_all()  # every chunk queued twice, as after a sweeper re-enqueue
-    workers = [_worker(app, "--burst", "--name", f"w{i}-{os.getpid()}") for i in range(2)]
-    for proc in workers:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()[-2000:]
+    held = sorted(expected)[0]
+    with db.engine.connect() as blocker:
+        blocker.execute(
+            db.text("SELECT id FROM accounts WHERE customer_id = :c FOR UPDATE"), {"c": held}
+        )
+        workers = [_worker(app, "--burst", "--name", f"w{i}-{os.getpid()}") for i in range(2)]
+        try:
+            # Both at work at once: one holds the chunk of the held customer's partition,
+            # blocked inside it, while the other commits the other partition's chunk.
+            poll(
+                lambda: lock_waiters() == 1 and count("processed") > 0,
+                60,
+                "the two workers never worked at the same time",
+            )
+            assert 0 < count("processed") < len(expected) * 100
+            blocker.rollback()
+            for proc in workers:
+                _, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, err.decode()[-2000:]
+        finally:
+            for proc in workers:
+                stop(proc)
+    assert _received() == 0
     assert _balances() == expected
     assert_reconciled()
 

@@ -16,14 +16,15 @@ from campaigns.feed import CampaignRules, LimitRace
 from rewards.db import db
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
 from rewards.processing import ChunkResult, process_chunk
+from workers.held import held_transaction_ids
 from workers.queues import enqueue_transactions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Longer than a chunk job's timeout, so rows still queued behind a busy worker are not
-# re-enqueued every minute during a large import (a duplicate job would be a no-op anyway).
-SWEEP_AGE = timedelta(minutes=15)
+# Rows stored this recently may be between their commit and their enqueue: leave them be.
+# Older rows are re-enqueued only if no pending chunk job holds them (`held_transaction_ids`).
+SWEEP_AGE = timedelta(minutes=1)
 
 
 @contextmanager
@@ -97,11 +98,19 @@ def expire_points(limit: int = 5000) -> int:
     return _repeat(lambda: expire_lots(limit=limit), limit)
 
 
-def sweep_stranded(older_than_seconds: int = int(SWEEP_AGE.total_seconds())) -> int:
-    """Scheduled: re-enqueue rows no queue will deliver (lost jobs, crashed workers, refunds
-    whose purchase arrived meanwhile). Commit first, then enqueue."""
+def sweep_stranded(
+    older_than_seconds: int = int(SWEEP_AGE.total_seconds()), *, even_if_queued: bool = False
+) -> int:
+    """Scheduled: re-enqueue rows no queue will deliver (lost jobs, a flushed Redis, killed
+    workers, refunds whose purchase arrived meanwhile). Commit first, then enqueue.
+
+    `even_if_queued` re-enqueues rows that a pending job holds too (a duplicate job is a
+    no-op); for an operator who distrusts the queue."""
     with unit_of_work():
-        ids = stranded_transactions(older_than=timedelta(seconds=older_than_seconds))
+        ids = stranded_transactions(
+            older_than=timedelta(seconds=older_than_seconds),
+            still_queued=None if even_if_queued else held_transaction_ids,
+        )
     if ids:
         enqueue_transactions(ids)
         log.info("sweeper re-enqueued %d transactions", len(ids))

@@ -7,6 +7,7 @@ import itertools
 import logging
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 FEED_QUEUE = "feed"
 MAINTENANCE_QUEUE = "maintenance"
 QUEUE_NAMES = (FEED_QUEUE, MAINTENANCE_QUEUE)
+CHUNK_JOB = "workers.jobs.process_transactions"
+# A Redis host that drops packets must not hold a request (or a worker) for minutes.
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _resolve(path: str) -> Callable[..., Any]:
@@ -34,19 +38,23 @@ def _resolve(path: str) -> Callable[..., Any]:
 class Queues:
     """Flask extension owning the Redis connection and the RQ queues of this app."""
 
+    def __init__(self) -> None:
+        # One client per URL, never one per extension object: the extension is shared by
+        # every app built in a process (tests build apps with other REDIS_URLs).
+        self._clients: dict[str, Redis] = {}
+
     def init_app(self, app: Flask) -> None:
         app.extensions["rewards_queues"] = self
-        self._redis: Redis | None = None
 
     @property
     def redis(self) -> Redis:
-        """The Redis connection (created on first use, never at import)."""
+        """The current app's Redis connection (created on first use, never at import)."""
         url = current_app.config["REDIS_URL"]
         if url is None:
             raise RuntimeError("REDIS_URL is not set; jobs run inline in embedded mode")
-        if self._redis is None:
-            self._redis = Redis.from_url(url)
-        return self._redis
+        if url not in self._clients:
+            self._clients[url] = Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        return self._clients[url]
 
     def queue(self, name: str) -> Queue:
         """The RQ queue `name`, namespaced by QUEUE_PREFIX so test runs do not collide."""
@@ -65,19 +73,19 @@ class Queues:
         timeout: int = 600,
         retries: int = 3,
         **kwargs: Any,
-    ) -> None:
+    ) -> bool:
         """Enqueue `func_path(*args, **kwargs)`; call only after the rows it reads are committed.
 
         In embedded mode (no REDIS_URL) the job runs here and now, in this process.
-        If Redis is unreachable the error is logged, not raised: the rows are already safe in
-        PostgreSQL and the sweeper re-enqueues them.
+        If Redis is unreachable the error is logged, not raised, and False returned: the rows
+        are already safe in PostgreSQL and the sweeper re-enqueues them.
         """
         if current_app.config["JOBS_INLINE"]:
             # Its own app context, hence its own session: the job ends that session, never
             # the caller's (whose objects would otherwise be detached mid-request).
             with current_app.app_context():
                 _resolve(func_path)(*args, **kwargs)
-            return
+            return True
         try:
             self.queue(queue).enqueue(
                 func_path,
@@ -91,6 +99,8 @@ class Queues:
             )
         except (RedisError, OSError) as exc:
             log.warning("could not enqueue %s (%s); the sweeper will pick it up", func_path, exc)
+            return False
+        return True
 
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
@@ -135,19 +145,32 @@ def partitions(transaction_ids: list[int], count: int) -> list[list[int]]:
     return [group for group in groups if group]
 
 
-def enqueue_transactions(transaction_ids: list[int]) -> int:
+@dataclass(frozen=True)
+class Enqueued:
+    """What `enqueue_transactions` did: chunk jobs queued, and chunks left to the sweeper."""
+
+    jobs: int
+    not_queued: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """True when every chunk is queued (or ran, in embedded mode)."""
+        return self.not_queued == 0
+
+
+def enqueue_transactions(transaction_ids: list[int]) -> Enqueued:
     """Enqueue processing of stored transactions, one job per chunk, chunks of different
-    partitions alternating (see `partitions`); returns the job count."""
+    partitions alternating (see `partitions`). Never raises for Redis: if it is unreachable,
+    the chunks not queued are counted and left to the sweeper (the rows are committed)."""
     queues: Queues = current_app.extensions["rewards_queues"]
     size = current_app.config["CHUNK_SIZE"]
     # Inline (embedded mode) the chunks run one after the other: nothing to gain by splitting.
     count = 1 if current_app.config["JOBS_INLINE"] else current_app.config["FEED_PARTITIONS"]
     groups = partitions(sorted(set(transaction_ids)), count)
-    chunks = [chunked(group, size) for group in groups]
-    count = 0
-    for round_ in itertools.zip_longest(*chunks):
-        for chunk in round_:
-            if chunk:
-                queues.enqueue("workers.jobs.process_transactions", chunk)
-                count += 1
-    return count
+    rounds = itertools.zip_longest(*(chunked(group, size) for group in groups))
+    chunks = [chunk for round_ in rounds for chunk in round_ if chunk]
+    for done, chunk in enumerate(chunks):
+        if not queues.enqueue(CHUNK_JOB, chunk):
+            # Redis is down: do not wait on it once per chunk; the sweeper takes them all.
+            return Enqueued(jobs=done, not_queued=len(chunks) - done)
+    return Enqueued(jobs=len(chunks))

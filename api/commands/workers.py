@@ -44,12 +44,19 @@ def worker_command(
 
 
 @click.command("sweep")
+@click.option(
+    "--all",
+    "even_if_queued",
+    is_flag=True,
+    help="Also re-enqueue rows a queued or running job holds (a duplicate job is a no-op).",
+)
 @with_appcontext
-def sweep_command() -> None:
+def sweep_command(even_if_queued: bool) -> None:
     """Re-enqueue stranded transactions now (the scheduler also does this every minute)."""
     from workers.jobs import sweep_stranded
 
-    click.echo(f"re-enqueued {sweep_stranded(older_than_seconds=0)} transactions")
+    count = sweep_stranded(older_than_seconds=0, even_if_queued=even_if_queued)
+    click.echo(f"re-enqueued {count} transactions")
 
 
 COMMANDS = [worker_command, sweep_command]

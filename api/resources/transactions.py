@@ -7,7 +7,7 @@ import json
 from typing import IO, Any
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest, ClientDisconnected, UnsupportedMediaType
@@ -86,7 +86,16 @@ class TransactionBatchSchema(ma.Schema):
 
 class TransactionFileSchema(ma.Schema):
     batch_id = ma.fields.Integer()
-    status = ma.fields.String()
+    status = ma.fields.String(
+        validate=ma.validate.OneOf(["queued", "stored"]),
+        metadata={
+            "description": "queued: every row stored is queued for processing; stored: "
+            "the rows are stored but the queue was unreachable, the sweeper queues them"
+        },
+    )
+    detail = ma.fields.String(
+        metadata={"description": "what happens next, when the status is `stored`"}
+    )
     accepted = ma.fields.Integer()
     duplicates = ma.fields.Integer()
     rejected = ma.fields.Integer(metadata={"description": "number of rejected rows"})
@@ -199,8 +208,13 @@ def _upload() -> tuple[str, IO[bytes], str | None]:
 
 
 def _commit_chunk(ids: list[int]) -> None:
+    """Commit one chunk of an upload, then queue it. Once the queue has failed in this
+    upload, later chunks are left to the sweeper too (no wait on Redis per chunk)."""
     commit()
-    enqueue_transactions(ids)
+    if g.get("upload_not_queued"):
+        return
+    if not enqueue_transactions(ids).complete:
+        g.upload_not_queued = True
 
 
 @blp.route("/transaction-files")
@@ -260,5 +274,12 @@ class TransactionFiles(MethodView):
         commit()
         body = summary.as_dict()
         body["status"] = "queued"
+        if g.get("upload_not_queued"):
+            body["status"] = "stored"
+            body["detail"] = (
+                "The rows are stored, but the job queue is unreachable: processing starts "
+                "when the sweeper re-enqueues them, within a few minutes of the queue being "
+                "back; there is no need to send the file again."
+            )
         del body["ignored"]
         return body, 202
