@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from rewards.models import LedgerEntry, Transaction
 from tests.ledger_helpers import assert_reconciled, balance, enrol
+from tests.process_helpers import lock_waiters, poll
 from tests.test_ingest_api import tx_row
 
 ROWS = [tx_row(n, card_token=f"card_tok_{n % 40:06d}") for n in range(3000)]
@@ -37,8 +38,14 @@ def test_same_batch_from_two_processes_is_stored_once_and_credited_once(
         context.Process(target=_submit, args=(app_config, processor_headers, start, results))
         for _ in range(2)
     ]
-    for worker in workers:
-        worker.start()
+    with db.engine.connect() as gate:
+        # Inserts into `transactions` wait behind this lock: once both requests wait on it,
+        # both are mid-request at the same moment, and releasing it lets them race.
+        gate.execute(text("LOCK TABLE transactions IN SHARE MODE"))
+        for worker in workers:
+            worker.start()
+        poll(lambda: lock_waiters() == 2, 90, "the two requests never stored at the same time")
+        gate.commit()
     answers = [results.get(timeout=90) for _ in workers]
     for worker in workers:
         worker.join(30)

@@ -27,7 +27,8 @@ def card(db, program):
 
 
 def test_purchase_earns_base_points_with_explanation(db, program, card):
-    tx = store(program.id, card.token, "t-1", amount_minor=1234)
+    occurred = datetime(2025, 6, 14, 9, 30, tzinfo=UTC)
+    tx = store(program.id, card.token, "t-1", amount_minor=1234, occurred_at=occurred)
     result = process_transactions([tx])
     assert result["processed"] == 1
     assert balance(card.customer_id) == (1234, 0)
@@ -40,10 +41,30 @@ def test_purchase_earns_base_points_with_explanation(db, program, card):
     )
     assert entry.idempotency_key == f"tx:{tx}:base"
     assert entry.explanation["summary"] == "1 pt per ¥1 at Noodle Bar (dining)"
-    expected_expiry = entry.occurred_at.replace(year=entry.occurred_at.year + 1)
-    assert entry.expires_at == expected_expiry
+    assert entry.expires_at == datetime(2026, 6, 14, 9, 30, tzinfo=UTC)  # 12 months on
     assert status_of(tx) == "processed"
     assert_reconciled()
+
+
+@pytest.mark.parametrize(
+    ("occurred", "expires"),
+    [
+        # A leap day earns a lot that expires on the last day of next February.
+        (datetime(2024, 2, 29, 23, 59, tzinfo=UTC), datetime(2025, 2, 28, 23, 59, tzinfo=UTC)),
+        (datetime(2028, 2, 29, 0, 0, tzinfo=UTC), datetime(2029, 2, 28, 0, 0, tzinfo=UTC)),
+        # Twelve months from 28 February is 28 February, even when a leap day follows.
+        (datetime(2027, 2, 28, 12, 0, tzinfo=UTC), datetime(2028, 2, 28, 12, 0, tzinfo=UTC)),
+        (datetime(2025, 1, 31, 8, 0, tzinfo=UTC), datetime(2026, 1, 31, 8, 0, tzinfo=UTC)),
+        (datetime(2025, 12, 31, 23, 0, tzinfo=UTC), datetime(2026, 12, 31, 23, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_lot_expires_twelve_calendar_months_after_the_purchase(
+    db, program, card, occurred, expires
+):
+    tx = store(program.id, card.token, "t-1", amount_minor=100, occurred_at=occurred)
+    process_transactions([tx])
+    (entry,) = entries(card.customer_id)
+    assert entry.expires_at == expires
 
 
 def test_points_round_down_per_transaction_in_minor_units(db):

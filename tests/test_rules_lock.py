@@ -4,7 +4,6 @@ new chunks back (so a marketer's pause is never starved by a busy feed)."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +11,18 @@ from sqlalchemy.exc import OperationalError
 
 from rewards.db import db
 from rewards.programs import lock_rules, share_rules
+from tests.process_helpers import poll
+
+
+def _waiting_for_the_rules_lock() -> int:
+    """Backends of the test database queued on an advisory lock (the rules lock) right now."""
+    with db.engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        ).scalar()
 
 
 def _in_thread(app, work):
@@ -48,8 +59,9 @@ def test_a_waiting_change_goes_before_chunks_that_come_after_it(app, db, program
     first, first_errors = _in_thread(app, chunk)
     assert chunk_running.wait(10)
     second, second_errors = _in_thread(app, change)
-    time.sleep(0.3)
-    assert not change_done.is_set()  # the change waits for the chunk using the old rules
+    # The change is queued on the lock, behind the chunk using the old rules.
+    poll(_waiting_for_the_rules_lock, 10, "the change never waited for the chunk")
+    assert not change_done.is_set()
 
     # A chunk arriving now queues behind the waiting change instead of overtaking it.
     db.session.execute(text("SET LOCAL lock_timeout = '300ms'"))
