@@ -15,6 +15,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if config:
         app.config.update(config)
+    # No redirect from `//` to `/`: werkzeug answers redirects with an HTML page of its own.
+    app.url_map.merge_slashes = False
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -28,7 +30,7 @@ def register_extensions(app: Flask) -> None:
     import campaigns.segments
     import campaigns.usage  # noqa: F401
     import rewards.models  # noqa: F401
-    from api import ratelimit
+    from api import ratelimit, request_limits
     from api.extensions import api, db, limiter, migrate, queues
 
     db.init_app(app)
@@ -40,6 +42,7 @@ def register_extensions(app: Flask) -> None:
         api.spec.components.security_scheme(name, scheme)
     limiter.init_app(app)
     ratelimit.init_app(app)
+    request_limits.init_app(app)
     queues.init_app(app)
 
 

@@ -35,9 +35,11 @@ HTTP_SLUGS = {
     405: "method-not-allowed",
     409: "conflict",
     413: "payload-too-large",
+    414: "uri-too-long",
     415: "unsupported-media-type",
     422: "validation-error",
     429: "too-many-requests",
+    431: "headers-too-large",
     500: "internal-error",
 }
 
@@ -128,7 +130,9 @@ def http_problem(error: HTTPException) -> Response:
     detail = data.get("message") or (error.description if status != 500 else None)
     if status == 422 and not data.get("message"):
         detail = "The request body or query failed validation; see errors."
-    headers = dict(data.get("headers") or {})
+    # werkzeug's own headers (Allow on 405, WWW-Authenticate, Retry-After), not its HTML type.
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
     if status == 500:
         detail = "An unexpected error occurred; it has been logged."
     return problem(status, detail, errors=errors, headers=headers)

@@ -100,7 +100,7 @@ class Cursor(ma.fields.String):
 
     default_error_messages = {"invalid": "Not a valid cursor; pass next_cursor unchanged."}
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:  # type: ignore[override]
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
             decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()

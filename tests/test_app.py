@@ -26,6 +26,23 @@ def test_unknown_path_is_problem_json(client):
     assert response.json["type"].endswith("/not-found")
 
 
+def test_a_wrong_method_is_405_problem_json_with_allow(client, marketer_headers):
+    response = client.delete("/v1/programs/youth", headers=marketer_headers)
+    assert response.status_code == 405
+    assert response.content_type == "application/problem+json"
+    assert response.json["status"] == 405
+    allowed = {method.strip() for method in response.headers["Allow"].split(",")}
+    assert {"GET", "PATCH"} <= allowed and "DELETE" not in allowed
+
+
+def test_no_werkzeug_html_for_odd_paths(client, marketer_headers):
+    """A doubled slash was a 308 with werkzeug's HTML page; now it is an unknown path."""
+    for url in ("/v1//programs", "//healthz", "/v1/programs/youth/"):
+        response = client.get(url, headers=marketer_headers)
+        assert response.status_code == 404, url
+        assert response.content_type == "application/problem+json", url
+
+
 def test_openapi_document_is_served(client):
     response = client.get("/v1/openapi.json")
     assert response.status_code == 200
