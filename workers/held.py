@@ -20,7 +20,12 @@ def _pending_job_ids(feed: Queue) -> list[str]:
     started = StartedJobRegistry(queue=feed)
     # RQ's abandoned-job step first: runs whose lease expired (a killed worker) go to their
     # retry, in the scheduled registry, or to the failed one (then their rows are ours).
-    started.cleanup()
+    # Under RQ's own lock, so a worker cleaning at the same moment does not retry them twice.
+    if feed.acquire_maintenance_lock():
+        try:
+            started.cleanup()
+        finally:
+            feed.release_maintenance_lock()
     # Read along a job's way (queued -> being dequeued -> running; a retry is scheduled):
     # a job moving on while we read shows up in its next place. One missed anyway costs a
     # duplicate job, which finds its rows processed or locked and does nothing.
