@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.config import load_config
 
@@ -17,6 +18,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     # No redirect from `//` to `/`: werkzeug answers redirects with an HTML page of its own.
     app.url_map.merge_slashes = False
+    if app.config["PROXY_HOPS"]:
+        # The client address (rate limits, the failed-authentication throttle) is the one the
+        # trusted proxies saw, not the proxy's own; never trusted without a proxy in front.
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -241,3 +241,31 @@ def test_wrong_secrets_for_one_key_prefix_are_throttled_across_addresses(
     # The owner, from its own address, is not locked out by someone else's guessing.
     assert owner.status_code == 404
     assert any(prefix in r.getMessage() and r.levelno == logging.ERROR for r in auth_log.records)
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled(app_config, program):
+    """With PROXY_HOPS=1 every request comes from the proxy's address: one guesser must not
+    lock out everyone behind it, and must not escape by changing what it forwards itself."""
+    app = _limited(
+        app_config, RATE_LIMIT="1000 per minute", AUTH_FAILURE_LIMIT="2 per minute", PROXY_HOPS=1
+    )
+    proxy = {"REMOTE_ADDR": "10.9.0.1"}
+
+    def via_proxy(client, client_address: str, token: str):
+        headers = {**bearer(token), "X-Forwarded-For": client_address}
+        return client.get(PROGRAM_URL, headers=headers, environ_base=proxy)
+
+    forged = _marketer()[:-3] + "xyz"
+    with app.test_client() as client:
+        guesses = [via_proxy(client, "203.0.113.7", forged) for _ in range(3)]
+        # A client's own X-Forwarded-For entry is not trusted: the proxy appends the real one.
+        spoofed = client.get(
+            PROGRAM_URL,
+            headers={**bearer(forged), "X-Forwarded-For": "1.2.3.4, 203.0.113.7"},
+            environ_base=proxy,
+        )
+        neighbour = via_proxy(client, "203.0.113.8", _marketer())
+    assert [r.status_code for r in guesses[:2]] == [401, 401]
+    _assert_429(guesses[2])
+    _assert_429(spoofed)
+    assert neighbour.status_code == 200
