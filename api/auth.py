@@ -101,6 +101,10 @@ def decode_jwt(token: str) -> dict[str, Any]:
             claims = jwt.decode(
                 token, config["JWT_SECRET"], algorithms=["HS256"], options=options, **kwargs
             )
+    except jwt.PyJWKClientConnectionError as exc:
+        # The identity provider is unreachable: nobody is guessing, nobody may be throttled.
+        log.error("authentication: the JWKS at %s could not be fetched", config["JWT_JWKS_URL"])
+        raise _Unauthorized("The token cannot be checked right now.", guess=False) from exc
     except jwt.ExpiredSignatureError as exc:
         raise _Unauthorized("The token has expired.", guess=False) from exc
     except jwt.ImmatureSignatureError as exc:

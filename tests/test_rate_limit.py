@@ -11,6 +11,7 @@ import logging
 import os
 import uuid
 
+import jwt
 import pytest
 
 from api import create_app
@@ -269,3 +270,27 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled(app_config, pr
     _assert_429(guesses[2])
     _assert_429(spoofed)
     assert neighbour.status_code == 200
+
+
+def test_an_unreachable_identity_provider_throttles_nobody(app_config, program, auth_log):
+    app = _limited(
+        app_config,
+        RATE_LIMIT="1000 per minute",
+        AUTH_FAILURE_LIMIT="2 per minute",
+        JWT_SECRET=None,
+        JWT_JWKS_URL="http://127.0.0.1:1/.well-known/jwks.json",  # nothing listens there
+    )
+    token = jwt.encode(
+        {"sub": "m", "program": "youth", "roles": ["marketer"]},
+        "x" * 40,
+        algorithm="HS256",
+        headers={"kid": "idp-1"},
+    )
+    with app.test_client() as client:
+        statuses = [
+            client.get(PROGRAM_URL, headers=bearer(token), environ_base={"REMOTE_ADDR": "10.4.0.1"})
+            for _ in range(4)
+        ]
+    assert [r.status_code for r in statuses] == [401] * 4
+    assert "cannot be checked" in statuses[0].json["detail"]
+    assert any("JWKS" in r.getMessage() for r in auth_log.records)
