@@ -15,6 +15,7 @@ from rewards.db import db
 from rewards.errors import InvalidInput, NotFound
 from rewards.models import ApiKey, Program
 from rewards.models.access import API_KEY_ROLES
+from rewards.pan import mask_pans
 
 KEY_MARK = "rwk"
 
@@ -40,7 +41,7 @@ def mint_api_key(*, program: Program, role: str, name: str, created_by: str | No
     record = ApiKey(
         program_id=program.id,
         role=role,
-        name=name,
+        name=mask_pans(name),  # a label for people: a card number typed into it is masked
         prefix=prefix,
         secret_hash=_digest(secret),
         scopes=[role],

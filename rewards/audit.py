@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from rewards.db import db
 from rewards.models import AuditLog, Program
+from rewards.pan import mask_pans
 
 
 def record(
@@ -26,17 +27,32 @@ def record(
     """Add one audit row (flushed, so its id is known); the caller's entry point commits."""
     row = AuditLog(
         program_id=program_id,
-        actor=actor,
+        actor=mask_pans(actor),
         actor_role=actor_role,
         action=action,
         object_type=object_type,
         object_id=str(object_id),
-        before=before,
-        after=after,
+        before=masked_json(before),
+        after=masked_json(after),
     )
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def masked_json(value: Any) -> Any:
+    """A JSON-ready value with card numbers masked in every string (keys included).
+
+    The services mask or refuse card numbers at the door; this keeps the audit log clean of
+    any that a path without such a door (a CLI, a future import) lets through.
+    """
+    if isinstance(value, str):
+        return mask_pans(value)
+    if isinstance(value, dict):
+        return {masked_json(key): masked_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked_json(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from rewards.db import db, is_postgres
 from rewards.errors import NotFound
 from rewards.feed_rows import STORED_COLUMNS, Errors, Row, RowError, RowValidator
 from rewards.models import Batch, BatchRejection, Program, Transaction
+from rewards.pan import mask_pans
+from rewards.textsafe import clean_text
 
 BATCH_SOURCES = ("api", "file", "marqeta", "cli")
 REPORTED_REJECTIONS = 100  # rejections echoed in a response; all are kept on the batch
@@ -80,7 +82,7 @@ def open_batch(*, program_id: int, source: str, filename: str | None = None) -> 
     batch = Batch(
         program_id=program_id,
         source=source,
-        filename=filename[:255] if filename else None,
+        filename=_display_filename(filename),
         status="receiving",
         received_rows=0,
         accepted=0,
@@ -90,6 +92,13 @@ def open_batch(*, program_id: int, source: str, filename: str | None = None) -> 
     db.session.add(batch)
     db.session.flush()
     return batch
+
+
+def _display_filename(filename: str | None) -> str | None:
+    """The sender's file name as stored: card numbers masked, unstorable characters dropped."""
+    if not filename:
+        return None
+    return mask_pans(clean_text(filename))[:255] or None
 
 
 def finish_batch(batch: Batch, *, error: str | None = None) -> None:

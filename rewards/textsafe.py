@@ -19,3 +19,10 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:  # a lone surrogate (from JSON "\ud800" or undecodable bytes)
         return False
     return True
+
+
+def clean_text(text: str) -> str:
+    """`text` without the characters that cannot be stored (for names we keep, not refuse)."""
+    if storable(text):
+        return text
+    return text.encode("utf-8", "ignore").decode("utf-8").replace("\x00", "")
