@@ -2,7 +2,7 @@
 
 from flask_migrate import Migrate
 
-from api.errors import ProblemApi
+from api.openapi import DocumentedApi
 from api.ratelimit import CallerLimiter, caller_key
 from rewards.db import db
 from workers.queues import Queues
@@ -10,7 +10,7 @@ from workers.queues import Queues
 __all__ = ["api", "db", "limiter", "migrate", "queues"]
 
 migrate = Migrate()
-api = ProblemApi(
+api = DocumentedApi(
     spec_kwargs={
         "info": {"description": "Rewards engine for co-branded youth cards."},
         "servers": [{"url": "/"}],

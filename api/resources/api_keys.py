@@ -102,7 +102,7 @@ class ApiKeys(MethodView):
         return {**_view(minted.record, data["program"]), "key": minted.secret}
 
 
-@blp.route("/api-keys/<int:key_id>")
+@blp.route("/api-keys/<id:key_id>")
 class ApiKeyById(MethodView):
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @requires("admin")

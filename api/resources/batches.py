@@ -54,7 +54,7 @@ class RejectionQueryArgsSchema(PageQueryArgsSchema):
     """`?limit=&cursor=`; rejections come in row order (oldest first)."""
 
 
-@blp.route("/batches/<int:batch_id>")
+@blp.route("/batches/<id:batch_id>")
 class BatchById(MethodView):
     @blp.doc(**auth_doc("apiKey", problems=(404,)))
     @blp.response(200, BatchSchema)
@@ -64,7 +64,7 @@ class BatchById(MethodView):
         return batch_report(program_id=program_id(), batch_id=batch_id)
 
 
-@blp.route("/batches/<int:batch_id>/rejections")
+@blp.route("/batches/<id:batch_id>/rejections")
 class BatchRejections(MethodView):
     @blp.doc(**auth_doc("apiKey", problems=(404,)))
     @blp.arguments(RejectionQueryArgsSchema, location="query")

@@ -149,7 +149,7 @@ def _range(data: dict[str, Any], zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-@blp.route("/campaigns/<int:campaign_id>/simulate")
+@blp.route("/campaigns/<id:campaign_id>/simulate")
 class CampaignSimulation(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404, 422)))
@@ -200,7 +200,7 @@ STATUSES = {
 }
 
 
-@blp.route("/campaigns/<int:campaign_id>/simulations/<string:job_id>")
+@blp.route("/campaigns/<id:campaign_id>/simulations/<string:job_id>")
 class CampaignSimulationStatus(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
@@ -226,7 +226,7 @@ class CampaignSimulationStatus(MethodView):
         return body
 
 
-@blp.route("/campaigns/<int:campaign_id>/stats")
+@blp.route("/campaigns/<id:campaign_id>/stats")
 class CampaignStats(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))

@@ -269,7 +269,7 @@ class Campaigns(MethodView):
         return CampaignSchema().dump(campaign_dict(view)), 201
 
 
-@blp.route("/campaigns/<int:campaign_id>")
+@blp.route("/campaigns/<id:campaign_id>")
 class CampaignById(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
@@ -294,7 +294,7 @@ class CampaignById(MethodView):
         return campaign_dict(view)
 
 
-@blp.route("/campaigns/<int:campaign_id>/versions")
+@blp.route("/campaigns/<id:campaign_id>/versions")
 class CampaignVersions(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404, 422)))
@@ -313,7 +313,7 @@ class CampaignVersions(MethodView):
         return result
 
 
-@blp.route("/campaigns/<int:campaign_id>/versions/<int:version>")
+@blp.route("/campaigns/<id:campaign_id>/versions/<id:version>")
 class CampaignVersionByNumber(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
@@ -336,33 +336,33 @@ def _transition(action: Any, campaign_id: int, data: dict[str, Any]) -> dict[str
     return campaign_dict(view)
 
 
-@blp.route("/campaigns/<int:campaign_id>/activate")
+@blp.route("/campaigns/<id:campaign_id>/activate")
 class CampaignActivation(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404, 409, 422)))
-    @blp.arguments(CampaignTransitionSchema)
+    @blp.arguments(CampaignTransitionSchema, required=False)
     @blp.response(200, CampaignSchema)
     def post(self, data: dict[str, Any], campaign_id: int) -> dict[str, Any]:
         """Activate a draft or paused campaign: scheduled until its start, then active"""
         return _transition(service.activate_campaign, campaign_id, data)
 
 
-@blp.route("/campaigns/<int:campaign_id>/pause")
+@blp.route("/campaigns/<id:campaign_id>/pause")
 class CampaignPause(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404, 409, 422)))
-    @blp.arguments(CampaignTransitionSchema)
+    @blp.arguments(CampaignTransitionSchema, required=False)
     @blp.response(200, CampaignSchema)
     def post(self, data: dict[str, Any], campaign_id: int) -> dict[str, Any]:
         """Pause a scheduled or active campaign (it grants nothing until activated again)"""
         return _transition(service.pause_campaign, campaign_id, data)
 
 
-@blp.route("/campaigns/<int:campaign_id>/end")
+@blp.route("/campaigns/<id:campaign_id>/end")
 class CampaignEnd(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404, 409, 422)))
-    @blp.arguments(CampaignTransitionSchema)
+    @blp.arguments(CampaignTransitionSchema, required=False)
     @blp.response(200, CampaignSchema)
     def post(self, data: dict[str, Any], campaign_id: int) -> dict[str, Any]:
         """End a campaign for good (it can no longer be edited or resumed)"""

@@ -118,7 +118,7 @@ class MyOffers(MethodView):
         }
 
 
-@blp.route("/me/offers/<int:campaign_id>/activate")
+@blp.route("/me/offers/<id:campaign_id>/activate")
 class MyOfferActivation(MethodView):
     @requires("cardholder")
     @blp.doc(**auth_doc("bearerJWT", problems=(404, 409)))

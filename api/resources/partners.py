@@ -154,7 +154,7 @@ class Partners(MethodView):
         return partner
 
 
-@blp.route("/partners/<int:partner_id>")
+@blp.route("/partners/<id:partner_id>")
 class PartnerById(MethodView):
     @requires("marketer", "admin")
     @blp.doc(**auth_doc("bearerJWT", problems=(404, 422)))

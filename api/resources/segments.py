@@ -135,7 +135,7 @@ class Segments(MethodView):
         return SegmentSchema().dump(segment_dict(segment)), 201
 
 
-@blp.route("/segments/<int:segment_id>")
+@blp.route("/segments/<id:segment_id>")
 class SegmentById(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
@@ -170,7 +170,7 @@ class SegmentById(MethodView):
         commit()
 
 
-@blp.route("/segments/<int:segment_id>/preview")
+@blp.route("/segments/<id:segment_id>/preview")
 class SegmentPreview(MethodView):
     @requires("marketer")
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
