@@ -47,12 +47,14 @@ HTTP_SLUGS = {
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details (documentation only)."""
 
-    type = ma.fields.String(metadata={"description": "URI naming the problem type"})
-    title = ma.fields.String()
-    status = ma.fields.Integer()
+    type = ma.fields.String(required=True, metadata={"description": "URI naming the problem type"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
     detail = ma.fields.String()
     errors = ma.fields.Dict(
-        metadata={"description": "Field path → list of messages, for validation errors"}
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        metadata={"description": "Field path → list of messages, for validation errors"},
     )
 
 

@@ -143,7 +143,10 @@ def _enqueue_after_commit(ids: list[int]) -> None:
 class Transactions(MethodView):
     @blp.doc(**auth_doc("apiKey", problems=(400, 409, 413, 415, 422)))
     @blp.doc(
-        requestBody={"content": {"application/json": {"schema": TransactionBatchCreateSchema}}}
+        requestBody={
+            "required": True,
+            "content": {"application/json": {"schema": TransactionBatchCreateSchema}},
+        }
     )
     @blp.response(202, TransactionBatchSchema)
     @requires("processor")
@@ -222,16 +225,17 @@ class TransactionFiles(MethodView):
     @blp.doc(**auth_doc("apiKey", problems=(400, 415, 422)))
     @blp.doc(
         requestBody={
+            "required": True,
             "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
                         "properties": {"file": {"type": "string", "format": "binary"}},
                     }
                 },
-            }
+            },
         }
     )
     @blp.response(202, TransactionFileSchema)
