@@ -274,6 +274,13 @@ class TransactionFiles(MethodView):
                 "stored before the break. Re-sending the file is safe.",
                 "file",
             ) from exc
+        except Exception:
+            # Whatever else broke, the batch must not stay `receiving` for ever: it is marked
+            # failed (keeping the chunks committed before), then the error handler answers.
+            db.session.rollback()
+            finish_batch(batch, error="upload failed: unexpected error")
+            commit()
+            raise
         finish_batch(batch)
         commit()
         body = summary.as_dict()
