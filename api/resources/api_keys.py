@@ -74,7 +74,7 @@ def _view(record: Any, program_slug: str) -> dict[str, Any]:
 
 @blp.route("/api-keys")
 class ApiKeys(MethodView):
-    @blp.doc(**auth_doc("bearerJWT", problems=(400, 404)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @requires("admin")
     @blp.arguments(ApiKeyQueryArgsSchema, location="query")
     @blp.response(200, ApiKeyPageSchema)

@@ -141,7 +141,7 @@ class ProgramPageSchema(ma.Schema):
 
 @blp.route("/programs")
 class Programs(MethodView):
-    @blp.doc(**auth_doc("bearerJWT", problems=(400,)))
+    @blp.doc(**auth_doc("bearerJWT"))
     @requires("admin")
     @blp.arguments(PageQueryArgsSchema, location="query")
     @blp.response(200, ProgramPageSchema)
