@@ -4,8 +4,8 @@ Every operation in `/v1/openapi.json` (so endpoints added later are covered with
 here) is called with generated valid and invalid input as each audience: no 5xx, every status
 and body as documented (content type included), and every documented status really returned.
 Seeded rows let generated calls reach past 404. The examples per operation are bounded and
-Hypothesis is derandomized, so a run is reproducible and takes a couple of minutes on two cores;
-FUZZ_EXAMPLES=200 digs deeper by hand.
+Hypothesis is derandomized, so a run is reproducible and takes about a minute on two cores;
+FUZZ_EXAMPLES=200 digs deeper by hand (`pytest -s` prints the calls made).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from tests.conftest import bearer, make_token
 
 ROLES = ("cardholder", "marketer", "admin", "processor", "partner")
 # Calls per operation for a credential the operation serves, and for one it refuses (403).
-DEEP_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+DEEP_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 REFUSED_EXAMPLES = 2
 CHECKS = [
     not_a_server_error,
@@ -249,6 +249,12 @@ def test_every_operation_with_every_credential(app: Flask, client, world):
     }
     assert not any(never_seen.values()), json.dumps(never_seen, indent=1)
     print(f"fuzz: {len(operations)} operations x {len(ROLES)} credentials, {len(CALLS)} calls")
+    # Operation-specific statuses (404, 409, 415, 422...) need particular data; the ones this
+    # run did not reach are listed for whoever reads `pytest -s` (their own tests cover them).
+    for label in documented:
+        rest = documented[label] - GENERIC_STATUSES - seen[label] - provoked[label]
+        if rest:
+            print(f"  not reached: {label} {sorted(rest)}")
 
 
 def provoke_generic_statuses(
