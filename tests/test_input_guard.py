@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from rewards.models import Batch, Transaction
+from rewards.models import Batch, Customer, LedgerEntry, Transaction
 from tests.test_ingest_api import tx_row
 
 UNSTORABLE = {"nul": "Noodle\x00Bar", "lone surrogate": "Noodle \ud800 Bar"}
@@ -188,3 +189,38 @@ def test_brackets_inside_strings_do_not_count_as_depth(client, processor_headers
         "/v1/transactions", json={"transactions": [row]}, headers=processor_headers
     )
     assert response.status_code == 202 and response.json["accepted"] == 1
+
+
+def test_display_text_keeps_its_words_with_the_card_number_masked(client, db, processor_headers):
+    response = client.post(
+        "/v1/customers",
+        json={"external_ref": "c-1", "nickname": "Ken ５５５５ ５５５５ ５５５５ ４４４４!"},
+        headers=processor_headers,
+    )
+
+    assert response.status_code == 201, response.json
+    assert response.json["nickname"] == "Ken 555555******4444!"
+    assert db.session.scalar(select(Customer.nickname)) == "Ken 555555******4444!"
+
+
+def test_a_purchase_whose_merchant_name_holds_a_card_number_still_earns(
+    client, db, processor_headers, run_jobs
+):
+    client.post("/v1/customers", json={"external_ref": "c-1"}, headers=processor_headers)
+    client.post(
+        "/v1/customers/c-1/cards", json={"token": "card_tok_000001"}, headers=processor_headers
+    )
+    now = datetime.now(UTC).isoformat()
+    row = tx_row(1, merchant_name="Noodle Bar 4111-1111-1111-1111", occurred_at=now)
+
+    response = client.post(
+        "/v1/transactions", json={"transactions": [row]}, headers=processor_headers
+    )
+    assert response.json["accepted"] == 1
+    run_jobs()
+
+    tx = db.session.scalars(select(Transaction)).one()
+    assert tx.merchant_name == "Noodle Bar 411111******1111"
+    assert tx.status == "processed"
+    # 1,200 JPY at 1 point per major unit
+    assert db.session.scalar(select(func.sum(LedgerEntry.points))) == 1200
