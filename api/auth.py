@@ -57,8 +57,8 @@ class Principal:
 
 class _Unauthorized(Unauthorized):
     """401 with the challenge header. `guess` marks a credential that proves nothing (forged,
-    malformed, unknown key): those count towards the failure throttle. A validly signed but
-    expired token, or one naming an unknown program, is a client bug, not a guess."""
+    malformed, unknown key): those count towards the failure throttle. A validly signed token
+    that is refused (expired, unknown program, bad times) is the issuer's or client's bug."""
 
     def __init__(self, detail: str, *, guess: bool = True) -> None:
         super().__init__(detail)
@@ -123,7 +123,9 @@ def _is_number(value: Any) -> bool:
 def _check_times(claims: dict[str, Any], max_lifetime: int, leeway: int) -> None:
     # PyJWT accepts "exp": "1900000000" (it calls int() on it); RFC 7519 says NumericDate.
     if not (_is_number(claims["exp"]) and _is_number(claims["iat"])):
-        raise _Unauthorized("The token's exp and iat must be numbers (seconds since 1970).")
+        raise _Unauthorized(
+            "The token's exp and iat must be numbers (seconds since 1970).", guess=False
+        )
     if claims["iat"] > time.time() + leeway:
         raise _Unauthorized("The token is not valid yet (iat is in the future).", guess=False)
     # A stolen token is only as dangerous as it is long-lived: the issuer may not mint
