@@ -24,9 +24,10 @@ from redis.exceptions import RedisError
 class CallerLimiter(Limiter):
     """flask-limiter whose per-app settings follow the app being initialised.
 
-    The limiter is one module-level object; flask-limiter keeps the key prefix, strategy and
-    header switch of the FIRST app it saw. A process serves one app, but the tests build
-    several on purpose (one with a tiny limit), and each must get its own buckets.
+    The limiter is one module-level object; flask-limiter keeps the key prefix, strategy,
+    header switch and default limits of the FIRST app it saw. A process serves one app, but the
+    tests build several on purpose (some with tiny limits), and each must get its own buckets
+    and only its own limits.
     """
 
     def init_app(self, app: Flask) -> None:
@@ -34,6 +35,8 @@ class CallerLimiter(Limiter):
         self._key_prefix = None  # type: ignore[assignment]
         self._strategy = None
         self._headers_enabled = None
+        # Per-endpoint defaults (RATELIMIT_DEFAULT) of an earlier app must not stay behind.
+        self.limit_manager.set_default_limits([])
         super().init_app(app)
 
 

@@ -310,7 +310,6 @@ def _rate_limited(app: Flask, operations: list[Any], world: dict[str, Any]) -> s
             **{key: app.config[key] for key in LIMITED_APP_KEYS},
             "RATELIMIT_ENABLED": True,
             "RATE_LIMIT": "1 per minute",
-            "RATELIMIT_DEFAULT": "1 per minute",
             "RATELIMIT_KEY_PREFIX": f"fuzz-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         }
     )

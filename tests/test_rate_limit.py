@@ -90,6 +90,20 @@ def test_the_limit_is_one_bucket_per_caller_across_endpoints(limited_app, progra
     _assert_429(responses[3])
 
 
+def test_an_earlier_app_leaves_none_of_its_limits_behind(app_config, program):
+    """The limiter is one object per process: a strict app built first (with a per-endpoint
+    default of one a minute) must not make the next app stricter than its own settings."""
+    strict = _limited(app_config, RATE_LIMIT="1 per minute", RATELIMIT_DEFAULT="1 per minute")
+    with strict.test_client() as client:
+        assert [client.get(PROGRAM_URL, headers=bearer(_marketer())).status_code
+                for _ in range(2)] == [200, 429]  # fmt: skip
+    relaxed = _limited(app_config)
+    with relaxed.test_client() as client:
+        statuses = [client.get(PROGRAM_URL, headers=bearer(_marketer())).status_code
+                    for _ in range(4)]  # fmt: skip
+    assert statuses == [200, 200, 200, 429]
+
+
 def test_another_spelling_of_the_same_token_is_the_same_caller(limited_app, program):
     token = _marketer()
     spellings = [f"Bearer {token}", f"bearer {token}", f"BEARER   {token}", f"Bearer {token}  "]
