@@ -21,13 +21,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy rewards campaigns
+	$(BIN)/mypy rewards campaigns workers api
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy rewards campaigns
+	$(BIN)/mypy rewards campaigns workers api
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -480,6 +480,7 @@ def mint(ref: str) -> str:
         "sub": ref,
         "program": "bench",
         "roles": ["cardholder"],
+        "iat": int(time.time()),
         "exp": int(time.time()) + 3600,
     }
     return jwt.encode(claims, common.JWT_SECRET, algorithm="HS256")

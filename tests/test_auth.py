@@ -281,6 +281,17 @@ def test_cli_mint_token_refuses_without_secret_or_program(app, program, monkeypa
     assert "JWT_SECRET" in result.output
 
 
+def test_cli_mint_token_refuses_a_lifetime_the_api_would_refuse(app, client, program):
+    runner = app.test_cli_runner()
+    longest = app.config["JWT_MAX_LIFETIME"]
+    base = ["mint-token", "--sub", "mkt-9", "--program", "youth", "--role", "marketer"]
+    refused = runner.invoke(args=[*base, "--ttl", str(longest + 1)])
+    assert refused.exit_code != 0 and "JWT_MAX_LIFETIME" in refused.output
+    result = runner.invoke(args=[*base, "--ttl", str(longest)])
+    assert result.exit_code == 0, result.output
+    assert client.get(PROGRAM_URL, headers=bearer(result.output.strip())).status_code == 200
+
+
 def test_cli_create_program_and_key(app, client, db):
     runner = app.test_cli_runner()
     result = runner.invoke(

@@ -118,3 +118,29 @@ def test_adjustment_expiry_just_under_ten_years_is_kept(client, db, customer, ma
     assert response.status_code == 201, response.json
     stored = datetime.fromisoformat(response.json["entry"]["expires_at"].replace("Z", "+00:00"))
     assert stored == datetime.fromisoformat(expires_at)
+
+
+# --- through the API: query parameters and other bodies ----------------------------------
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1899-12-31"])
+def test_campaign_active_on_out_of_range_is_422_naming_the_parameter(
+    client, program, marketer_headers, day
+):
+    response = client.get(f"/v1/campaigns?active_on={day}", headers=marketer_headers)
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert "active_on" in str(response.json["errors"])
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_customer_birth_date_out_of_range_is_422_and_nothing_is_stored(
+    client, db, program, processor_headers, day
+):
+    from rewards.models import Customer
+
+    body = {"external_ref": "cust-9", "birth_date": day}
+    response = client.post("/v1/customers", json=body, headers=processor_headers)
+    assert response.status_code == 422
+    assert list(response.json["errors"]) == ["birth_date"]
+    assert _stored(db, Customer) == 0

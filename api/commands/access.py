@@ -83,7 +83,13 @@ def create_api_key_command(program_slug: str, role: str, name: str) -> None:
 @click.option("--sub", required=True, help="Subject: the customer's external ref or a user id.")
 @click.option("--program", "program_slug", help="Program slug (optional for admin).")
 @click.option("--role", required=True, type=click.Choice(PERSON_ROLES))
-@click.option("--ttl", type=click.IntRange(1, 30 * 24 * 3600), default=3600, show_default=True)
+@click.option(
+    "--ttl",
+    type=click.IntRange(1),
+    default=3600,
+    show_default=True,
+    help="Seconds; at most JWT_MAX_LIFETIME (24 h unless configured), which the API enforces.",
+)
 @with_appcontext
 def mint_token_command(sub: str, program_slug: str | None, role: str, ttl: int) -> None:
     """Print an HS256 JWT signed with JWT_SECRET (for development and operations)."""
@@ -94,6 +100,11 @@ def mint_token_command(sub: str, program_slug: str | None, role: str, ttl: int) 
         raise click.ClickException(
             "JWT_JWKS_URL is set: this server only accepts RS256 tokens from your identity "
             "provider, so an HS256 token would be refused."
+        )
+    longest = int(current_app.config["JWT_MAX_LIFETIME"])
+    if ttl > longest:
+        raise click.ClickException(
+            f"--ttl {ttl} is longer than JWT_MAX_LIFETIME ({longest} s); the API would refuse it."
         )
     if program_slug is None and role != "admin":
         raise click.ClickException(f"--program is required for the {role} role.")

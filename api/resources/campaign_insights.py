@@ -19,6 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from api.auth import auth_doc, program_id, requires
+from api.fields import DateOrDateTime
 from campaigns.service import get_campaign
 from campaigns.simulate import count_purchases, simulate
 from campaigns.stats import campaign_stats
@@ -39,25 +40,6 @@ MAX_RANGE = timedelta(days=366)
 RESULT_TTL = 24 * 3600
 JOB_TIMEOUT = 3600
 JOB_FUNCTION = "workers.simulation.run_simulation"
-
-
-class DateOrDateTime(ma.fields.Field):
-    """An ISO date (midnight in the program's timezone) or date-time (without a zone: in the
-    program's timezone)."""
-
-    default_error_messages = {"invalid": "Not a valid ISO-8601 date or date-time."}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date | datetime:
-        if not isinstance(value, str):
-            raise self.make_error("invalid")
-        try:
-            return date.fromisoformat(value) if len(value) == 10 else _datetime(value)
-        except ValueError as exc:
-            raise self.make_error("invalid") from exc
-
-
-def _datetime(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class SimulationRequestSchema(ma.Schema):
@@ -164,12 +146,11 @@ class CampaignSimulation(MethodView):
         """
         program = db.session.get_one(Program, program_id())
         start, end = _range(data, ZoneInfo(program.timezone))
-        args = {"program_id": program.id, "campaign_id": campaign_id, "start": start, "end": end}
         if (
             current_app.config["JOBS_INLINE"]
             or count_purchases(program_id=program.id, start=start, end=end) <= SYNC_LIMIT
         ):
-            return simulate(**args)
+            return simulate(program_id=program.id, campaign_id=campaign_id, start=start, end=end)
         simulate_args = (program.id, campaign_id, start.isoformat(), end.isoformat())
         get_campaign(program_id=program.id, campaign_id=campaign_id)  # 404 before queueing
         job_id = f"sim-{uuid.uuid4()}"

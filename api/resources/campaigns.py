@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.errors import PROBLEM_JSON, ProblemSchema
-from api.fields import PageQueryArgsSchema, UtcDateTime
+from api.fields import CalendarDate, PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit, idempotent
 from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.programs import page
@@ -184,7 +184,7 @@ class CampaignQueryArgsSchema(PageQueryArgsSchema):
         validate=ma.validate.OneOf(STATUSES),
         metadata={"description": "Effective status now"},
     )
-    active_on = ma.fields.Date(
+    active_on = CalendarDate(
         load_default=None,
         metadata={"description": "Window overlaps this day (program timezone), YYYY-MM-DD"},
     )

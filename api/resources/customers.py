@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import auth_doc, program_id, requires
-from api.fields import UtcDateTime
+from api.fields import CalendarDate, UtcDateTime
 from api.idempotency import after_commit, commit
 from rewards import customers as service
 from rewards.pan import looks_like_pan
@@ -35,7 +35,7 @@ class CustomerCreateSchema(ma.Schema):
         validate=_opaque_id,
         metadata={"description": "The bank's id for the customer", "example": "cust-1"},
     )
-    birth_date = ma.fields.Date(allow_none=True, metadata={"description": "For age gates only"})
+    birth_date = CalendarDate(allow_none=True, metadata={"description": "For age gates only"})
     nickname = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=64))
 
 
