@@ -110,7 +110,8 @@ def stranded_transactions(
 
     - rows left `received` for longer than `older_than` (Redis lost the job, a worker died),
       except those `still_queued(ids)` says a pending job will process;
-    - refunds still waiting although their purchase is now processed (a chunk raced them);
+    - refunds still waiting although their purchase has reached its end (processed, excluded
+      or rejected; a chunk raced them);
     - rows `unmatched` although their card is now enrolled (enrolment raced their chunk).
     Waiting and unmatched rows found are flipped back to `received`.
     """
@@ -132,7 +133,7 @@ def stranded_transactions(
             purchase.program_id == Transaction.program_id,
             purchase.external_id == Transaction.original_external_id,
             purchase.kind == "purchase",
-            purchase.status.in_(("processed", "excluded")),
+            purchase.status.in_(("processed", "excluded", "rejected")),
         )
     )
     card_enrolled = exists().where(

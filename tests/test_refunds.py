@@ -215,3 +215,20 @@ def test_a_refund_waiting_for_a_purchase_that_is_then_rejected_ends_rejected(pro
     assert balance(card.customer_id) == (0, 0)
     # Nothing is left for the sweeper: the refund has reached its end.
     assert sweep_stranded(older_than_seconds=0) == 0
+
+
+def test_a_refund_left_waiting_by_a_race_with_a_rejected_purchase_is_revived(program, card):
+    refund = _refund(program, card, "r-1", 500, original="p-1")
+    process_transactions([refund])
+    purchase = store(program.id, card.token, "p-1", amount_minor=500, occurred_at=FAR_FUTURE)
+    with db.engine.connect() as other_worker:  # holds the refund: the purchase's chunk skips it
+        other_worker.execute(
+            db.text("SELECT id FROM transactions WHERE id = :id FOR UPDATE"), {"id": refund}
+        )
+        process_transactions([purchase])
+        other_worker.rollback()
+    assert (status_of(purchase), status_of(refund)) == ("rejected", "waiting_for_original")
+    assert sweep_stranded(older_than_seconds=0) == 1
+    process_transactions([refund])
+    assert status_of(refund) == "rejected"
+    assert _reason(refund).startswith("original purchase rejected")
