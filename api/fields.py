@@ -102,12 +102,15 @@ class Cursor(ma.fields.String):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:  # type: ignore[override]
         text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        try:  # strict: characters outside the URL-safe alphabet are refused, not skipped
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+            decoded = raw.decode("ascii")
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise self.make_error("invalid") from exc
         number = decoded.removeprefix(CURSOR_PREFIX)
-        if not decoded.startswith(CURSOR_PREFIX) or not number.isdigit() or len(number) > 19:
+        if not decoded.startswith(CURSOR_PREFIX) or not (number.isascii() and number.isdigit()):
+            raise self.make_error("invalid")
+        if len(number) > 19 or int(number) >= 2**63:  # beyond any bigint id
             raise self.make_error("invalid")
         return int(number)
 

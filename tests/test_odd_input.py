@@ -78,3 +78,25 @@ def test_a_batch_that_is_not_json_is_415(client, processor_headers):
         headers={**processor_headers, "Content-Type": "text/plain"},
     )
     _problem(response, 415)
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        _b64("k1:12") + "!!",  # a valid cursor with characters outside the alphabet added
+        _b64("k1:\u00b2"),  # a superscript two: a digit to str.isdigit, not to int()
+        _b64("k1:9223372036854775808"),  # beyond bigint
+        _b64("k1:-1"),
+        _b64("nope"),
+    ],
+)
+def test_a_cursor_that_is_not_ours_is_422_naming_it(client, admin_headers, cursor):
+    body = _problem(client.get(f"/v1/programs?cursor={cursor}", headers=admin_headers), 422)
+    assert list(body["errors"]) == ["cursor"]
