@@ -101,7 +101,7 @@ def test_demo_command_seeds_imports_and_processes(embedded):
     program = db.session.scalar(select(Program).where(Program.slug == "demo"))
     batch = db.session.scalar(select(Batch).where(Batch.program_id == program.id))
     assert batch.status == "queued" and batch.accepted == 63
-    token = result.output.split("Cardholder JWT (demo-alice):\n")[1].splitlines()[0]
+    token = result.output.split("Cardholder JWT (demo-alice), valid 24 h:\n")[1].splitlines()[0]
     balance = embedded.test_client().get("/v1/me/balance", headers=bearer(token))
     assert balance.status_code == 200 and balance.json["available"] > 0
 
