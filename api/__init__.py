@@ -32,9 +32,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    import campaigns.models
-    import campaigns.segments
-    import campaigns.usage  # noqa: F401
+    import campaigns.audiences.segments
+    import campaigns.earning.models
+    import campaigns.earning.usage  # noqa: F401
     import rewards.models  # noqa: F401
     from api import ratelimit, request_limits
     from api.extensions import api, db, limiter, migrate, queues

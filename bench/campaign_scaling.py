@@ -67,7 +67,7 @@ def _definitions(count: int, rng: random.Random) -> list[dict]:
 def _launch(env: dict[str, str], definitions: list[dict]) -> None:
     os.environ.update(env)
     from api import create_app
-    from campaigns import service
+    from campaigns.earning import service
     from rewards.db import db
     from rewards.models import Program
 

@@ -106,7 +106,7 @@ def _categories() -> dict[str, str]:
 
 
 def _live(program_id: int, definition: dict[str, Any]) -> None:
-    from campaigns import service
+    from campaigns.earning import service
 
     view = service.create_campaign(program_id=program_id, definition=definition, actor="bench")
     service.activate_campaign(program_id=program_id, campaign_id=view.campaign.id, actor="bench")
@@ -124,7 +124,7 @@ def _limits(n: int) -> dict[str, Any]:
 
 def _global_and_draft(program_id: int, everywhere: int) -> int:
     """The campaigns matching every purchase, and the draft to simulate; returns its id."""
-    from campaigns import service
+    from campaigns.earning import service
     from rewards.db import db
 
     since = (datetime.now(UTC) - timedelta(days=60)).isoformat()
@@ -184,8 +184,8 @@ def _simulate(url: str, runs: int) -> dict[str, Any]:
     from sqlalchemy import select
 
     from api import create_app
-    from campaigns.models import Campaign
-    from campaigns.simulate import simulate
+    from campaigns.earning.models import Campaign
+    from campaigns.earning.simulate import simulate
     from rewards.db import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None})

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api import create_app
-from campaigns.feed import forget_rulesets
+from campaigns.earning.feed import forget_rulesets
 from rewards.access import mint_api_key
 from rewards.db import db as _db
 from rewards.models import Program

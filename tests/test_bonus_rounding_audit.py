@@ -8,7 +8,7 @@ from decimal import ROUND_FLOOR, Decimal
 import pytest
 from sqlalchemy import func, select
 
-from campaigns.compiled import Campaign, Purchase
+from campaigns.earning.compiled import Campaign, Purchase
 from rewards.models import LedgerEntry
 from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, store
 from workers.jobs import process_transactions

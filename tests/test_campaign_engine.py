@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns.compiled import Campaign, Purchase, Shopper, period_key
-from campaigns.engine import CapState, RuleSet
+from campaigns.earning.compiled import Campaign, Purchase, Shopper, period_key
+from campaigns.earning.engine import CapState, RuleSet
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 START = datetime(2026, 1, 1, tzinfo=UTC)

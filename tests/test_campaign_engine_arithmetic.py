@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from campaigns.compiled import Campaign, Purchase, Shopper
-from campaigns.engine import CapState, RuleSet
+from campaigns.earning.compiled import Campaign, Purchase, Shopper
+from campaigns.earning.engine import CapState, RuleSet
 from tests.ledger_helpers import enrol, entries, store
 from workers.jobs import process_transactions
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.compiled import Campaign, Purchase, Shopper
-from campaigns.engine import CapState, RuleSet
+from campaigns.earning.compiled import Campaign, Purchase, Shopper
+from campaigns.earning.engine import CapState, RuleSet
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 START = datetime(2026, 3, 1, tzinfo=UTC)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from campaigns import feed
-from campaigns.models import Campaign
+from campaigns.earning import feed
+from campaigns.earning.models import Campaign
 from rewards.db import db
 from rewards.models import Event, LedgerEntry
 from tests.ledger_helpers import assert_reconciled, enrol, store

@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 
-from campaigns import compiled
-from campaigns.compiled import Purchase, Shopper
-from campaigns.engine import CapState, RuleSet, apportion
-from campaigns.models import Campaign
-from campaigns.usage import CampaignCounter, CampaignDay
+from campaigns.earning import compiled
+from campaigns.earning.compiled import Purchase, Shopper
+from campaigns.earning.engine import CapState, RuleSet, apportion
+from campaigns.earning.models import Campaign
+from campaigns.earning.usage import CampaignCounter, CampaignDay
 from rewards.db import db
 from rewards.models import LedgerEntry
 from rewards.processing import chunk, refunds

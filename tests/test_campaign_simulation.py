@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.resources import campaign_insights
-from campaigns.simulate import simulate
+from campaigns.earning.simulate import simulate
 from rewards.db import db
 from rewards.models import LedgerEntry, Transaction
 from tests.conftest import bearer, make_token

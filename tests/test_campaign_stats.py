@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from campaigns.usage import CustomerCampaigns
+from campaigns.earning.usage import CustomerCampaigns
 from rewards.models import LedgerEntry
 from tests.ledger_helpers import enrol, store
 from workers.jobs import process_transactions

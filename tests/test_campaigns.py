@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from campaigns.models import Campaign, CampaignVersion
-from campaigns.service import effective_status
-from campaigns.usage import CampaignDay
+from campaigns.earning.models import Campaign, CampaignVersion
+from campaigns.earning.service import effective_status
+from campaigns.earning.usage import CampaignDay
 from rewards.models import AuditLog, Program
 from tests.conftest import bearer, make_token
 from tests.factories import ProgramFactory

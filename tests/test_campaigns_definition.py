@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from campaigns.compiled import Campaign
-from campaigns.definition import merge_patch, validate_definition
+from campaigns.earning.compiled import Campaign
+from campaigns.earning.definition import merge_patch, validate_definition
 from rewards.errors import InvalidInput
 from rewards.models.program import DEFAULT_EXCLUDED_MCCS
 

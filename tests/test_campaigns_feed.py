@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from campaigns.models import Campaign
-from campaigns.usage import CampaignCounter
+from campaigns.earning.models import Campaign
+from campaigns.earning.usage import CampaignCounter
 from rewards.models import Event, LedgerEntry, Transaction
 from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, store
 from workers.jobs import process_transactions

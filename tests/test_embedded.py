@@ -109,8 +109,8 @@ def test_demo_command_seeds_imports_and_processes(embedded):
 def test_campaign_caps_budget_and_refunds_are_booked_inline(embedded, processor):
     """SQLite and inline jobs run the same campaign bookkeeping as the stack: cap counters,
     budget, daily figures and exhaustion, and what a refund gives back."""
-    from campaigns.models import Campaign
-    from campaigns.usage import CampaignCounter
+    from campaigns.earning.models import Campaign
+    from campaigns.earning.usage import CampaignCounter
     from rewards.models import Customer, Event, LedgerEntry
 
     client = embedded.test_client()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from campaigns.service import activate_campaign, create_campaign
+from campaigns.earning.service import activate_campaign, create_campaign
 from rewards.db import db
 from rewards.ledger import Movement, account_of_customer, debit
 from rewards.maintenance import expire_lots, release_pending

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from campaigns.usage import OfferActivation
+from campaigns.earning.usage import OfferActivation
 from rewards.db import db as _db
 from rewards.models import Customer
 from tests.conftest import bearer, make_token

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event, select, update
 
-from campaigns.segments import segment_exists, segment_memberships
+from campaigns.audiences.segments import segment_exists, segment_memberships
 from rewards.models import AuditLog, Customer, Program
 from tests.conftest import bearer, make_token
 from tests.factories import CustomerFactory, ProgramFactory
@@ -487,7 +487,7 @@ def db_session():
 
 
 def test_membership_and_preview_work_on_sqlite(sqlite_app):
-    from campaigns.segments import create_segment, preview_segment
+    from campaigns.audiences.segments import create_segment, preview_segment
 
     program_id = ProgramFactory(slug="embedded").id
     db_session().commit()

@@ -188,7 +188,7 @@ def test_two_workers_on_the_same_chunks_credit_each_transaction_once(app, progra
 
 def test_a_forking_worker_compiles_the_rule_sets_before_each_fork(app, program, launch):
     """The work horse inherits the rule sets its parent compiled before forking it."""
-    from campaigns import feed
+    from campaigns.earning import feed
     from rewards.models import LedgerEntry, Program
     from tests.ledger_helpers import store
     from workers.worker import FeedWorker

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from flask import current_app
 
-from campaigns.feed import CampaignRules, LimitRace
+from campaigns.earning.feed import CampaignRules, LimitRace
 from rewards.db import db
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
 from rewards.processing import ChunkResult, process_chunk

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from campaigns.simulate import simulate
+from campaigns.earning.simulate import simulate
 from rewards.db import db
 
 

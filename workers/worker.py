@@ -21,7 +21,7 @@ from rq.job import Job
 from rq.worker.base import BaseWorker
 from sqlalchemy import text
 
-from campaigns.feed import warm_rulesets
+from campaigns.earning.feed import warm_rulesets
 from rewards.db import db, is_postgres
 from workers.queues import CHUNK_JOB, QUEUE_NAMES
 from workers.schedule import ensure_scheduled

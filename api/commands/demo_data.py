@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from campaigns.offers import activate_offer
-from campaigns.segments import create_segment
-from campaigns.service import activate_campaign, create_campaign
+from campaigns.audiences.segments import create_segment
+from campaigns.earning.offers import activate_offer
+from campaigns.earning.service import activate_campaign, create_campaign
 from rewards.customers import enrol_card, upsert_customer
 from rewards.db import db
 from rewards.feed_rows import FIELDS

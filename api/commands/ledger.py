@@ -47,7 +47,7 @@ def reconcile_command(slug: str | None) -> None:
 @with_appcontext
 def audit_bonus_rounding_command(slug: str | None, apply: bool) -> None:
     """Find bonus lots a rounded qualifying share left short; read-only unless --apply."""
-    from campaigns.rounding_audit import audit_bonus_rounding
+    from campaigns.earning.rounding_audit import audit_bonus_rounding
 
     audit = audit_bonus_rounding(program_id=_program_id(slug), apply=apply)
     if apply:

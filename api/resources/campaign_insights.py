@@ -20,9 +20,9 @@ from rq.job import Job
 
 from api.auth import auth_doc, program_id, requires
 from api.fields import DateOrDateTime
-from campaigns.service import get_campaign
-from campaigns.simulate import count_purchases, simulate
-from campaigns.stats import campaign_stats
+from campaigns.earning.service import get_campaign
+from campaigns.earning.simulate import count_purchases, simulate
+from campaigns.earning.stats import campaign_stats
 from rewards.db import db
 from rewards.errors import InvalidInput, NotFound
 from rewards.models import Program

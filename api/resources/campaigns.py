@@ -1,6 +1,6 @@
 """Marketer: campaigns (earning rules) of the caller's program — definitions, versions, lifecycle.
 
-Bodies are checked by `campaigns.definition` (every problem at once, named by its path, e.g.
+Bodies are checked by `campaigns.earning.definition` (every problem at once, named by its path, e.g.
 `conditions.mccs.2`); the schemas here document them and shape responses.
 """
 
@@ -19,10 +19,10 @@ from api.fields import CalendarDate, PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit, idempotent
 from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.programs import page
-from campaigns import service
-from campaigns.compiled import PERIODS
-from campaigns.definition import CHANNELS, EFFECT_TYPES
-from campaigns.models import STATUSES, CampaignVersion
+from campaigns.earning import service
+from campaigns.earning.compiled import PERIODS
+from campaigns.earning.definition import CHANNELS, EFFECT_TYPES
+from campaigns.earning.models import STATUSES, CampaignVersion
 from rewards.mcc import CATEGORIES
 
 blp = Blueprint(
@@ -128,7 +128,7 @@ class CampaignDefinitionSchema(ma.Schema):
 
 
 class _CheckedByService(ma.Schema):
-    """A body documented by its fields but checked by `campaigns.definition`, which reports
+    """A body documented by its fields but checked by `campaigns.earning.definition`, which reports
     every problem at once under its full path."""
 
     def load(self, data: Any, **kwargs: Any) -> Any:  # type: ignore[override]

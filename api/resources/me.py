@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
-from campaigns import labels
+from campaigns.earning import labels
 from rewards import balances
 from rewards.db import db
 from rewards.models import Program

@@ -18,8 +18,8 @@ from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
 from api.idempotency import commit
 from api.resources.campaigns import ConditionsSchema, EffectSchema
-from campaigns import offers
-from campaigns.compiled import PERIODS
+from campaigns.earning import offers
+from campaigns.earning.compiled import PERIODS
 
 blp = Blueprint(
     "offers",

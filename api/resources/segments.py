@@ -1,7 +1,7 @@
 """Marketer: segments (rule-based audiences) of the caller's program, and a live preview.
 
-Bodies are checked by `campaigns.segments.validate_segment` (every problem at once, named by
-its path, e.g. `rules.spent.days`); the schemas here document them and shape responses.
+Bodies are checked by `campaigns.audiences.segments.validate_segment` (every problem at once,
+named by its path, e.g. `rules.spent.days`); the schemas here document them and shape responses.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from api.fields import PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit, idempotent
 from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.programs import page
-from campaigns import segments
+from campaigns.audiences import segments
 from rewards.mcc import CATEGORIES
 
 blp = Blueprint(
@@ -56,7 +56,7 @@ class SegmentBodySchema(ma.Schema):
 
 
 class _CheckedByService(ma.Schema):
-    """A body documented by its fields but checked by `campaigns.segments`, which reports
+    """A body documented by its fields but checked by `campaigns.audiences.segments`, which reports
     every problem at once under its full path."""
 
     def load(self, data: Any, **kwargs: Any) -> Any:  # type: ignore[override]

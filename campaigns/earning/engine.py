@@ -1,5 +1,5 @@
-"""The campaign rule engine: compiled campaign versions (`campaigns.compiled`) indexed so that
-a transaction only meets the campaigns that could apply to it; evaluation is pure.
+"""The campaign rule engine: compiled campaign versions (`campaigns.earning.compiled`) indexed
+so that a transaction only meets the campaigns that could apply to it; evaluation is pure.
 
 The chunk job hands `evaluate` plain facts about the transaction and the customer plus the cap
 and budget state it loaded, and writes what comes back: the engine reads nothing and writes
@@ -14,7 +14,7 @@ from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from campaigns.compiled import Campaign, Purchase, Shopper, money_text, period_key
+from campaigns.earning.compiled import Campaign, Purchase, Shopper, money_text, period_key
 
 # Distinct (merchant, MCC, category, partner) candidate lists a rule set keeps at most.
 CANDIDATES_REMEMBERED = 100_000
@@ -82,7 +82,7 @@ class Bonus:
         and any cap that limited them with what the app shows for that. Built only when asked
         (simulations never need it) and kept small, since a purchase may earn from a dozen
         campaigns: with no limit, what the app shows is the version's `label`, which
-        `campaigns.labels` works out again when the ledger is read."""
+        `campaigns.earning.labels` works out again when the ledger is read."""
         campaign = self.campaign
         found: dict[str, Any] = {
             "campaign_id": campaign.id,

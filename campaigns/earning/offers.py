@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from campaigns.compiled import Campaign as Compiled
-from campaigns.compiled import period_key
-from campaigns.models import Campaign, CampaignVersion
-from campaigns.segments import segment_memberships
-from campaigns.service import effective_status
-from campaigns.usage import CampaignCounter, OfferActivation
+from campaigns.audiences.segments import segment_memberships
+from campaigns.earning.compiled import Campaign as Compiled
+from campaigns.earning.compiled import period_key
+from campaigns.earning.models import Campaign, CampaignVersion
+from campaigns.earning.service import effective_status
+from campaigns.earning.usage import CampaignCounter, OfferActivation
 from rewards.balances import find_customer, zone
 from rewards.db import db, dialect_insert
 from rewards.errors import Conflict, NotFound

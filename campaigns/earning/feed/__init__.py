@@ -10,10 +10,10 @@ them. A purchase's bonuses form one lot (`lots`); a refund gives its campaigns b
 budget and cap room (`refunds`).
 """
 
-from campaigns.feed.limits import LimitRace
-from campaigns.feed.lots import BONUS_RULE, explained_parts
-from campaigns.feed.rules import CampaignRules
-from campaigns.feed.rulesets import _RULESETS, forget_rulesets, ruleset, warm_rulesets
+from campaigns.earning.feed.limits import LimitRace
+from campaigns.earning.feed.lots import BONUS_RULE, explained_parts
+from campaigns.earning.feed.rules import CampaignRules
+from campaigns.earning.feed.rulesets import _RULESETS, forget_rulesets, ruleset, warm_rulesets
 
 __all__ = [
     "BONUS_RULE",

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from campaigns.compiled import Campaign
-from campaigns.engine import RuleSet
-from campaigns.models import Campaign as CampaignRow
-from campaigns.models import CampaignVersion
+from campaigns.earning.compiled import Campaign
+from campaigns.earning.engine import RuleSet
+from campaigns.earning.models import Campaign as CampaignRow
+from campaigns.earning.models import CampaignVersion
 from rewards.db import db
 from rewards.models import Program
 

@@ -1,7 +1,7 @@
 """The feed's campaign bookkeeping writes: cap counters, participation, per-day figures, budget
 and participant totals, and exhaustion events — each one set-based statement per chunk on
 PostgreSQL (`json_to_recordset`, rows encoded by `rewards.db.json_rows`), a few on SQLite.
-`campaigns.feed` decides what to write."""
+`campaigns.earning.feed` decides what to write."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import date
 
 from sqlalchemy import func, select, text, update
 
-from campaigns.models import Campaign as CampaignRow
-from campaigns.usage import CampaignCounter, CampaignDay, CustomerCampaigns
+from campaigns.earning.models import Campaign as CampaignRow
+from campaigns.earning.usage import CampaignCounter, CampaignDay, CustomerCampaigns
 from rewards.db import among, db, dialect_insert, is_postgres, json_rows
 from rewards.models.event import Event
 
@@ -44,7 +44,8 @@ _UPSERT_DAYS = text(
     "purchases = campaign_days.purchases + EXCLUDED.purchases, "
     "participants = campaign_days.participants + EXCLUDED.participants"
 )
-# Only campaigns `LimitChecks._confirm_limits` (campaigns.feed.limits) locked (id order) get here.
+# Only campaigns `LimitChecks._confirm_limits` (campaigns.earning.feed.limits) locked (id
+# order) get here.
 _ADD_USAGE = text(
     "UPDATE campaigns AS c SET budget_used = GREATEST(0, c.budget_used + v.points), "
     "participants = c.participants + v.joined "
@@ -150,7 +151,7 @@ def add_days(deltas: dict[tuple[int, date], list[int]], shard: int) -> None:
 
 def add_usage(spent: dict[int, int], joined: dict[int, int]) -> None:
     """Add bonus points to budgets and new participants to limited campaigns (row-locked by
-    `LimitChecks._confirm_limits` (campaigns.feed.limits)): one statement on PostgreSQL."""
+    `LimitChecks._confirm_limits` (campaigns.earning.feed.limits)): one statement on PostgreSQL."""
     rows = [
         {"id": c, "points": spent.get(c, 0), "joined": joined.get(c, 0)}
         for c in sorted(set(spent) | set(joined))

@@ -2,7 +2,8 @@
 
 `validate_definition` returns the normalised definition (defaults filled in, timestamps in UTC
 with `Z`, the effect value as a decimal string) or raises InvalidInput naming every problem by
-its field path, e.g. `conditions.mccs.2`. `campaigns.compiled.Campaign.compile` reads the result.
+its field path, e.g. `conditions.mccs.2`. `campaigns.earning.compiled.Campaign.compile` reads
+the result.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from campaigns.compiled import PERIODS
+from campaigns.earning.compiled import PERIODS
 from rewards.errors import InvalidInput
 from rewards.mcc import CATEGORIES
 

@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Connection
 
-from campaigns.compiled import Campaign, Purchase, Shopper
-from campaigns.engine import CapState, RuleSet
-from campaigns.models import Campaign as CampaignRow
-from campaigns.models import CampaignVersion
-from campaigns.segments import segment_memberships
-from campaigns.shoppers import load_shoppers
+from campaigns.audiences.segments import segment_memberships
+from campaigns.earning.compiled import Campaign, Purchase, Shopper
+from campaigns.earning.engine import CapState, RuleSet
+from campaigns.earning.models import Campaign as CampaignRow
+from campaigns.earning.models import CampaignVersion
+from campaigns.earning.shoppers import load_shoppers
 from rewards.db import db, is_postgres
 from rewards.errors import NotFound
 from rewards.ledger import utcnow

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from campaigns.compiled import Campaign, Purchase
-from campaigns.feed import explained_parts
-from campaigns.models import CampaignVersion
+from campaigns.earning.compiled import Campaign, Purchase
+from campaigns.earning.feed import explained_parts
+from campaigns.earning.models import CampaignVersion
 from rewards.db import among, db
 from rewards.ledger import Movement, credit, lock_accounts, utcnow
 from rewards.models import Account, LedgerEntry, Transaction

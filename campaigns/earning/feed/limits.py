@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from campaigns.engine import CapState, RuleSet
-from campaigns.feed.lots import Usage
-from campaigns.models import Campaign as CampaignRow
-from campaigns.models import CampaignVersion
+from campaigns.earning.engine import CapState, RuleSet
+from campaigns.earning.feed.lots import Usage
+from campaigns.earning.models import Campaign as CampaignRow
+from campaigns.earning.models import CampaignVersion
 from rewards.db import db
 
 

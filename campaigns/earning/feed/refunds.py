@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from campaigns.compiled import Campaign
-from campaigns.engine import RuleSet, apportion
-from campaigns.feed.lots import Usage, explained_parts
-from campaigns.models import CampaignVersion
+from campaigns.earning.compiled import Campaign
+from campaigns.earning.engine import RuleSet, apportion
+from campaigns.earning.feed.lots import Usage, explained_parts
+from campaigns.earning.models import CampaignVersion
 from rewards.db import db
 from rewards.models import LedgerEntry, Program
 from rewards.processing.extras import Clawback

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from campaigns.models import Campaign, CampaignVersion
-from campaigns.usage import CampaignDay
+from campaigns.earning.models import Campaign, CampaignVersion
+from campaigns.earning.usage import CampaignDay
 from rewards.db import db
 from rewards.errors import NotFound
 

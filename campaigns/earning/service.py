@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from campaigns.definition import merge_patch, validate_definition
-from campaigns.models import STATUSES, Campaign, CampaignVersion
-from campaigns.usage import CampaignDay
+from campaigns.earning.definition import merge_patch, validate_definition
+from campaigns.earning.models import STATUSES, Campaign, CampaignVersion
+from campaigns.earning.usage import CampaignDay
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.models import Program
@@ -335,7 +335,7 @@ def _mirror(campaign: Campaign, values: dict[str, Any]) -> None:
 
 
 def _check_segment(program_id: int, values: dict[str, Any]) -> None:
-    from campaigns.segments import segment_exists  # segments imports this module
+    from campaigns.audiences.segments import segment_exists  # segments imports this module
 
     segment_id = (values.get("audience") or {}).get("segment_id")
     if segment_id is not None and not segment_exists(program_id, segment_id):

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from campaigns.compiled import Shopper
-from campaigns.usage import OfferActivation
+from campaigns.earning.compiled import Shopper
+from campaigns.earning.usage import OfferActivation
 from rewards.db import among, db
 from rewards.models import Customer
 

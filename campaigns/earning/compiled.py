@@ -1,9 +1,9 @@
 """A campaign version compiled: its conditions as predicates over plain facts about a
 purchase and its shopper, its effect as exact arithmetic, and its cap periods.
 
-A definition is the dict that `campaigns/definition.py` validates (window, audience,
+A definition is the dict that `campaigns/earning/definition.py` validates (window, audience,
 conditions, effect, caps, budget); `Campaign.compile` turns it into a `Campaign` once per
-version. `campaigns.engine` indexes compiled versions and evaluates purchases against them.
+version. `campaigns.earning.engine` indexes compiled versions and evaluates purchases against them.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from campaigns.engine import Bonus
+from campaigns.earning.engine import Bonus
 
 BONUS_RULE = "bonus"  # a purchase's campaign bonuses: one lot, `tx:{id}:bonus`
 
@@ -43,7 +43,7 @@ class Usage:
 
 def explain(bonuses: list[Bonus], customer_id: int, zone: ZoneInfo) -> dict[str, Any]:
     """One bonus lot's explanation: a summary the app shows, and each campaign's part (the
-    text of a part no cap limited is its version's label: `campaigns.labels`)."""
+    text of a part no cap limited is its version's label: `campaigns.earning.labels`)."""
     parts = [bonus.explanation() for bonus in bonuses]
     if len(parts) == 1:
         summary = bonuses[0].summary

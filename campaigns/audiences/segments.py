@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, and_, case, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from campaigns.definition import _checked, _Checker, merge_patch
-from campaigns.models import Campaign, CampaignVersion
+from campaigns.earning.definition import _checked, _Checker, merge_patch
+from campaigns.earning.models import Campaign, CampaignVersion
 from rewards.db import BigId, JSONType, Model, UTCDateTime, among, db
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.mcc import CATEGORIES

@@ -10,16 +10,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, true
 
-from campaigns import bookkeeping
-from campaigns.compiled import Campaign, Purchase, Shopper, day_bucket
-from campaigns.engine import CapState, RuleSet
-from campaigns.feed.limits import LimitChecks
-from campaigns.feed.lots import BONUS_RULE, Grant, Usage, explain
-from campaigns.feed.refunds import RefundRoom, refunded_versions
-from campaigns.feed.rulesets import ruleset
-from campaigns.segments import segment_memberships
-from campaigns.shoppers import load_shoppers
-from campaigns.usage import CampaignCounter
+from campaigns.audiences.segments import segment_memberships
+from campaigns.earning import bookkeeping
+from campaigns.earning.compiled import Campaign, Purchase, Shopper, day_bucket
+from campaigns.earning.engine import CapState, RuleSet
+from campaigns.earning.feed.limits import LimitChecks
+from campaigns.earning.feed.lots import BONUS_RULE, Grant, Usage, explain
+from campaigns.earning.feed.refunds import RefundRoom, refunded_versions
+from campaigns.earning.feed.rulesets import ruleset
+from campaigns.earning.shoppers import load_shoppers
+from campaigns.earning.usage import CampaignCounter
 from rewards.db import among, db
 from rewards.models import Program, Transaction
 from rewards.processing.rules import Award, ProgramTerms, TxFacts

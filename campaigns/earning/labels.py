@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from campaigns.compiled import Campaign
-from campaigns.models import CampaignVersion
+from campaigns.earning.compiled import Campaign
+from campaigns.earning.models import CampaignVersion
 from rewards.db import db
 
 FALLBACK = "Campaign bonus"

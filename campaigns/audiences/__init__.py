@@ -1,0 +1,1 @@
+"""Audiences: rule-based customer segments that campaigns (and challenges) target."""
