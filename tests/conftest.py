@@ -84,6 +84,16 @@ def _clean_state(app: Flask) -> Iterator[None]:
     forget_rulesets()
     tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
     with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Sessions of worker processes a test killed may linger with their locks (see
+            # tests/process_helpers.py `end_backends`): they must not deadlock the TRUNCATE.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() "
+                    "AND application_name LIKE 'rewards-test-worker%'"
+                )
+            )
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     redis = Redis.from_url(TEST_REDIS_URL)
     prefix = app.config["QUEUE_PREFIX"]

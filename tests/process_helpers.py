@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -20,10 +21,17 @@ from tests.conftest import TEST_REDIS_URL
 REWARDS = str(Path(sys.executable).with_name("rewards"))
 
 
-def worker_env(app, redis_url: str = TEST_REDIS_URL) -> dict[str, str]:
-    """The environment of a worker process bound to this test run's database and queues."""
+_workers_started = itertools.count()
+
+
+def worker_env(
+    app, redis_url: str = TEST_REDIS_URL, app_name: str = "rewards-test-worker"
+) -> dict[str, str]:
+    """The environment of a worker process bound to this test run's database and queues;
+    its database sessions carry `app_name` (libpq's PGAPPNAME) so `stop` can find them."""
     return {
         **os.environ,
+        "PGAPPNAME": app_name,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": redis_url,
         "QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
@@ -33,13 +41,16 @@ def worker_env(app, redis_url: str = TEST_REDIS_URL) -> dict[str, str]:
 
 def start_worker(app, *args: str, redis_url: str = TEST_REDIS_URL) -> subprocess.Popen:
     """A `rewards worker` in a process group of its own (see `kill_whole_worker`)."""
-    return subprocess.Popen(
+    app_name = f"rewards-test-worker-{os.getpid()}-{next(_workers_started)}"
+    proc = subprocess.Popen(
         [REWARDS, "worker", *args],
-        env=worker_env(app, redis_url),
+        env=worker_env(app, redis_url, app_name),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE if "--burst" in args else subprocess.DEVNULL,
         start_new_session=True,
     )
+    proc.pg_app_name = app_name  # type: ignore[attr-defined]
+    return proc
 
 
 def poll(condition: Callable[[], object], timeout: float, what: str) -> float:
@@ -85,6 +96,30 @@ def stop(proc: subprocess.Popen) -> None:
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    app_name = getattr(proc, "pg_app_name", None)
+    if app_name is not None:
+        end_backends(app_name)
+
+
+def _backends(app_name: str, terminate: bool = False) -> int:
+    query = "count(*)" if not terminate else "count(pg_terminate_backend(pid))"
+    with db.engine.connect() as conn:
+        found = conn.execute(
+            db.text(f"SELECT {query} FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": app_name},
+        ).scalar()
+        conn.commit()
+    return int(found or 0)
+
+
+def end_backends(app_name: str) -> None:
+    """End the server sessions a killed worker left behind, and wait until they are gone.
+
+    A SIGKILLed client's backend runs on until its statement ends and it next talks to the
+    client; one blocked on a lock keeps its transaction's locks meanwhile, and the next test's
+    TRUNCATE deadlocked with it (CI: "deadlock detected" tearing down a self-healing test)."""
+    _backends(app_name, terminate=True)
+    poll(lambda: _backends(app_name) == 0, 30, f"sessions of {app_name} still open")
 
 
 def count(status: str) -> int:
