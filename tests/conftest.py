@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ import pytest
 from flask import Flask
 from flask_migrate import upgrade
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -213,3 +216,39 @@ def launch(client, marketer_headers):
         return campaign_id
 
     return launch
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[Redis]:
+    """A Redis server of this test's own: FLUSHDB here touches nobody else's queues."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", str(tmp_path)),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = Redis(port=port)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except RedisError:  # not listening yet
+            return False
+
+    try:
+        deadline = time.monotonic() + 10
+        while not answers():
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from rewards.db import db
@@ -128,39 +125,6 @@ def test_a_scheduler_whose_worker_was_killed_gives_its_lock_back(app, program):
         assert holder is not None and holder[0] != name and parent_of(holder[1]) == second.pid
     finally:
         stop(second)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def private_redis(tmp_path) -> Iterator[Redis]:
-    """A Redis server of this test's own: FLUSHDB here touches nobody else's queues."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
-            *("--save", "", "--appendonly", "no", "--dir", str(tmp_path)),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = Redis(port=port)
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except RedisError:  # not listening yet
-            return False
-
-    try:
-        poll(answers, 10, "redis-server did not start")
-        yield client
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_periodic_jobs_come_back_after_redis_is_flushed(app, private_redis):

@@ -1,0 +1,1 @@
+"""Leaderboards: rankings per program or challenge, served from Redis, rebuilt from PostgreSQL."""
