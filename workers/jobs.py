@@ -12,10 +12,11 @@ from typing import TypeVar
 
 from flask import current_app
 
-from campaigns.earning.feed import CampaignRules, LimitRace
+from campaigns.earning.feed import CampaignRules
 from rewards.db import db
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
 from rewards.processing import ChunkResult, process_chunk
+from rewards.processing.extras import ExtraRules, OptimisticRace
 from workers.held import held_transaction_ids
 from workers.queues import enqueue_transactions
 
@@ -59,18 +60,25 @@ def rare_collections(threshold: int = 50_000) -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+def feed_extras(*, lock_early: bool = False) -> list[ExtraRules]:
+    """The rules beyond the base rate, in the order the chunk calls them (and so locks the
+    rows they share with other workers): the one place a new extra is added."""
+    return [CampaignRules(lock_early=lock_early)]
+
+
 def process_transactions(transaction_ids: list[int]) -> dict[str, int]:
     """Turn one chunk of stored transactions into ledger entries (see `process_chunk`).
 
-    Campaign budgets are read optimistically; if another worker used one meanwhile in a way
-    that matters, the chunk is rolled back and run again with those rows locked up front."""
+    Extras read shared limits (campaign budgets) optimistically; if another worker used one
+    meanwhile in a way that matters, an extra raises `OptimisticRace`: the chunk is rolled
+    back and run again with every extra rebuilt to lock those rows up front."""
     try:
         with rare_collections(), unit_of_work():
-            result: ChunkResult = process_chunk(transaction_ids, extra=CampaignRules())
-    except LimitRace as race:
-        log.info("campaign %s changed under the chunk; running it again, locked", race)
+            result: ChunkResult = process_chunk(transaction_ids, extras=feed_extras())
+    except OptimisticRace as race:
+        log.info("%s changed under the chunk; running it again, locked", race)
         with rare_collections(), unit_of_work():
-            result = process_chunk(transaction_ids, extra=CampaignRules(lock_early=True))
+            result = process_chunk(transaction_ids, extras=feed_extras(lock_early=True))
     log.info(
         "chunk of %d: %s, %d entries", len(transaction_ids), dict(result.statuses), result.entries
     )

@@ -7,12 +7,14 @@
    Refunds and reversals (a few percent of a feed) go through the ledger's FIFO primitives
    in `refunds.py`, on ORM rows re-read after the bulk writes.
 Re-running a chunk is a no-op: processed rows are no longer `received`, and every ledger entry
-has a unique idempotency key (`tx:{id}:base`, `tx:{id}:claw:{lot}`).
+has a unique idempotency key (`tx:{id}:base`, each extra's `tx:{id}:{namespace}…`,
+`tx:{id}:claw:{lot}`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,10 +25,11 @@ from rewards.db import among, db
 from rewards.ledger import ensure_accounts, lock_accounts, utcnow
 from rewards.models import Account, Transaction
 from rewards.processing import bulk, refunds
-from rewards.processing.extras import ExtraRules, check_awards
+from rewards.processing.extra_set import ExtraSet
+from rewards.processing.extras import ExtraRules
 from rewards.processing.load import active_cards, load_terms, lock_received
 from rewards.processing.results import ChunkResult, Outcome
-from rewards.processing.rules import Award, ProgramTerms, TxFacts, lot_dates, purchase_awards
+from rewards.processing.rules import ProgramTerms, TxFacts, lot_dates
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,17 @@ class LockedAccount:
 
 
 def process_chunk(
-    transaction_ids: list[int], *, now: datetime | None = None, extra: ExtraRules | None = None
+    transaction_ids: list[int],
+    *,
+    now: datetime | None = None,
+    extras: Sequence[ExtraRules] = (),
 ) -> ChunkResult:
     """Process the `received` transactions among `transaction_ids`. The caller commits.
 
-    `extra` adds rules beyond the base rate (the worker passes the campaign engine).
+    `extras` add rules beyond the base rate, called in this order (the worker passes
+    `workers.jobs.feed_extras`); `ExtrasConflict` if two claim one lot kind or key namespace.
     """
+    seam = ExtraSet(extras)  # refuses clashing extras before anything is locked
     now = now or utcnow()
     result = ChunkResult()
     txs = lock_received(transaction_ids)
@@ -57,11 +65,10 @@ def process_chunk(
     customers = {(tx.program_id, c) for tx, c in purchases + returns}
     customers |= {(o.program_id, o.customer_id) for o in linked.values() if o.customer_id}
     accounts = _lock_accounts(customers)
-    if extra is not None:
-        refunded = sorted({(o.program_id, o.id) for o in linked.values()})
-        extra.prepare(purchases, terms, now, refunded)
+    refunded = sorted({(o.program_id, o.id) for o in linked.values()})
+    seam.prepare(purchases, terms, now, refunded)
 
-    rows, rejected = _earn_rows(purchases, terms, accounts, now, extra)
+    rows, rejected = _earn_rows(purchases, terms, accounts, now, seam)
     inserted = _write_earnings(rows, result)
     for tx, customer_id in purchases:
         outcomes[tx.id] = rejected.get(tx.id) or Outcome("processed", customer_id)
@@ -70,7 +77,7 @@ def process_chunk(
     # Purchases are processed now, so refunds waiting for them (and any in this chunk) apply.
     returns += refunds.lock_waiting_for([tx for tx, _ in purchases])
     batch = refunds.ReturnBatch.load(
-        [tx for tx, _ in returns], terms=terms, now=now, result=result, extra=extra
+        [tx for tx, _ in returns], terms=terms, now=now, result=result, extras=seam
     )
     # ORM rows for the FIFO primitives, re-read now that the bulk account update is done.
     touched = {c for _, c in returns}
@@ -80,10 +87,8 @@ def process_chunk(
         for a in lock_accounts(accounts[c].id for c in touched if c in accounts).values()
     )
     later = {tx.id: batch.apply(tx, customer_id) for tx, customer_id in returns}
-    if extra is not None:
-        # Last, so rows shared between workers (campaign budgets) stay locked only briefly.
-        extra.record(inserted)
-        extra.finish()
+    # Last, so rows shared between workers (campaign budgets) stay locked only briefly.
+    seam.finish(inserted)
     _write_outcomes(later, now)
     result.statuses.update(o.status for o in outcomes.values())
     result.statuses.update(o.status for o in later.values())
@@ -134,7 +139,7 @@ def _earn_rows(
     terms: dict[int, ProgramTerms],
     accounts: dict[int, LockedAccount],
     now: datetime,
-    extra: ExtraRules | None = None,
+    seam: ExtraSet,
 ) -> tuple[list[dict[str, Any]], dict[int, Outcome]]:
     """Ledger rows for the purchases' awards (available lots repay existing debt first), and
     the purchases rejected because evaluation failed on their values: one bad row must not
@@ -147,13 +152,12 @@ def _earn_rows(
         account_id = accounts[customer_id].id
         try:
             available_at, expires_at = lot_dates(tx.occurred_at, program, now)
-            awards = _awards(tx, customer_id, program, extra)
+            awards = seam.awards(tx, customer_id, program)
         except (ArithmeticError, ValueError) as exc:
             # This row alone: a failure retried would stall every row of the chunk forever.
             rejected[tx.id] = Outcome("rejected", customer_id, reason=f"cannot evaluate: {exc}")
             continue
-        if extra is not None:
-            extra.accept(tx)
+        seam.accept(tx)
         pending = available_at > now
         for award in awards:
             remaining = award.points
@@ -180,19 +184,6 @@ def _earn_rows(
                 }
             )
     return rows, rejected
-
-
-def _awards(
-    tx: TxFacts, customer_id: int, program: ProgramTerms, extra: ExtraRules | None
-) -> list[Award]:
-    """Every award of one purchase (base, then the extra rules'), through the one guard."""
-    awards = purchase_awards(tx, program)
-    check_awards(awards)  # before the extra rules multiply an absurd base
-    if extra is not None:
-        base = sum(a.points for a in awards if a.rule == "base")
-        awards += extra.awards(tx, customer_id, base)
-        check_awards(awards)
-    return awards
 
 
 def _write_earnings(rows: list[dict[str, Any]], result: ChunkResult) -> set[str]:

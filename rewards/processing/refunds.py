@@ -7,6 +7,10 @@ at the same merchant within 120 days; failing that, the base points of the refun
 clawed back. Spent points leave a negative balance (debt) that later earnings repay. A return
 whose purchase was excluded is excluded; one whose purchase was rejected is rejected (nothing
 was earned to take back), with the purchase's reason.
+
+Every lot the purchase earned is clawed back alike, whatever its kind (`earn`, a campaign
+`bonus`, a `challenge_reward`: `extra_set.CLAWBACK_KINDS`), whether or not an extra granting
+that kind runs now; the extra owning the kind then gives back what the lot used.
 """
 
 from __future__ import annotations
@@ -21,14 +25,14 @@ from sqlalchemy import and_, func, or_, select
 from rewards.db import db
 from rewards.ledger import Movement, debit, lock_accounts
 from rewards.models import Account, LedgerEntry, Transaction
-from rewards.processing.extras import Clawback, ExtraRules
+from rewards.processing.extra_set import CLAWBACK_KINDS, ExtraSet
+from rewards.processing.extras import Clawback
 from rewards.processing.load import TX_COLUMNS, facts_from_row
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, points_for_amount
 
 MATCH_WINDOW = timedelta(days=120)
 WAITING = "original not processed yet"
-CLAWBACK_KINDS = ("earn", "bonus")
 REASON_LENGTH = 200  # transactions.reason
 
 
@@ -117,7 +121,7 @@ class ReturnBatch:
     accounts: dict[int, Account]
     now: datetime
     result: ChunkResult
-    extra: ExtraRules | None = None
+    extras: ExtraSet
 
     @classmethod
     def load(
@@ -127,13 +131,13 @@ class ReturnBatch:
         terms: dict[int, ProgramTerms],
         now: datetime,
         result: ChunkResult,
-        extra: ExtraRules | None = None,
+        extras: ExtraSet,
     ) -> ReturnBatch:
         """Find the purchases and their lots; `accounts` starts empty, the caller fills it."""
         originals = find_originals(returns)
         lots = _lots_of({o.id for o in originals.values()})
         gone = _gone_from({lot.id for group in lots.values() for lot in group})
-        return cls(originals, lots, gone, terms, {}, now, result, extra)
+        return cls(originals, lots, gone, terms, {}, now, result, extras)
 
     def apply(self, tx: TxFacts, customer_id: int) -> Outcome:
         """Claw back what `tx` (refund or reversal) takes away; returns its outcome."""
@@ -207,11 +211,13 @@ class ReturnBatch:
             }
             self._take(tx, account, taken, f"claw:{lot.id}", explanation, from_lot=lot)
         # Even when no point comes back (rounding, an expired lot), the refunded spend gives
-        # its qualifying-spend room back.
-        if self.extra is not None and lot.kind != "earn":
-            self.extra.restore(
+        # its qualifying-spend room back: the extra owning the lot's kind hears of it.
+        if lot.kind != "earn":
+            self.extras.restore(
                 Clawback(
                     program_id=original.program_id,
+                    kind=lot.kind,
+                    idempotency_key=lot.idempotency_key,
                     explanation=lot.explanation or {},
                     lot_points=lot.points,
                     clawed_before=clawed,
@@ -303,7 +309,8 @@ def _gone_from(lot_ids: set[int]) -> dict[tuple[int, str], int]:
 
 
 def _lots_of(transaction_ids: set[int]) -> dict[int, list[LedgerEntry]]:
-    """The positive earning entries of these purchases, per purchase, oldest first."""
+    """The positive earning entries of these purchases, per purchase, oldest first: of every
+    kind a purchase can earn (`CLAWBACK_KINDS`), whichever extras run now."""
     lots: dict[int, list[LedgerEntry]] = {}
     if not transaction_ids:
         return lots

@@ -5,9 +5,11 @@ Per chunk: compiled rule sets come from a per-process cache keyed by (program, r
 accounts are already locked, which serialises per-customer cap counters (`rules`); campaigns
 with a budget or a participant limit are read without a lock when the chunk starts and
 row-locked (`FOR NO KEY UPDATE`, ascending id, after the accounts) only in `finish`, just
-before the commit, where the read is checked (`limits`): several workers never overspend
-them. A purchase's bonuses form one lot (`lots`); a refund gives its campaigns back their
-budget and cap room (`refunds`).
+before the commit, where the read is checked (`limits`, on the generic
+`rewards.processing.limits`): several workers never overspend them, and a read gone stale
+in a way that matters raises `LimitRace`, the `OptimisticRace` on which the job reruns the
+chunk lock-early. A purchase's bonuses form one lot of kind `bonus` (`lots`); a refund
+clawing one back gives its campaigns back their budget and cap room (`refunds`).
 """
 
 from campaigns.earning.feed.limits import LimitRace

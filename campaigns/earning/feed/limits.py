@@ -1,5 +1,6 @@
 """Campaign budgets and participant limits in the feed: read optimistically when a chunk
-starts, row-locked and checked when it writes (several workers never overspend them)."""
+starts, row-locked and checked when it writes (several workers never overspend them). The
+machinery is generic (`rewards.processing.limits`); this says what campaigns limit."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from campaigns.earning.feed.lots import Usage
 from campaigns.earning.models import Campaign as CampaignRow
 from campaigns.earning.models import CampaignVersion
 from rewards.db import db
+from rewards.processing.limits import LimitedRows, LimitRace, OptimisticLimits
 
+__all__ = ["CAMPAIGN_LIMITS", "LimitChecks", "LimitRace", "current_limits"]
 
-class LimitRace(Exception):
-    """Another worker used a campaign's budget or participant room between this chunk's
-    read and its write in a way that matters; run the chunk again with `lock_early`."""
+# A campaign's counters, each against one limit of its current version: budget used against
+# `budget_points`, participants against `max_participants`.
+CAMPAIGN_LIMITS = LimitedRows(
+    id=CampaignRow.id, used=(CampaignRow.budget_used, CampaignRow.participants)
+)
 
 
 class LimitChecks:
@@ -23,9 +28,7 @@ class LimitChecks:
     rules: dict[int, RuleSet]
     state: CapState
     usage: Usage
-    lock_early: bool
-    limits: dict[int, tuple[int | None, int | None]]
-    seen: dict[int, tuple[int, int]]
+    limits: OptimisticLimits
     budgeted: set[int]
     program_of: dict[int, int]
     cut: set[int]
@@ -37,8 +40,8 @@ class LimitChecks:
 
         Optimistic by default: the rows are locked only when the chunk writes (`finish`, in
         `_confirm_limits`), so workers do not queue behind each other for a whole chunk;
-        `lock_early` locks them here (in id order, one statement), for the re-run after a
-        `LimitRace`."""
+        in lock-early mode (the re-run after a `LimitRace`) `read` locks them here, in id
+        order, in one statement."""
         live = {
             c.id: (program_id, c)
             for program_id, r in self.rules.items()
@@ -48,27 +51,15 @@ class LimitChecks:
         limits = {cid: (c.budget_points, c.max_participants) for cid, (_, c) in live.items()}
         limits.update(current_limits(refunded - set(live)))
         self.checked = set(limits) | refunded
-        self.limits = {c: limit for c, limit in sorted(limits.items()) if limit != (None, None)}
-        if not self.limits:
-            return
-        stmt = (
-            select(CampaignRow.id, CampaignRow.budget_used, CampaignRow.participants)
-            .where(CampaignRow.id.in_(self.limits))
-            .order_by(CampaignRow.id)
-        )
-        for campaign_id, used, participants in db.session.execute(
-            stmt.with_for_update(key_share=True) if self.lock_early else stmt
-        ):
-            budget, most = self.limits[campaign_id]
-            self.seen[campaign_id] = (used, participants)
+        for campaign_id in sorted(self.limits.read(limits)):
+            budget, _ = limits[campaign_id]
             if budget is not None:
                 self.budgeted.add(campaign_id)
             if campaign_id in live:
                 self.program_of[campaign_id] = live[campaign_id][0]
-                self.state.budget_left[campaign_id] = None if budget is None else budget - used
-                self.state.participants_left[campaign_id] = (
-                    None if most is None else most - participants
-                )
+                budget_left, participants_left = self.limits.left(campaign_id)
+                self.state.budget_left[campaign_id] = budget_left
+                self.state.participants_left[campaign_id] = participants_left
 
     def _confirm_limits(self, granted: set[int]) -> set[int]:
         """Lock the limited campaigns (id order, one statement) and check the optimistic
@@ -76,29 +67,17 @@ class LimitChecks:
         granted from), net of what its refunds give back.
 
         If another worker changed a row meanwhile and this chunk would now overrun it, or a
-        limit cut a grant here (the cut may have been wrong), raise `LimitRace`: the job rolls
-        back and runs the chunk again with the rows locked from the start."""
+        limit cut a grant here or a budget ran out here (either may have been wrong), raise
+        `LimitRace`: the job rolls back and runs the chunk again with the rows locked from
+        the start."""
         self._late_limits()
-        exhausted: set[int] = set()
-        if not self.limits:
-            return exhausted
         net, joined = self.usage.budget, self.usage.joined
-        rows = db.session.execute(
-            select(CampaignRow.id, CampaignRow.budget_used, CampaignRow.participants)
-            .where(CampaignRow.id.in_(self.limits))
-            .order_by(CampaignRow.id)
-            .with_for_update(key_share=True)  # NO KEY UPDATE: rows referencing it still insert
-        )
-        for campaign_id, used, participants in rows:
-            budget, most = self.limits[campaign_id]
-            after = used + net.get(campaign_id, 0)
-            if (used, participants) != self.seen.get(campaign_id) and not self.lock_early:
-                over = (budget is not None and after > budget) or (
-                    most is not None and participants + joined.get(campaign_id, 0) > most
-                )
-                if over or campaign_id in self.cut or campaign_id in self.state.exhausted:
-                    raise LimitRace(campaign_id)
-            used_up = budget is not None and after >= budget
+        deltas = {c: (net.get(c, 0), joined.get(c, 0)) for c in self.limits.limits}
+        locked = self.limits.confirm(deltas, doubtful=self.cut | self.state.exhausted)
+        exhausted: set[int] = set()
+        for campaign_id, (used, _) in locked.items():
+            budget, _ = self.limits.limits[campaign_id]
+            used_up = budget is not None and used + net.get(campaign_id, 0) >= budget
             if used_up and (campaign_id in granted or campaign_id in self.state.exhausted):
                 exhausted.add(campaign_id)
         return exhausted
@@ -108,11 +87,9 @@ class LimitChecks:
         unlinked refund matched to a purchase another worker committed meanwhile)."""
         late = set(self.usage.budget) - self.checked
         self.checked |= late
-        for campaign_id, (budget, most) in sorted(current_limits(late).items()):
-            if budget is not None or most is not None:
-                self.limits[campaign_id] = (budget, most)
-                if budget is not None:
-                    self.budgeted.add(campaign_id)
+        found = current_limits(late)
+        self.limits.watch_unread(found)
+        self.budgeted.update(c for c, (budget, _) in found.items() if budget is not None)
 
 
 def current_limits(campaign_ids: set[int]) -> dict[int, tuple[int | None, int | None]]:

@@ -14,7 +14,7 @@ from campaigns.audiences.segments import segment_memberships
 from campaigns.earning import bookkeeping
 from campaigns.earning.compiled import Campaign, Purchase, Shopper, day_bucket
 from campaigns.earning.engine import CapState, RuleSet
-from campaigns.earning.feed.limits import LimitChecks
+from campaigns.earning.feed.limits import CAMPAIGN_LIMITS, LimitChecks
 from campaigns.earning.feed.lots import BONUS_RULE, Grant, Usage, explain
 from campaigns.earning.feed.refunds import RefundRoom, refunded_versions
 from campaigns.earning.feed.rulesets import ruleset
@@ -22,6 +22,7 @@ from campaigns.earning.shoppers import load_shoppers
 from campaigns.earning.usage import CampaignCounter
 from rewards.db import among, db
 from rewards.models import Program, Transaction
+from rewards.processing.limits import OptimisticLimits
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
 
 SHARDS = 16  # rows per (campaign, day) in `campaign_days`, so workers rarely share one
@@ -32,7 +33,12 @@ class CampaignRules(LimitChecks, RefundRoom):
 
     A purchase's bonuses from every campaign it earns from go into ONE ledger lot
     (`tx:{id}:bonus`) whose explanation lists each campaign version, its points and what it
-    charged against caps: two ledger rows per purchase whatever the number of campaigns."""
+    charged against caps: two ledger rows per purchase whatever the number of campaigns.
+    Its lots are of kind `bonus` (also those written before 0005, keyed `tx:{id}:cmp:{id}`),
+    so refunds hand it the clawbacks of every `bonus` lot."""
+
+    lot_kinds = frozenset({"bonus"})
+    key_namespace = BONUS_RULE
 
     def __init__(self, *, lock_early: bool = False) -> None:
         self.lock_early = lock_early
@@ -43,9 +49,8 @@ class CampaignRules(LimitChecks, RefundRoom):
         self.matched: dict[int, list[Campaign]] = {}  # transaction id → campaigns it meets
         self.granted: dict[str, Grant] = {}  # ledger key → what it holds
         # Limited campaigns this chunk may touch: (budget, max participants), and the
-        # (budget used, participants) read in `prepare`.
-        self.limits: dict[int, tuple[int | None, int | None]] = {}
-        self.seen: dict[int, tuple[int, int]] = {}
+        # (budget used, participants) read in `prepare`, confirmed in `finish`.
+        self.limits = OptimisticLimits(CAMPAIGN_LIMITS, lock_early=lock_early)
         self.budgeted: set[int] = set()  # of those, the ones with a budget
         self.program_of: dict[int, int] = {}  # live limited campaign → program
         self.cut: set[int] = set()  # a participant limit refused someone here
