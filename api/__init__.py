@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     import campaigns.audiences.segments
+    import campaigns.challenges.models
     import campaigns.earning.models
     import campaigns.earning.usage  # noqa: F401
     import rewards.models  # noqa: F401

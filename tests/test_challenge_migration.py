@@ -1,0 +1,62 @@
+"""Migration 0010 creates the challenge and badge tables with the keys the feed relies on,
+and removes them again, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import pytest
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from rewards.db import db
+from tests.test_migrations import scratch  # noqa: F401  (the fixture: an empty database)
+
+TABLES = {
+    "challenges",
+    "challenge_versions",
+    "challenge_joins",
+    "challenge_progress",
+    "challenge_contributions",
+    "badges",
+    "customer_badges",
+}
+CONTRIBUTION = (
+    "INSERT INTO challenge_contributions (transaction_id, challenge_id, customer_id, period, "
+    "local_day, amount_minor, refunded_minor) VALUES (:t, :c, 100, 'c', '2026-03-29', :a, :r)"
+)
+
+
+def _tables() -> set[str]:
+    return set(inspect(db.engine).get_table_names()) & TABLES
+
+
+def test_0010_creates_the_challenge_tables_and_drops_them(scratch):  # noqa: F811
+    directory = scratch.config["MIGRATIONS_DIR"]
+    upgrade(directory=directory, revision="0009")
+    assert _tables() == set()
+
+    upgrade(directory=directory, revision="0010")
+    assert _tables() == TABLES
+    keys = inspect(db.engine).get_pk_constraint("challenge_contributions")
+    assert keys["constrained_columns"] == ["transaction_id", "challenge_id"]
+    keys = inspect(db.engine).get_pk_constraint("challenge_progress")
+    assert keys["constrained_columns"] == ["customer_id", "challenge_id", "period"]
+
+    db.session.execute(text(CONTRIBUTION), {"t": 1, "c": 7, "a": 500, "r": 0})
+    db.session.commit()
+    # A transaction counts once per challenge: a second row for (1, 7) is refused ...
+    with pytest.raises(IntegrityError):
+        db.session.execute(text(CONTRIBUTION), {"t": 1, "c": 7, "a": 500, "r": 0})
+    db.session.rollback()
+    # ... and a refund cannot take back more than the purchase contributed.
+    with pytest.raises(IntegrityError):
+        db.session.execute(text(CONTRIBUTION), {"t": 2, "c": 7, "a": 500, "r": 501})
+    db.session.rollback()
+    # The same transaction may count towards another challenge.
+    db.session.execute(text(CONTRIBUTION), {"t": 1, "c": 8, "a": 500, "r": 0})
+    db.session.commit()
+
+    downgrade(directory=directory, revision="0009")
+    assert _tables() == set()
+    upgrade(directory=directory, revision="0010")
+    assert _tables() == TABLES
