@@ -1,15 +1,15 @@
-"""A campaign version compiled: its conditions as predicates over plain facts about a
-purchase and its shopper, its effect as exact arithmetic, and its cap periods.
+"""A campaign version compiled: its conditions and audience (the shared condition language,
+`campaigns.rules`), its window, its effect as exact arithmetic, and its cap periods.
 
 A definition is the dict that `campaigns/earning/definition.py` validates (window, audience,
 conditions, effect, caps, budget); `Campaign.compile` turns it into a `Campaign` once per
 version. `campaigns.earning.engine` indexes compiled versions and evaluates purchases against them.
+`Purchase` and `Shopper` live in `campaigns.rules.facts` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from fractions import Fraction
@@ -17,40 +17,22 @@ from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from campaigns.rules.audience import Audience
+from campaigns.rules.conditions import Conditions
+from campaigns.rules.facts import Purchase, Shopper
 from rewards.currencies import minor_units
 
+__all__ = [
+    "PERIODS",
+    "Campaign",
+    "Purchase",
+    "Shopper",
+    "day_bucket",
+    "money_text",
+    "period_key",
+]
+
 PERIODS = ("day", "week", "month", "quarter", "campaign")
-
-
-@dataclass(frozen=True)
-class Purchase:
-    """What the engine needs to know about one purchase."""
-
-    id: int
-    amount_minor: int
-    currency: str
-    mcc: str
-    category: str | None
-    merchant_id: str | None
-    merchant_name: str | None
-    partner: str | None
-    channel: str | None
-    occurred_at: datetime
-    base_points: int
-
-
-@dataclass(frozen=True)
-class Shopper:
-    """What the engine needs to know about the customer making the purchase."""
-
-    customer_id: int
-    birth_date: date | None = None
-    tier: str | None = None
-    segments: frozenset[int] = frozenset()
-    # Campaign id → when the customer activated that offer.
-    activations: dict[int, datetime] = field(default_factory=dict)
-    # Merchants this customer bought from before this purchase.
-    known_merchants: frozenset[str] = frozenset()
 
 
 def period_key(period: str, moment: datetime, zone: ZoneInfo) -> str:
@@ -78,24 +60,6 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-def _parse_time(text: str) -> time:
-    hours, minutes = text.split(":")
-    return time(int(hours), int(minutes))
-
-
-def _mcc_codes(entries: Iterable[str]) -> frozenset[str]:
-    codes: set[str] = set()
-    for entry in entries:
-        low, _, high = entry.partition("-")
-        high = high or low
-        codes.update(f"{n:04d}" for n in range(int(low), int(high) + 1))
-    return frozenset(codes)
-
-
-def _age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
 @dataclass(frozen=True)
 class Campaign:
     """One campaign version, compiled."""
@@ -110,20 +74,8 @@ class Campaign:
     ends_at: datetime | None
     effect: str
     value: Decimal
-    categories: frozenset[str]
-    mccs: frozenset[str]
-    merchants: frozenset[str]
-    partners: frozenset[str]
-    channels: frozenset[str]
-    weekdays: frozenset[int]
-    hours: tuple[time, time] | None
-    amount_min: int | None
-    amount_max: int | None
-    first_purchase_at_merchant: bool
-    tiers: frozenset[str]
-    segment_id: int | None
-    min_age: int | None
-    max_age: int | None
+    conditions: Conditions
+    audience: Audience
     per_transaction: int | None
     per_customer: tuple[tuple[str, int], ...]
     qualifying_spend: tuple[str, int] | None
@@ -133,10 +85,7 @@ class Campaign:
     @classmethod
     def compile(cls, campaign_id: int, version: int, d: dict[str, Any]) -> Campaign:
         """Compile a validated definition dict."""
-        conditions = d.get("conditions") or {}
-        audience = d.get("audience") or {}
         caps = d.get("caps") or {}
-        window = conditions.get("time_of_day")
         spend = caps.get("qualifying_spend")
         return cls(
             id=campaign_id,
@@ -149,20 +98,8 @@ class Campaign:
             ends_at=_as_datetime(d["ends_at"]) if d.get("ends_at") else None,
             effect=d["effect"]["type"],
             value=_decimal(d["effect"]["value"]),
-            categories=frozenset(conditions.get("categories") or ()),
-            mccs=_mcc_codes(conditions.get("mccs") or ()),
-            merchants=frozenset(conditions.get("merchant_ids") or ()),
-            partners=frozenset(conditions.get("partners") or ()),
-            channels=frozenset(conditions.get("channels") or ()),
-            weekdays=frozenset(conditions.get("weekdays") or ()),
-            hours=(_parse_time(window["from"]), _parse_time(window["to"])) if window else None,
-            amount_min=conditions.get("amount_min_minor"),
-            amount_max=conditions.get("amount_max_minor"),
-            first_purchase_at_merchant=bool(conditions.get("first_purchase_at_merchant")),
-            tiers=frozenset(audience.get("tiers") or ()),
-            segment_id=audience.get("segment_id"),
-            min_age=audience.get("min_age"),
-            max_age=audience.get("max_age"),
+            conditions=Conditions.compile(d.get("conditions")),
+            audience=Audience.compile(d.get("audience")),
             per_transaction=caps.get("per_transaction"),
             per_customer=tuple(
                 (c["period"], int(c["points"])) for c in caps.get("per_customer") or ()
@@ -174,21 +111,14 @@ class Campaign:
 
     def index_keys(self) -> list[tuple[str, str]]:
         """Where the index files this campaign: its most selective targeting dimension."""
-        for kind, values in (
-            ("merchant", self.merchants),
-            ("mcc", self.mccs),
-            ("category", self.categories),
-            ("partner", self.partners),
-        ):
-            if values:
-                return [(kind, value) for value in values]
-        return []
+        return self.conditions.index_keys()
 
     def applies(self, p: Purchase, s: Shopper, zone: ZoneInfo) -> bool:
         """Every condition of this version holds for the purchase and the shopper."""
         # The checks a version does not need are skipped (they would hold anyway).
+        conditions = self.conditions
         return (
-            (not self._targeted or self._targets(p))
+            (not conditions.targeted or conditions.targets(p))
             and self._window(p, zone)
             and (not self._audienced or self._audience(p, s))
         )
@@ -196,12 +126,12 @@ class Campaign:
     def _applies_at(self, p: Purchase, s: Shopper, zone: ZoneInfo, at: datetime) -> bool:
         """`applies` for a purchase at `at` (its time in UTC) whose merchant, MCC, category
         and partner this version's targeting already accepted."""
-        end = self._utc_ends
+        end, conditions = self._utc_ends, self.conditions
         return (
             self._utc_starts <= at
             and (end is None or at < end)
-            and (not self._per_purchase or self._targets(p))
-            and (not (self.weekdays or self.hours) or self._window(p, zone))
+            and (not conditions.per_purchase or conditions.targets(p))
+            and (not conditions.timed or conditions.in_time(p, zone))
             and (not self._audienced or self._audience(p, s))
         )
 
@@ -218,85 +148,89 @@ class Campaign:
     def _windowed_only(self) -> bool:
         """Once the targeting accepted a purchase's merchant, MCC, category and partner,
         only the window in UTC is left to check."""
-        return not (self._per_purchase or self.weekdays or self.hours or self._audienced)
-
-    @cached_property
-    def _per_purchase(self) -> bool:
-        """Targeting that depends on more than the merchant, MCC, category and partner."""
-        return bool(self.channels or self.amount_min is not None or self.amount_max is not None)
-
-    @cached_property
-    def _targeted(self) -> bool:
-        return bool(
-            self.categories
-            or self.mccs
-            or self.merchants
-            or self.partners
-            or self.channels
-            or self.amount_min is not None
-            or self.amount_max is not None
-        )
+        conditions = self.conditions
+        return not (conditions.per_purchase or conditions.timed or self._audienced)
 
     @cached_property
     def _audienced(self) -> bool:
+        """Checks that need the shopper: activation, audience, first purchase at a merchant."""
         return bool(
             self.requires_activation
-            or self.tiers
-            or self.segment_id is not None
-            or self.first_purchase_at_merchant
-            or self.min_age is not None
-            or self.max_age is not None
-        )
-
-    def _targets(self, p: Purchase) -> bool:
-        return (
-            (not self.categories or p.category in self.categories)
-            and (not self.mccs or p.mcc in self.mccs)
-            and (not self.merchants or p.merchant_id in self.merchants)
-            and (not self.partners or p.partner in self.partners)
-            and (not self.channels or p.channel in self.channels)
-            and (self.amount_min is None or p.amount_minor >= self.amount_min)
-            and (self.amount_max is None or p.amount_minor <= self.amount_max)
+            or not self.audience.everyone
+            or self.conditions.first_purchase_at_merchant
         )
 
     def _window(self, p: Purchase, zone: ZoneInfo) -> bool:
         if p.occurred_at < self.starts_at or (self.ends_at and p.occurred_at >= self.ends_at):
             return False
-        if not (self.weekdays or self.hours):
-            return True
-        local = p.occurred_at.astimezone(zone)
-        if self.weekdays and local.isoweekday() not in self.weekdays:
-            return False
-        if self.hours:
-            start, end = self.hours
-            now = local.time()
-            inside = start <= now < end if start <= end else now >= start or now < end
-            if not inside:
-                return False
-        return True
+        return not self.conditions.timed or self.conditions.in_time(p, zone)
 
     def _audience(self, p: Purchase, s: Shopper) -> bool:
         if self.requires_activation:
             activated = s.activations.get(self.id)
             if activated is None or activated > p.occurred_at:
                 return False
-        if self.tiers and s.tier not in self.tiers:
+        if self.conditions.first_purchase_at_merchant and not self.conditions.new_merchant(p, s):
             return False
-        if self.segment_id is not None and self.segment_id not in s.segments:
-            return False
-        if self.first_purchase_at_merchant and (
-            p.merchant_id is None or p.merchant_id in s.known_merchants
-        ):
-            return False
-        if self.min_age is not None or self.max_age is not None:
-            if s.birth_date is None:
-                return False
-            age = _age_on(s.birth_date, p.occurred_at.date())
-            if (self.min_age is not None and age < self.min_age) or (
-                self.max_age is not None and age > self.max_age
-            ):
-                return False
-        return True
+        return self.audience.everyone or self.audience.admits(s, p.occurred_at.date())
+
+    # The compiled conditions and audience, read as the version's own attributes (as callers
+    # did before they were values of `campaigns.rules`); never on the feed's hot path.
+    @property
+    def categories(self) -> frozenset[str]:
+        return self.conditions.categories
+
+    @property
+    def mccs(self) -> frozenset[str]:
+        return self.conditions.mccs
+
+    @property
+    def merchants(self) -> frozenset[str]:
+        return self.conditions.merchants
+
+    @property
+    def partners(self) -> frozenset[str]:
+        return self.conditions.partners
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return self.conditions.channels
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return self.conditions.weekdays
+
+    @property
+    def hours(self) -> tuple[time, time] | None:
+        return self.conditions.hours
+
+    @property
+    def amount_min(self) -> int | None:
+        return self.conditions.amount_min
+
+    @property
+    def amount_max(self) -> int | None:
+        return self.conditions.amount_max
+
+    @property
+    def first_purchase_at_merchant(self) -> bool:
+        return self.conditions.first_purchase_at_merchant
+
+    @property
+    def segment_id(self) -> int | None:
+        return self.audience.segment_id
+
+    @property
+    def tiers(self) -> frozenset[str]:
+        return self.audience.tiers
+
+    @property
+    def min_age(self) -> int | None:
+        return self.audience.min_age
+
+    @property
+    def max_age(self) -> int | None:
+        return self.audience.max_age
 
     def charges(
         self, points: int, qualifying_minor: int, occurred_at: datetime, zone: ZoneInfo
@@ -360,11 +294,12 @@ def _as_datetime(value: Any) -> datetime:
 
 def _effect_text(c: Campaign) -> str:
     value = f"{c.value.normalize():f}"
-    where = ", ".join(sorted(c.categories)) or (
+    conditions = c.conditions
+    where = ", ".join(sorted(conditions.categories)) or (
         "selected merchants"
-        if c.merchants
+        if conditions.merchants
         else "selected merchant categories"
-        if c.mccs
+        if conditions.mccs
         else "every purchase"
     )
     if c.effect == "multiplier":

@@ -3,20 +3,51 @@
 `validate_definition` returns the normalised definition (defaults filled in, timestamps in UTC
 with `Z`, the effect value as a decimal string) or raises InvalidInput naming every problem by
 its field path, e.g. `conditions.mccs.2`. `campaigns.earning.compiled.Campaign.compile` reads
-the result.
+the result. The `conditions` and `audience` blocks are the shared condition language
+(`campaigns.rules`); what is checked here belongs to campaigns alone: window, priority,
+stacking, activation, effect, caps, budget and participants.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from campaigns.earning.compiled import PERIODS
+from campaigns.rules.audience import FIELDS as AUDIENCE
+from campaigns.rules.audience import check_audience
+from campaigns.rules.checking import MAX_AMOUNT, MAX_ID, MAX_ITEMS, REQUIRED_MESSAGE, Checker
+from campaigns.rules.checking import checked as _checked
+from campaigns.rules.checking import join as _join
+from campaigns.rules.conditions import (
+    CHANNELS,
+    HH_MM,
+    MCC_ENTRY,
+    REFUSED_CATEGORIES,
+    check_conditions,
+)
 from rewards.errors import InvalidInput
-from rewards.mcc import CATEGORIES
+
+__all__ = [
+    "AUDIENCE",
+    "CHANNELS",
+    "EFFECT_MAXIMUM",
+    "EFFECT_TYPES",
+    "HH_MM",
+    "MAX_AMOUNT",
+    "MAX_ID",
+    "MAX_ITEMS",
+    "MCC_ENTRY",
+    "REFUSED_CATEGORIES",
+    "REQUIRED",
+    "REQUIRED_MESSAGE",
+    "TOP_LEVEL",
+    "iso",
+    "merge_patch",
+    "validate_definition",
+]
 
 T = TypeVar("T")
 
@@ -35,11 +66,7 @@ TOP_LEVEL = (
     "max_participants",
 )
 REQUIRED = ("name", "starts_at", "effect")
-AUDIENCE = ("segment_id", "tiers", "min_age", "max_age")
-CHANNELS = ("in_store", "online", "contactless")
 EFFECT_TYPES = ("multiplier", "fixed_bonus", "points_per_unit", "percent_of_spend")
-# Program exclusions (cash-like spending, gambling) protect minors; no campaign may target them.
-REFUSED_CATEGORIES = ("cash_like", "gambling")
 # Largest effect value per type: a typo must not mint millions of points.
 EFFECT_MAXIMUM = {
     "multiplier": Decimal(100),
@@ -47,150 +74,15 @@ EFFECT_MAXIMUM = {
     "points_per_unit": Decimal(10_000),
     "percent_of_spend": Decimal(100),
 }
-MAX_AMOUNT = 10**12  # points, minor units and counts
-MAX_ITEMS = 1000
-MAX_ID = 2**63 - 1
-MCC_ENTRY = re.compile(r"^([0-9]{4})(?:-([0-9]{4}))?$")
-HH_MM = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
-REQUIRED_MESSAGE = "Missing data for required field."
 
 
-def _join(path: str, key: str | int) -> str:
-    return f"{path}.{key}" if path else str(key)
+class _Checker(Checker):
+    """The checker as it was before `campaigns.rules`: kept for callers that built one with
+    the program's excluded MCCs (segments use its generic checks)."""
 
-
-class _Checker:
-    """Collects every problem of one definition under its field path."""
-
-    def __init__(self, excluded_mccs: Iterable[str]) -> None:
-        self.errors: dict[str, list[str]] = {}
+    def __init__(self, excluded_mccs: Iterable[str] = ()) -> None:
+        super().__init__()
         self.excluded_mccs = frozenset(excluded_mccs)
-
-    def fail(self, path: str, message: str) -> None:
-        self.errors.setdefault(path, []).append(message)
-
-    def obj(self, value: Any, path: str, allowed: Iterable[str]) -> dict[str, Any]:
-        """The known, non-null keys of an object; unknown keys are errors."""
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(path or "_body", "Must be an object.")
-            return {}
-        allowed = tuple(allowed)
-        for key in value:
-            if key not in allowed:
-                self.fail(_join(path, key), "Unknown field.")
-        return {k: v for k, v in value.items() if k in allowed and v is not None}
-
-    def require(self, values: dict[str, Any], path: str, keys: Iterable[str]) -> bool:
-        missing = [key for key in keys if key not in values]
-        for key in missing:
-            self.fail(_join(path, key), REQUIRED_MESSAGE)
-        return not missing
-
-    def record(self, value: Any, path: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
-        """An object with exactly `keys` (all required), or None after naming what is wrong."""
-        if not isinstance(value, dict):
-            self.fail(path, "Must be an object.")
-            return None
-        values = self.obj(value, path, keys)
-        return values if self.require(values, path, keys) else None
-
-    def integer(self, value: Any, path: str, low: int, high: int) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(path, "Must be an integer.")
-            return None
-        if not low <= value <= high:
-            self.fail(path, f"Must be between {low} and {high}.")
-            return None
-        return value
-
-    def positive(self, value: Any, path: str) -> int | None:
-        return self.integer(value, path, 1, MAX_AMOUNT)
-
-    def boolean(self, value: Any, path: str) -> bool | None:
-        if not isinstance(value, bool):
-            self.fail(path, "Must be true or false.")
-            return None
-        return value
-
-    def text(self, value: Any, path: str, max_length: int = 64) -> str | None:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(path, "Must be a non-empty string.")
-            return None
-        if len(value) > max_length or "\x00" in value:
-            self.fail(path, f"At most {max_length} characters, without NUL.")
-            return None
-        return value
-
-    def choice(self, value: Any, path: str, choices: Iterable[str]) -> str | None:
-        choices = tuple(choices)
-        if not isinstance(value, str) or value not in choices:
-            self.fail(path, f"Must be one of: {', '.join(choices)}.")
-            return None
-        return value
-
-    def items(self, value: Any, path: str, check: Callable[[Any, str], T | None]) -> list[T]:
-        """Each element of a list checked by `check(element, path.index)`."""
-        if not isinstance(value, list):
-            self.fail(path, "Must be a list.")
-            return []
-        if len(value) > MAX_ITEMS:
-            self.fail(path, f"At most {MAX_ITEMS} entries.")
-            return []
-        checked = (check(item, _join(path, i)) for i, item in enumerate(value))
-        return [item for item in checked if item is not None]
-
-    def timestamp(self, value: Any, path: str) -> datetime | None:
-        moment = None
-        if isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                moment = None
-        if moment is None or moment.tzinfo is None:
-            self.fail(path, "Must be an ISO-8601 timestamp with a zone, e.g. 2026-04-01T00:00:00Z.")
-            return None
-        if not 2000 <= moment.year <= 2100:
-            self.fail(path, "Must be between the years 2000 and 2100.")
-            return None
-        return moment.astimezone(UTC)
-
-    def category(self, value: Any, path: str) -> str | None:
-        category = self.choice(value, path, CATEGORIES)
-        if category in REFUSED_CATEGORIES:
-            self.fail(path, "Excluded by every program (cash-like, gambling); cannot be targeted.")
-            return None
-        return category
-
-    def mcc(self, value: Any, path: str) -> str | None:
-        match = MCC_ENTRY.match(value) if isinstance(value, str) else None
-        if match is None:
-            self.fail(path, 'Must be 4 digits ("5812") or a range ("5811-5814").')
-            return None
-        low, high = match.group(1), match.group(2)
-        if high is not None and low > high:
-            self.fail(path, "The range's low end is above its high end.")
-            return None
-        if high is None and value in self.excluded_mccs:
-            self.fail(path, "Excluded by the program (never earns); cannot be targeted.")
-            return None
-        # Four-digit strings compare like the numbers they spell.
-        covered = sorted(m for m in self.excluded_mccs if high and low <= m <= high)
-        if covered:
-            self.fail(
-                path,
-                f"The range covers {', '.join(covered)}, excluded by the program (never earns); "
-                "split it around them.",
-            )
-            return None
-        return value
-
-    def weekday(self, value: Any, path: str) -> int | None:
-        return self.integer(value, path, 1, 7)
-
-    def channel(self, value: Any, path: str) -> str | None:
-        return self.choice(value, path, CHANNELS)
 
 
 def validate_definition(raw: Any, *, excluded_mccs: Iterable[str] = ()) -> dict[str, Any]:
@@ -203,7 +95,7 @@ def validate_definition(raw: Any, *, excluded_mccs: Iterable[str] = ()) -> dict[
         raise InvalidInput(
             "A campaign definition is a JSON object.", errors={"_body": ["Must be an object."]}
         )
-    c = _Checker(excluded_mccs)
+    c = Checker()
     d = c.obj(raw, "", TOP_LEVEL)
     c.require(d, "", REQUIRED)
     definition: dict[str, Any] = {
@@ -214,8 +106,8 @@ def validate_definition(raw: Any, *, excluded_mccs: Iterable[str] = ()) -> dict[
         "requires_activation": c.boolean(
             d.get("requires_activation", False), "requires_activation"
         ),
-        "audience": _audience(c, d.get("audience")),
-        "conditions": _conditions(c, d.get("conditions")),
+        "audience": check_audience(c, d.get("audience")),
+        "conditions": check_conditions(c, d.get("conditions"), excluded_mccs=excluded_mccs),
         "effect": _effect(c, d.get("effect")),
         "caps": _caps(c, d.get("caps")),
         "budget_points": _optional(c.positive, d, "budget_points"),
@@ -249,7 +141,7 @@ def _optional(check: Callable[[Any, str], T | None], values: dict[str, Any], key
     return check(values[key], key) if key in values else None
 
 
-def _window(c: _Checker, d: dict[str, Any]) -> dict[str, Any]:
+def _window(c: Checker, d: dict[str, Any]) -> dict[str, Any]:
     starts = c.timestamp(d["starts_at"], "starts_at") if "starts_at" in d else None
     ends = c.timestamp(d["ends_at"], "ends_at") if "ends_at" in d else None
     if starts is not None and ends is not None and ends <= starts:
@@ -260,65 +152,7 @@ def _window(c: _Checker, d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _audience(c: _Checker, value: Any) -> dict[str, Any]:
-    a = c.obj(value, "audience", AUDIENCE)
-    checks: dict[str, Callable[[Any, str], Any]] = {
-        "segment_id": lambda v, p: c.integer(v, p, 1, MAX_ID),
-        "tiers": lambda v, p: c.items(v, p, c.text),
-        "min_age": lambda v, p: c.integer(v, p, 0, 120),
-        "max_age": lambda v, p: c.integer(v, p, 0, 120),
-    }
-    audience = _checked(a, "audience", checks)
-    low, high = audience.get("min_age"), audience.get("max_age")
-    if low is not None and high is not None and low > high:
-        c.fail("audience.max_age", "Must not be below min_age.")
-    return audience
-
-
-def _conditions(c: _Checker, value: Any) -> dict[str, Any]:
-    checks: dict[str, Callable[[Any, str], Any]] = {
-        "categories": lambda v, p: c.items(v, p, c.category),
-        "mccs": lambda v, p: c.items(v, p, c.mcc),
-        "merchant_ids": lambda v, p: c.items(v, p, c.text),
-        "partners": lambda v, p: c.items(v, p, c.text),
-        "amount_min_minor": c.positive,
-        "amount_max_minor": c.positive,
-        "channels": lambda v, p: c.items(v, p, c.channel),
-        "weekdays": lambda v, p: c.items(v, p, c.weekday),
-        "time_of_day": lambda v, p: _time_of_day(c, v, p),
-        "first_purchase_at_merchant": c.boolean,
-    }
-    conditions = _checked(c.obj(value, "conditions", checks), "conditions", checks)
-    low, high = conditions.get("amount_min_minor"), conditions.get("amount_max_minor")
-    if low is not None and high is not None and low > high:
-        c.fail("conditions.amount_max_minor", "Must not be below amount_min_minor.")
-    return conditions
-
-
-def _checked(
-    values: dict[str, Any], path: str, checks: dict[str, Callable[[Any, str], Any]]
-) -> dict[str, Any]:
-    """`values` with each key run through its check; keys that failed are left out."""
-    checked = {key: checks[key](value, _join(path, key)) for key, value in values.items()}
-    return {key: value for key, value in checked.items() if value is not None}
-
-
-def _time_of_day(c: _Checker, value: Any, path: str) -> dict[str, str] | None:
-    window = c.record(value, path, ("from", "to"))
-    if window is None:
-        return None
-    ok = True
-    for key in ("from", "to"):
-        if not isinstance(window[key], str) or not HH_MM.match(window[key]):
-            c.fail(_join(path, key), 'Must be a 24-hour time "HH:MM".')
-            ok = False
-    if ok and window["from"] == window["to"]:
-        c.fail(_join(path, "to"), "Must differ from `from` (a window may wrap midnight).")
-        ok = False
-    return {"from": window["from"], "to": window["to"]} if ok else None
-
-
-def _effect(c: _Checker, value: Any) -> dict[str, str] | None:
+def _effect(c: Checker, value: Any) -> dict[str, str] | None:
     if value is None:
         return None
     effect = c.record(value, "effect", ("type", "value"))
@@ -329,7 +163,7 @@ def _effect(c: _Checker, value: Any) -> dict[str, str] | None:
     return {"type": kind, "value": amount} if kind and amount else None
 
 
-def _effect_value(c: _Checker, kind: str, value: Any) -> str | None:
+def _effect_value(c: Checker, kind: str, value: Any) -> str | None:
     path = "effect.value"
     try:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -361,7 +195,7 @@ def _effect_problem(kind: str, number: Decimal) -> str | None:
     return None
 
 
-def _caps(c: _Checker, value: Any) -> dict[str, Any]:
+def _caps(c: Checker, value: Any) -> dict[str, Any]:
     caps = c.obj(value, "caps", ("per_transaction", "per_customer", "qualifying_spend"))
     checks: dict[str, Callable[[Any, str], Any]] = {
         "per_transaction": c.positive,
@@ -375,7 +209,7 @@ def _caps(c: _Checker, value: Any) -> dict[str, Any]:
     return checked
 
 
-def _period_cap(c: _Checker, value: Any, path: str, amount_key: str) -> dict[str, Any] | None:
+def _period_cap(c: Checker, value: Any, path: str, amount_key: str) -> dict[str, Any] | None:
     cap = c.record(value, path, ("period", amount_key))
     if cap is None:
         return None

@@ -1,5 +1,6 @@
 """The campaign rule engine: compiled campaign versions (`campaigns.earning.compiled`) indexed
-so that a transaction only meets the campaigns that could apply to it; evaluation is pure.
+(`campaigns.rules.index`) so that a transaction only meets the campaigns that could apply to
+it; evaluation is pure.
 
 The chunk job hands `evaluate` plain facts about the transaction and the customer plus the cap
 and budget state it loaded, and writes what comes back: the engine reads nothing and writes
@@ -15,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaigns.earning.compiled import Campaign, Purchase, Shopper, money_text, period_key
+from campaigns.rules.index import CANDIDATES_REMEMBERED, RuleIndex
 
-# Distinct (merchant, MCC, category, partner) candidate lists a rule set keeps at most.
-CANDIDATES_REMEMBERED = 100_000
+__all__ = ["CANDIDATES_REMEMBERED", "Bonus", "CapState", "RuleSet", "apportion"]
 
 
 @dataclass
@@ -103,54 +104,12 @@ class RuleSet:
     def __init__(self, campaigns: Iterable[Campaign], zone: ZoneInfo) -> None:
         self.zone = zone
         self.campaigns = sorted(campaigns, key=lambda c: (-c.priority, c.id))
-        self.everywhere: list[Campaign] = []
-        self.index: dict[tuple[str, str], list[Campaign]] = {}
-        for campaign in self.campaigns:
-            keys = campaign.index_keys()
-            if not keys:
-                self.everywhere.append(campaign)
-            for key in keys:
-                self.index.setdefault(key, []).append(campaign)
-        # (merchant, MCC, category, partner) → candidates: purchases repeat these a lot.
-        self._candidates: dict[tuple[str | None, ...], list[Campaign]] = {}
-        self._accepted: dict[tuple[str | None, ...], list[Campaign]] = {}
+        # Candidates come back in this order: best priority first.
+        self.index: RuleIndex[Campaign] = RuleIndex(self.campaigns)
 
     def candidates(self, p: Purchase) -> list[Campaign]:
         """Campaigns that could apply: a few dictionary look-ups, whatever the campaign count."""
-        return list(self._remembered_candidates(p))
-
-    def _remembered_candidates(self, p: Purchase) -> list[Campaign]:
-        key = (p.merchant_id, p.mcc, p.category, p.partner)
-        found = self._candidates.get(key)
-        if found is None:
-            if len(self._candidates) >= CANDIDATES_REMEMBERED:
-                self._candidates.clear()
-            found = self._candidates[key] = self._look_up(p)
-        return found
-
-    def _accepting(self, p: Purchase) -> list[Campaign]:
-        """The candidates whose targeting accepts `p`'s merchant, MCC, category and partner."""
-        key = (p.merchant_id, p.mcc, p.category, p.partner)
-        found = self._accepted.get(key)
-        if found is None:
-            if len(self._accepted) >= CANDIDATES_REMEMBERED:
-                self._accepted.clear()
-            found = self._accepted[key] = [
-                c for c in self._remembered_candidates(p) if c._per_purchase or c._targets(p)
-            ]
-        return found
-
-    def _look_up(self, p: Purchase) -> list[Campaign]:
-        found = {c.id: c for c in self.everywhere}
-        for key in (
-            ("merchant", p.merchant_id or ""),
-            ("mcc", p.mcc),
-            ("category", p.category or ""),
-            ("partner", p.partner or ""),
-        ):
-            for campaign in self.index.get(key, ()):
-                found[campaign.id] = campaign
-        return sorted(found.values(), key=lambda c: (-c.priority, c.id))
+        return list(self.index.candidates(p))
 
     def matching(self, p: Purchase, s: Shopper) -> list[Campaign]:
         """Campaigns whose conditions `p` and `s` meet, caps aside, best priority first."""
@@ -158,7 +117,7 @@ class RuleSet:
         # Most versions only need their window checked: done here, without a call.
         return [
             c
-            for c in self._accepting(p)
+            for c in self.index.accepting(p)
             if c._utc_starts <= at
             and (c._utc_ends is None or at < c._utc_ends)
             and (c._windowed_only or c._applies_at(p, s, zone, at))
