@@ -1,7 +1,8 @@
 """Marketer: campaigns (earning rules) of the caller's program — definitions, versions, lifecycle.
 
 Bodies are checked by `campaigns.earning.definition` (every problem at once, named by its path, e.g.
-`conditions.mccs.2`); the schemas here document them and shape responses.
+`conditions.mccs.2`); the schemas here document them and shape responses. The views are the
+standard ones of a marketer resource (`api.resources.marketer`).
 """
 
 from __future__ import annotations
@@ -10,19 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.auth import auth_doc, current_principal, program_id, requires
-from api.errors import PROBLEM_JSON, ProblemSchema
 from api.fields import CalendarDate, PageQueryArgsSchema, UtcDateTime
-from api.idempotency import commit, idempotent
-from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
-from api.resources.programs import page
-from campaigns.earning import service
+from api.resources.marketer import CheckedByService, MarketerResource, TransitionSchema, register
 from campaigns.earning.compiled import PERIODS
 from campaigns.earning.definition import CHANNELS, EFFECT_TYPES
 from campaigns.earning.models import STATUSES, CampaignVersion
+from campaigns.earning.service import CAMPAIGNS, Usage, effective_status, usage_of
+from campaigns.resources import Item
 from rewards.mcc import CATEGORIES
 
 blp = Blueprint(
@@ -127,23 +124,13 @@ class CampaignDefinitionSchema(ma.Schema):
     max_participants = ma.fields.Integer(allow_none=True, metadata={"minimum": 1})
 
 
-class _CheckedByService(ma.Schema):
-    """A body documented by its fields but checked by `campaigns.earning.definition`, which reports
-    every problem at once under its full path."""
-
-    def load(self, data: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if not isinstance(data, dict):
-            raise ma.ValidationError("Must be a JSON object.", "_schema")
-        return data
-
-
-class CampaignCreateSchema(_CheckedByService, CampaignDefinitionSchema):
+class CampaignCreateSchema(CheckedByService, CampaignDefinitionSchema):
     name = ma.fields.String(required=True, metadata={"example": "Weekend Eats"})
     starts_at = ma.fields.String(required=True, metadata={"format": "date-time"})
     effect = ma.fields.Nested(EffectSchema, required=True)
 
 
-class CampaignUpdateSchema(_CheckedByService, CampaignDefinitionSchema):
+class CampaignUpdateSchema(CheckedByService, CampaignDefinitionSchema):
     """A JSON Merge Patch (RFC 7396) of the definition: objects merge, null removes a key."""
 
 
@@ -190,26 +177,22 @@ class CampaignQueryArgsSchema(PageQueryArgsSchema):
     )
 
 
-class CampaignTransitionSchema(ma.Schema):
-    reason = ma.fields.String(
-        load_default=None,
-        validate=ma.validate.Length(1, 500),
-        metadata={"description": "Why (kept in the audit log)"},
-    )
+class CampaignTransitionSchema(TransitionSchema):
+    pass
 
 
 def campaign_dict(
-    view: service.CampaignView, usage: service.Usage | None = None, now: datetime | None = None
+    item: Item, usage: Usage | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """The campaign as the API shows it: current definition, effective status, counters."""
-    campaign = view.campaign
-    budget = view.version.definition.get("budget_points")
-    usage = usage or service.usage_of([view])[campaign.id]
+    campaign, definition = item.row, item.version.definition
+    budget = definition.get("budget_points")
+    usage = usage or usage_of([item])[campaign.id]
     return {
-        **view.version.definition,
+        **definition,
         "id": campaign.id,
-        "status": service.effective_status(campaign, now or datetime.now(UTC)),
-        "version": view.version.version,
+        "status": effective_status(campaign, now or datetime.now(UTC)),
+        "version": item.version.version,
         "budget_used": usage.budget_used,
         "budget_remaining": None if budget is None else max(0, budget - usage.budget_used),
         "participants": usage.participants,
@@ -217,6 +200,12 @@ def campaign_dict(
         "created_at": campaign.created_at,
         "updated_at": campaign.updated_at,
     }
+
+
+def campaign_dicts(items: list[Item]) -> list[dict[str, Any]]:
+    """A page of campaigns, their usage read in one query."""
+    usage = usage_of(items)
+    return [campaign_dict(item, usage[item.row.id]) for item in items]
 
 
 def version_dict(version: CampaignVersion) -> dict[str, Any]:
@@ -231,139 +220,37 @@ def version_dict(version: CampaignVersion) -> dict[str, Any]:
 
 # --- views ---------------------------------------------------------------------------------
 
-
-@blp.route("/campaigns")
-class Campaigns(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(422,)))
-    @blp.arguments(CampaignQueryArgsSchema, location="query")
-    @blp.response(200, CampaignPageSchema)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """List the program's campaigns, newest first (filter by status and day)"""
-        views = service.list_campaigns(
-            program_id=program_id(),
-            limit=args["limit"] + 1,
-            before_id=args["cursor"],
-            status=args["status"],
-            active_on=args["active_on"],
-        )
-        result = page(views, args["limit"], id_of=lambda view: view.campaign.id)
-        usage = service.usage_of(result["data"])
-        result["data"] = [campaign_dict(view, usage[view.campaign.id]) for view in result["data"]]
-        return result
-
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(409, 422)))
-    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
-    @blp.arguments(CampaignCreateSchema)
-    @blp.alt_response(201, schema=CampaignSchema, success=True, description="Created as a draft")
-    @blp.alt_response(
-        422, schema=ProblemSchema, content_type=PROBLEM_JSON, description="Names each bad field"
-    )
-    @idempotent
-    def post(self, data: dict[str, Any]) -> Any:
-        """Create a campaign: a draft at version 1"""
-        view = service.create_campaign(
-            program_id=program_id(), definition=data, actor=current_principal().actor
-        )
-        return CampaignSchema().dump(campaign_dict(view)), 201
-
-
-@blp.route("/campaigns/<id:campaign_id>")
-class CampaignById(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
-    @blp.response(200, CampaignSchema)
-    def get(self, campaign_id: int) -> dict[str, Any]:
-        """Read a campaign: current definition, status, version and counters"""
-        return campaign_dict(service.get_campaign(program_id=program_id(), campaign_id=campaign_id))
-
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404, 409, 422)))
-    @blp.arguments(CampaignUpdateSchema)
-    @blp.response(200, CampaignSchema)
-    def patch(self, changes: dict[str, Any], campaign_id: int) -> dict[str, Any]:
-        """Change a campaign (merge patch); live campaigns get a new version, ended ones are 409"""
-        view = service.update_campaign(
-            program_id=program_id(),
-            campaign_id=campaign_id,
-            changes=changes,
-            actor=current_principal().actor,
-        )
-        commit()
-        return campaign_dict(view)
-
-
-@blp.route("/campaigns/<id:campaign_id>/versions")
-class CampaignVersions(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404, 422)))
-    @blp.arguments(PageQueryArgsSchema, location="query")
-    @blp.response(200, CampaignVersionPageSchema)
-    def get(self, args: dict[str, Any], campaign_id: int) -> dict[str, Any]:
-        """List a campaign's versions, newest first"""
-        versions = service.list_versions(
-            program_id=program_id(),
-            campaign_id=campaign_id,
-            limit=args["limit"] + 1,
-            before_version=args["cursor"],
-        )
-        result = page(versions, args["limit"], id_of=lambda version: version.version)
-        result["data"] = [version_dict(version) for version in result["data"]]
-        return result
-
-
-@blp.route("/campaigns/<id:campaign_id>/versions/<id:version>")
-class CampaignVersionByNumber(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
-    @blp.response(200, CampaignVersionSchema)
-    def get(self, campaign_id: int, version: int) -> dict[str, Any]:
-        """Read one version of a campaign's definition"""
-        return version_dict(
-            service.get_version(program_id=program_id(), campaign_id=campaign_id, version=version)
-        )
-
-
-def _transition(action: Any, campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    view = action(
-        program_id=program_id(),
-        campaign_id=campaign_id,
-        actor=current_principal().actor,
-        reason=data["reason"],
-    )
-    commit()
-    return campaign_dict(view)
-
-
-@blp.route("/campaigns/<id:campaign_id>/activate")
-class CampaignActivation(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404, 409, 422)))
-    @blp.arguments(CampaignTransitionSchema, required=False)
-    @blp.response(200, CampaignSchema)
-    def post(self, data: dict[str, Any], campaign_id: int) -> dict[str, Any]:
-        """Activate a draft or paused campaign: scheduled until its start, then active"""
-        return _transition(service.activate_campaign, campaign_id, data)
-
-
-@blp.route("/campaigns/<id:campaign_id>/pause")
-class CampaignPause(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404, 409, 422)))
-    @blp.arguments(CampaignTransitionSchema, required=False)
-    @blp.response(200, CampaignSchema)
-    def post(self, data: dict[str, Any], campaign_id: int) -> dict[str, Any]:
-        """Pause a scheduled or active campaign (it grants nothing until activated again)"""
-        return _transition(service.pause_campaign, campaign_id, data)
-
-
-@blp.route("/campaigns/<id:campaign_id>/end")
-class CampaignEnd(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404, 409, 422)))
-    @blp.arguments(CampaignTransitionSchema, required=False)
-    @blp.response(200, CampaignSchema)
-    def post(self, data: dict[str, Any], campaign_id: int) -> dict[str, Any]:
-        """End a campaign for good (it can no longer be edited or resumed)"""
-        return _transition(service.end_campaign, campaign_id, data)
+register(
+    blp,
+    MarketerResource(
+        kind=CAMPAIGNS,
+        plural="campaigns",
+        noun="Campaign",
+        schema=CampaignSchema,
+        page_schema=CampaignPageSchema,
+        create_schema=CampaignCreateSchema,
+        update_schema=CampaignUpdateSchema,
+        query_schema=CampaignQueryArgsSchema,
+        present=campaign_dict,
+        present_page=campaign_dicts,
+        version_schema=CampaignVersionSchema,
+        version_page_schema=CampaignVersionPageSchema,
+        present_version=version_dict,
+        transition_schema=CampaignTransitionSchema,
+        created="Created as a draft",
+        summaries={
+            "list": "List the program's campaigns, newest first (filter by status and day)",
+            "create": "Create a campaign: a draft at version 1",
+            "get": "Read a campaign: current definition, status, version and counters",
+            "update": "Change a campaign (merge patch); live campaigns get a new version, "
+            "ended ones are 409",
+            "versions": "List a campaign's versions, newest first",
+            "version": "Read one version of a campaign's definition",
+            "activate": "Activate a draft or paused campaign: scheduled until its start, then "
+            "active",
+            "pause": "Pause a scheduled or active campaign (it grants nothing until activated "
+            "again)",
+            "end": "End a campaign for good (it can no longer be edited or resumed)",
+        },
+    ),
+)

@@ -2,6 +2,7 @@
 
 Bodies are checked by `campaigns.audiences.segments.validate_segment` (every problem at once,
 named by its path, e.g. `rules.spent.days`); the schemas here document them and shape responses.
+The views are the standard ones of a marketer resource (`api.resources.marketer`), plus preview.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.auth import auth_doc, current_principal, program_id, requires
-from api.errors import PROBLEM_JSON, ProblemSchema
-from api.fields import PageQueryArgsSchema, UtcDateTime
-from api.idempotency import commit, idempotent
-from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
-from api.resources.programs import page
+from api.auth import auth_doc, program_id, requires
+from api.fields import UtcDateTime
+from api.resources.marketer import CheckedByService, MarketerResource, register
 from campaigns.audiences import segments
+from campaigns.resources import Item
 from rewards.mcc import CATEGORIES
 
 blp = Blueprint(
@@ -55,21 +54,11 @@ class SegmentBodySchema(ma.Schema):
     rules = ma.fields.Nested(RulesSchema)
 
 
-class _CheckedByService(ma.Schema):
-    """A body documented by its fields but checked by `campaigns.audiences.segments`, which reports
-    every problem at once under its full path."""
-
-    def load(self, data: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if not isinstance(data, dict):
-            raise ma.ValidationError("Must be a JSON object.", "_schema")
-        return data
-
-
-class SegmentCreateSchema(_CheckedByService, SegmentBodySchema):
+class SegmentCreateSchema(CheckedByService, SegmentBodySchema):
     name = ma.fields.String(required=True, metadata={"example": "Young foodies"})
 
 
-class SegmentUpdateSchema(_CheckedByService, SegmentBodySchema):
+class SegmentUpdateSchema(CheckedByService, SegmentBodySchema):
     """A JSON Merge Patch (RFC 7396): `rules` merge key by key, null removes a rule."""
 
 
@@ -92,7 +81,8 @@ class SegmentPreviewSchema(ma.Schema):
     )
 
 
-def segment_dict(segment: segments.Segment) -> dict[str, Any]:
+def segment_dict(item: Item) -> dict[str, Any]:
+    segment = item.row
     return {
         "id": segment.id,
         "name": segment.name,
@@ -103,71 +93,27 @@ def segment_dict(segment: segments.Segment) -> dict[str, Any]:
     }
 
 
-@blp.route("/segments")
-class Segments(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(422,)))
-    @blp.arguments(PageQueryArgsSchema, location="query")
-    @blp.response(200, SegmentPageSchema)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """List the program's segments, newest first"""
-        rows = segments.list_segments(
-            program_id=program_id(), limit=args["limit"] + 1, before_id=args["cursor"]
-        )
-        result = page(rows, args["limit"])
-        result["data"] = [segment_dict(row) for row in result["data"]]
-        return result
-
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(409, 422)))
-    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
-    @blp.arguments(SegmentCreateSchema)
-    @blp.alt_response(201, schema=SegmentSchema, success=True, description="Created")
-    @blp.alt_response(
-        422, schema=ProblemSchema, content_type=PROBLEM_JSON, description="Names each bad field"
-    )
-    @idempotent
-    def post(self, data: dict[str, Any]) -> Any:
-        """Create a segment"""
-        segment = segments.create_segment(
-            program_id=program_id(), body=data, actor=current_principal().actor
-        )
-        return SegmentSchema().dump(segment_dict(segment)), 201
-
-
-@blp.route("/segments/<id:segment_id>")
-class SegmentById(MethodView):
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
-    @blp.response(200, SegmentSchema)
-    def get(self, segment_id: int) -> dict[str, Any]:
-        """Read a segment"""
-        return segment_dict(segments.get_segment(program_id=program_id(), segment_id=segment_id))
-
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404, 422)))
-    @blp.arguments(SegmentUpdateSchema)
-    @blp.response(200, SegmentSchema)
-    def patch(self, changes: dict[str, Any], segment_id: int) -> dict[str, Any]:
-        """Change a segment (merge patch); campaigns targeting it follow from their next chunk"""
-        segment = segments.update_segment(
-            program_id=program_id(),
-            segment_id=segment_id,
-            changes=changes,
-            actor=current_principal().actor,
-        )
-        commit()
-        return segment_dict(segment)
-
-    @requires("marketer")
-    @blp.doc(**auth_doc("bearerJWT", problems=(404, 409)))
-    @blp.response(204)
-    def delete(self, segment_id: int) -> None:
-        """Delete a segment; 409 while a campaign that is not ended targets it"""
-        segments.delete_segment(
-            program_id=program_id(), segment_id=segment_id, actor=current_principal().actor
-        )
-        commit()
+register(
+    blp,
+    MarketerResource(
+        kind=segments.SEGMENTS,
+        plural="segments",
+        noun="Segment",
+        schema=SegmentSchema,
+        page_schema=SegmentPageSchema,
+        create_schema=SegmentCreateSchema,
+        update_schema=SegmentUpdateSchema,
+        present=segment_dict,
+        summaries={
+            "list": "List the program's segments, newest first",
+            "create": "Create a segment",
+            "get": "Read a segment",
+            "update": "Change a segment (merge patch); campaigns targeting it follow from their "
+            "next chunk",
+            "delete": "Delete a segment; 409 while a campaign that is not ended targets it",
+        },
+    ),
+)
 
 
 @blp.route("/segments/<id:segment_id>/preview")

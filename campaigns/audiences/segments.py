@@ -13,7 +13,8 @@ A segment's rules are all optional and AND-ed (an empty rule set matches every c
 
 `segment_memberships` evaluates many segments for many customers with a constant number of
 set-based queries (segments, customer attributes, one aggregate over purchases), so the feed
-can ask once per chunk.
+can ask once per chunk. Creating, editing and deleting segments is the `SEGMENTS` kind of
+`campaigns.resources` (audited, bumps the program's rules revision).
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, and_, case, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from campaigns.earning.definition import _checked, _Checker, merge_patch
+from campaigns.earning.definition import _checked, _Checker
 from campaigns.earning.models import Campaign, CampaignVersion
+from campaigns.resources import Item, Kind
 from rewards.db import BigId, JSONType, Model, UTCDateTime, among, db
-from rewards.errors import Conflict, InvalidInput, NotFound
+from rewards.errors import Conflict, InvalidInput
 from rewards.mcc import CATEGORIES
 from rewards.models import Customer, Transaction
-from rewards.programs import lock_rules, record_rule_change
 
 FIELDS = ("name", "rules")
 RULES = ("min_age", "max_age", "tiers", "tags", "enrolled_within_days", "spent")
@@ -116,17 +117,42 @@ def _spent(c: _Checker, value: Any, path: str) -> dict[str, Any] | None:
     return checked if checked.keys() == spent.keys() else None
 
 
-# --- CRUD ----------------------------------------------------------------------------------
+# --- the resource --------------------------------------------------------------------------
+
+
+def _read(segment: Segment) -> dict[str, Any]:
+    return segment.snapshot()
+
+
+def _write(segment: Segment, values: dict[str, Any]) -> None:
+    segment.name, segment.rules = values["name"], values["rules"]
+
+
+def _not_targeted(item: Item) -> None:
+    """409 while a campaign that can still grant (not ended) targets the segment."""
+    users = campaigns_using(item.row.program_id, item.row.id)
+    if users:
+        listed = ", ".join(str(i) for i in users)
+        raise Conflict(f"Campaigns {listed} target this segment.", field="segment_id")
+
+
+SEGMENTS = Kind(
+    name="segment",
+    model=Segment,
+    validate=lambda raw, program: validate_segment(raw),
+    mirror=_write,
+    read=_read,
+    deletable=True,
+    before_delete=_not_targeted,
+)
 
 
 def create_segment(
     *, program_id: int, body: Any, actor: str, actor_role: str = "marketer"
 ) -> Segment:
-    values = validate_segment(body)
-    segment = Segment(program_id=program_id, created_by=actor, **values)
-    db.session.add(segment)
-    db.session.flush()
-    _audit(segment, "segment.create", None, segment.snapshot(), actor, actor_role)
+    """A new segment; InvalidInput names every bad field."""
+    item = SEGMENTS.create(program_id=program_id, body=body, actor=actor, actor_role=actor_role)
+    segment: Segment = item.row
     return segment
 
 
@@ -139,15 +165,14 @@ def update_segment(
     actor_role: str = "marketer",
 ) -> Segment:
     """Apply a JSON Merge Patch to `{name, rules}` (null removes a rule); unchanged: no audit."""
-    lock_rules(program_id)
-    segment = get_segment(program_id=program_id, segment_id=segment_id, for_update=True)
-    before = segment.snapshot()
-    values = validate_segment(merge_patch(before, changes))
-    if values == before:
-        return segment
-    segment.name, segment.rules = values["name"], values["rules"]
-    db.session.flush()
-    _audit(segment, "segment.update", before, segment.snapshot(), actor, actor_role)
+    item = SEGMENTS.update(
+        program_id=program_id,
+        object_id=segment_id,
+        changes=changes,
+        actor=actor,
+        actor_role=actor_role,
+    )
+    segment: Segment = item.row
     return segment
 
 
@@ -156,40 +181,20 @@ def delete_segment(
 ) -> None:
     """Delete a segment no campaign that can still grant (not ended) targets; else 409.
     Under the rules lock, so a campaign cannot start targeting it meanwhile."""
-    lock_rules(program_id)
-    segment = get_segment(program_id=program_id, segment_id=segment_id, for_update=True)
-    users = campaigns_using(program_id, segment_id)
-    if users:
-        listed = ", ".join(str(i) for i in users)
-        raise Conflict(f"Campaigns {listed} target this segment.", field="segment_id")
-    before = segment.snapshot()
-    db.session.delete(segment)
-    db.session.flush()
-    _audit(segment, "segment.delete", before, None, actor, actor_role)
+    SEGMENTS.delete(program_id=program_id, object_id=segment_id, actor=actor, actor_role=actor_role)
 
 
 def get_segment(*, program_id: int, segment_id: int, for_update: bool = False) -> Segment:
     """The segment, or NotFound outside the caller's program."""
-    stmt = select(Segment).where(Segment.id == segment_id, Segment.program_id == program_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    segment = db.session.scalar(stmt)
-    if segment is None:
-        raise NotFound(f"Segment {segment_id} not found.")
+    item = SEGMENTS.get(program_id=program_id, object_id=segment_id, for_update=for_update)
+    segment: Segment = item.row
     return segment
 
 
 def list_segments(*, program_id: int, limit: int, before_id: int | None = None) -> list[Segment]:
     """Newest first."""
-    stmt = (
-        select(Segment)
-        .where(Segment.program_id == program_id)
-        .order_by(Segment.id.desc())
-        .limit(limit)
-    )
-    if before_id is not None:
-        stmt = stmt.where(Segment.id < before_id)
-    return list(db.session.scalars(stmt))
+    items = SEGMENTS.list_items(program_id=program_id, limit=limit, before_id=before_id)
+    return [item.row for item in items]
 
 
 def segment_exists(program_id: int, segment_id: int) -> bool:
@@ -219,27 +224,6 @@ def campaigns_using(program_id: int, segment_id: int, now: datetime | None = Non
         for campaign_id, definition in db.session.execute(stmt)
         if (definition.get("audience") or {}).get("segment_id") == segment_id
     ]
-
-
-def _audit(
-    segment: Segment,
-    action: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    actor: str,
-    actor_role: str,
-) -> None:
-    """Bump the program's rules revision (cached audiences) and write the audit row."""
-    record_rule_change(
-        segment.program_id,
-        object_type="segment",
-        object_id=segment.id,
-        action=action,
-        before=before,
-        after=after,
-        actor=actor,
-        actor_role=actor_role,
-    )
 
 
 # --- membership ----------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Campaigns: create, edit (versioned), read, and move through their lifecycle.
 
+Campaigns are one kind (`CAMPAIGNS`) of the marketer-resource mechanism in `campaigns.resources`;
+this module adds what only campaigns have: budget and participant counters, the segment check.
 Every change is audited and bumps the program's `rules_revision` in the same transaction, so
 workers that cache compiled rules per (program, revision) notice it from any process. A change
 first takes the program's rules lock exclusively (`rewards.programs.lock_rules`: a
@@ -12,23 +14,46 @@ rows, so the order is rules lock → campaign rows everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import func, select
 
-from campaigns.earning.definition import merge_patch, validate_definition
-from campaigns.earning.models import STATUSES, Campaign, CampaignVersion
+from campaigns.earning.definition import validate_definition
+from campaigns.earning.models import Campaign, CampaignVersion
 from campaigns.earning.usage import CampaignDay
+from campaigns.resources import (
+    EDITABLE,
+    LIFECYCLE_FILTERS,
+    LIVE,
+    Item,
+    Kind,
+    Versions,
+    effective_status,
+    mirror_window,
+)
 from rewards.db import db
-from rewards.errors import Conflict, InvalidInput, NotFound
+from rewards.errors import InvalidInput
 from rewards.models import Program
-from rewards.programs import lock_rules, record_rule_change
 
-# Stored statuses whose effective status follows the window (see effective_status).
-LIVE = ("scheduled", "active")
-EDITABLE = ("draft", "scheduled", "active", "paused")
+__all__ = [
+    "CAMPAIGNS",
+    "EDITABLE",
+    "LIVE",
+    "CampaignView",
+    "Usage",
+    "activate_campaign",
+    "create_campaign",
+    "effective_status",
+    "end_campaign",
+    "get_campaign",
+    "get_version",
+    "list_campaigns",
+    "list_versions",
+    "pause_campaign",
+    "update_campaign",
+    "usage_of",
+]
 
 
 @dataclass(frozen=True)
@@ -38,13 +63,14 @@ class CampaignView:
     campaign: Campaign
     version: CampaignVersion
 
+    @classmethod
+    def of(cls, item: Item) -> CampaignView:
+        """The view of a campaign the generic operations returned."""
+        return cls(item.row, item.version)
+
     def snapshot(self) -> dict[str, Any]:
         """What the audit log keeps of the campaign."""
-        return {
-            "status": self.campaign.status,
-            "version": self.version.version,
-            "definition": self.version.definition,
-        }
+        return CAMPAIGNS.snapshot(Item(self.campaign, self.version))
 
 
 @dataclass(frozen=True)
@@ -55,11 +81,11 @@ class Usage:
     participants: int
 
 
-def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
+def usage_of(views: list[CampaignView] | list[Item]) -> dict[int, Usage]:
     """Per campaign: a budgeted campaign's budget use and a limited one's participants come
     from its row (the feed adds to it under a row lock); otherwise from its daily figures. One
     grouped query for any number of campaigns."""
-    ids = [v.campaign.id for v in views]
+    ids = [v.row.id if isinstance(v, Item) else v.campaign.id for v in views]
     if not ids:
         return {}
     totals = {
@@ -76,7 +102,8 @@ def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
     }
     found = {}
     for view in views:
-        campaign, definition = view.campaign, view.version.definition
+        campaign = view.row if isinstance(view, Item) else view.campaign
+        definition = view.version.definition
         net, joined = totals.get(campaign.id, (0, 0))
         found[campaign.id] = Usage(
             budget_used=campaign.budget_used
@@ -89,47 +116,39 @@ def usage_of(views: list[CampaignView]) -> dict[int, Usage]:
     return found
 
 
-def effective_status(campaign: Campaign, now: datetime) -> str:
-    """The status at `now`: a scheduled campaign whose start has passed is active, and a
-    scheduled or active one whose end has passed is ended. Others are as stored."""
-    if campaign.status not in LIVE:
-        return campaign.status
-    if campaign.ends_at is not None and campaign.ends_at <= now:
-        return "ended"
-    return "scheduled" if campaign.starts_at > now else "active"
+def _validate(raw: Any, program: Program) -> dict[str, Any]:
+    return validate_definition(raw, excluded_mccs=program.excluded_mccs or ())
 
 
-def status_filter(status: str, now: datetime) -> ColumnElement[bool]:
-    """SQL for `effective_status(campaign, now) == status`."""
-    live = Campaign.status.in_(LIVE)
-    over = and_(Campaign.ends_at.is_not(None), Campaign.ends_at <= now)
-    if status == "ended":
-        return or_(Campaign.status == "ended", and_(live, over))
-    if status == "scheduled":
-        return and_(live, ~over, Campaign.starts_at > now)
-    if status == "active":
-        return and_(live, ~over, Campaign.starts_at <= now)
-    return Campaign.status == status
+def _check(program_id: int, values: dict[str, Any], current: Item | None) -> None:
+    """A limit added to a live campaign starts from what it has granted and may not be below
+    it; the audience names a segment of this program."""
+    if current is not None:
+        _start_counting(CampaignView.of(current), values)
+        _check_counters(current.row, values)
+    _check_segment(program_id, values)
+
+
+CAMPAIGNS = Kind(
+    name="campaign",
+    model=Campaign,
+    validate=_validate,
+    mirror=mirror_window,
+    versions=Versions(CampaignVersion, parent="campaign_id"),
+    lifecycle=True,
+    filters=LIFECYCLE_FILTERS,
+    check=_check,
+)
 
 
 def create_campaign(
     *, program_id: int, definition: Any, actor: str, actor_role: str = "marketer"
 ) -> CampaignView:
     """A new draft campaign at version 1; InvalidInput names every bad field."""
-    program = _program(program_id)
-    values = validate_definition(definition, excluded_mccs=program.excluded_mccs or ())
-    _check_segment(program_id, values)
-    campaign = Campaign(program_id=program_id, status="draft", current_version=1, created_by=actor)
-    _mirror(campaign, values)
-    db.session.add(campaign)
-    db.session.flush()
-    version = CampaignVersion(
-        campaign_id=campaign.id, version=1, definition=values, created_by=actor
+    item = CAMPAIGNS.create(
+        program_id=program_id, body=definition, actor=actor, actor_role=actor_role
     )
-    db.session.add(version)
-    view = CampaignView(campaign, version)
-    _changed(view, "campaign.create", None, actor, actor_role)
-    return view
+    return CampaignView.of(item)
 
 
 def update_campaign(
@@ -142,107 +161,39 @@ def update_campaign(
 ) -> CampaignView:
     """Apply a JSON Merge Patch to the definition. A draft is edited in place; a scheduled,
     active or paused campaign gets a new version (the old one stays readable); ended: 409."""
-    lock_rules(program_id)
-    view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
-    campaign, current = view.campaign, view.version
-    if campaign.status not in EDITABLE:
-        raise Conflict(f"A {campaign.status} campaign cannot be edited.", field="status")
-    program = _program(program_id)
-    values = validate_definition(
-        merge_patch(current.definition, changes), excluded_mccs=program.excluded_mccs or ()
+    item = CAMPAIGNS.update(
+        program_id=program_id,
+        object_id=campaign_id,
+        changes=changes,
+        actor=actor,
+        actor_role=actor_role,
     )
-    _start_counting(view, values)
-    _check_counters(campaign, values)
-    _check_segment(program_id, values)
-    if values == current.definition:
-        return view
-    before = view.snapshot()
-    if campaign.status == "draft":
-        current.definition = values
-        updated = view
-    else:
-        campaign.current_version = current.version + 1
-        version = CampaignVersion(
-            campaign_id=campaign.id,
-            version=campaign.current_version,
-            definition=values,
-            created_by=actor,
-        )
-        db.session.add(version)
-        updated = CampaignView(campaign, version)
-    _mirror(campaign, values)
-    _changed(updated, "campaign.update", before, actor, actor_role)
-    return updated
+    return CampaignView.of(item)
 
 
-def activate_campaign(
-    *,
-    program_id: int,
-    campaign_id: int,
-    actor: str,
-    actor_role: str = "marketer",
-    reason: str | None = None,
-    now: datetime | None = None,
-) -> CampaignView:
-    """Draft or paused → scheduled (start in the future) or active; 409 once the window is over."""
-    now = now or datetime.now(UTC)
-    lock_rules(program_id)
-    view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
-    campaign = view.campaign
-    status = effective_status(campaign, now)
-    if status not in ("draft", "paused"):
-        raise Conflict(f"A {status} campaign cannot be activated.", field="status")
-    if campaign.ends_at is not None and campaign.ends_at <= now:
-        raise Conflict("The campaign's window is over; move ends_at first.", field="ends_at")
-    new = "scheduled" if campaign.starts_at > now else "active"
-    return _transition(view, status, new, "campaign.activate", actor, actor_role, reason)
+def activate_campaign(*, program_id: int, campaign_id: int, **who: Any) -> CampaignView:
+    """Draft or paused → scheduled (start in the future) or active; 409 once the window is
+    over. `who`: actor, and optionally actor_role, reason, now (see `Kind.transition`)."""
+    item = CAMPAIGNS.transition("activate", program_id=program_id, object_id=campaign_id, **who)
+    return CampaignView.of(item)
 
 
-def pause_campaign(
-    *,
-    program_id: int,
-    campaign_id: int,
-    actor: str,
-    actor_role: str = "marketer",
-    reason: str | None = None,
-    now: datetime | None = None,
-) -> CampaignView:
+def pause_campaign(*, program_id: int, campaign_id: int, **who: Any) -> CampaignView:
     """Scheduled or active → paused (it stops granting until activated again)."""
-    lock_rules(program_id)
-    view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
-    status = effective_status(view.campaign, now or datetime.now(UTC))
-    if status not in LIVE:
-        raise Conflict(f"A {status} campaign cannot be paused.", field="status")
-    return _transition(view, status, "paused", "campaign.pause", actor, actor_role, reason)
+    item = CAMPAIGNS.transition("pause", program_id=program_id, object_id=campaign_id, **who)
+    return CampaignView.of(item)
 
 
-def end_campaign(
-    *,
-    program_id: int,
-    campaign_id: int,
-    actor: str,
-    actor_role: str = "marketer",
-    reason: str | None = None,
-    now: datetime | None = None,
-) -> CampaignView:
+def end_campaign(*, program_id: int, campaign_id: int, **who: Any) -> CampaignView:
     """Any status but ended → ended, for good (an ended campaign cannot be edited or resumed)."""
-    lock_rules(program_id)
-    view = get_campaign(program_id=program_id, campaign_id=campaign_id, for_update=True)
-    if view.campaign.status == "ended":
-        raise Conflict("The campaign has already ended.", field="status")
-    status = effective_status(view.campaign, now or datetime.now(UTC))
-    return _transition(view, status, "ended", "campaign.end", actor, actor_role, reason)
+    item = CAMPAIGNS.transition("end", program_id=program_id, object_id=campaign_id, **who)
+    return CampaignView.of(item)
 
 
 def get_campaign(*, program_id: int, campaign_id: int, for_update: bool = False) -> CampaignView:
     """The campaign and its current version; NotFound outside the caller's program."""
-    stmt = select(Campaign).where(Campaign.id == campaign_id, Campaign.program_id == program_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    campaign = db.session.scalar(stmt)
-    if campaign is None:
-        raise NotFound(f"Campaign {campaign_id} not found.")
-    return CampaignView(campaign, _version(campaign.id, campaign.current_version))
+    item = CAMPAIGNS.get(program_id=program_id, object_id=campaign_id, for_update=for_update)
+    return CampaignView.of(item)
 
 
 def list_campaigns(
@@ -256,82 +207,32 @@ def list_campaigns(
 ) -> list[CampaignView]:
     """Newest first. `status` is the effective status at `now`; `active_on` keeps campaigns
     whose window overlaps that day in the program's timezone."""
-    stmt = (
-        select(Campaign, CampaignVersion)
-        .join(
-            CampaignVersion,
-            and_(
-                CampaignVersion.campaign_id == Campaign.id,
-                CampaignVersion.version == Campaign.current_version,
-            ),
-        )
-        .where(Campaign.program_id == program_id)
-        .order_by(Campaign.id.desc())
-        .limit(limit)
+    items = CAMPAIGNS.list_items(
+        program_id=program_id,
+        limit=limit,
+        before_id=before_id,
+        now=now,
+        status=status,
+        active_on=active_on,
     )
-    if before_id is not None:
-        stmt = stmt.where(Campaign.id < before_id)
-    if status is not None:
-        if status not in STATUSES:
-            raise InvalidInput(f"Unknown status {status!r}.", field="status")
-        stmt = stmt.where(status_filter(status, now or datetime.now(UTC)))
-    if active_on is not None:
-        zone = ZoneInfo(_program(program_id).timezone)
-        day_start = datetime.combine(active_on, time(0), tzinfo=zone)
-        day_end = datetime.combine(active_on + timedelta(days=1), time(0), tzinfo=zone)
-        stmt = stmt.where(
-            Campaign.starts_at < day_end,
-            or_(Campaign.ends_at.is_(None), Campaign.ends_at > day_start),
-        )
-    return [CampaignView(c, v) for c, v in db.session.execute(stmt).all()]
+    return [CampaignView.of(item) for item in items]
 
 
 def list_versions(
     *, program_id: int, campaign_id: int, limit: int, before_version: int | None = None
 ) -> list[CampaignVersion]:
     """A campaign's versions, newest first."""
-    get_campaign(program_id=program_id, campaign_id=campaign_id)
-    stmt = (
-        select(CampaignVersion)
-        .where(CampaignVersion.campaign_id == campaign_id)
-        .order_by(CampaignVersion.version.desc())
-        .limit(limit)
+    return CAMPAIGNS.list_versions(
+        program_id=program_id, object_id=campaign_id, limit=limit, before_version=before_version
     )
-    if before_version is not None:
-        stmt = stmt.where(CampaignVersion.version < before_version)
-    return list(db.session.scalars(stmt))
 
 
 def get_version(*, program_id: int, campaign_id: int, version: int) -> CampaignVersion:
     """One version of a campaign of the caller's program, or NotFound."""
-    get_campaign(program_id=program_id, campaign_id=campaign_id)
-    return _version(campaign_id, version)
-
-
-def _program(program_id: int) -> Program:
-    program = db.session.get(Program, program_id)
-    if program is None:
-        raise NotFound(f"Program {program_id} not found.")
-    return program
-
-
-def _version(campaign_id: int, number: int) -> CampaignVersion:
-    version = db.session.scalar(
-        select(CampaignVersion).where(
-            CampaignVersion.campaign_id == campaign_id, CampaignVersion.version == number
-        )
+    found: CampaignVersion = CAMPAIGNS.get_version(
+        program_id=program_id, object_id=campaign_id, version=version
     )
-    if version is None:
-        raise NotFound(f"Campaign {campaign_id} has no version {number}.")
-    return version
-
-
-def _mirror(campaign: Campaign, values: dict[str, Any]) -> None:
-    """Copy the name and window of the current definition onto the campaign row (filters)."""
-    campaign.name = values["name"]
-    campaign.starts_at = datetime.fromisoformat(values["starts_at"])
-    ends_at = values["ends_at"]
-    campaign.ends_at = datetime.fromisoformat(ends_at) if ends_at else None
+    return found
 
 
 def _check_segment(program_id: int, values: dict[str, Any]) -> None:
@@ -367,51 +268,3 @@ def _check_counters(campaign: Campaign, values: dict[str, Any]) -> None:
         errors["max_participants"] = [f"Below the {campaign.participants} participants so far."]
     if errors:
         raise InvalidInput("The campaign definition is not valid; see errors.", errors=errors)
-
-
-def _transition(
-    view: CampaignView,
-    old: str,
-    new: str,
-    action: str,
-    actor: str,
-    actor_role: str,
-    reason: str | None,
-) -> CampaignView:
-    view.campaign.status = new
-    db.session.flush()
-    after = {"status": new, **({"reason": reason} if reason else {})}
-    _audit(view, action, {"status": old}, after, actor, actor_role)
-    return view
-
-
-def _changed(
-    view: CampaignView,
-    action: str,
-    before: dict[str, Any] | None,
-    actor: str,
-    actor_role: str,
-) -> None:
-    db.session.flush()
-    _audit(view, action, before, view.snapshot(), actor, actor_role)
-
-
-def _audit(
-    view: CampaignView,
-    action: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any],
-    actor: str,
-    actor_role: str,
-) -> None:
-    """Bump the program's rules revision and write the audit row, in the caller's transaction."""
-    record_rule_change(
-        view.campaign.program_id,
-        object_type="campaign",
-        object_id=view.campaign.id,
-        action=action,
-        before=before,
-        after={**after, "version": view.version.version},
-        actor=actor,
-        actor_role=actor_role,
-    )
