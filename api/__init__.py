@@ -35,8 +35,10 @@ def register_extensions(app: Flask) -> None:
     import campaigns.audiences.segments
     import campaigns.challenges.models
     import campaigns.earning.models
-    import campaigns.earning.usage  # noqa: F401
-    import rewards.models  # noqa: F401
+    import campaigns.earning.usage
+    import campaigns.levels.models  # noqa: F401
+    import rewards.models
+    import rewards.tiers.models  # noqa: F401
     from api import ratelimit, request_limits
     from api.extensions import api, db, limiter, migrate, queues
 

@@ -24,6 +24,13 @@ class Customer(Model):
     consent_marketing: Mapped[bool] = mapped_column(default=False)
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     tier: Mapped[str | None] = mapped_column(String(32))
+    # When the current tier was reached, and when it is reviewed (program-local date; a tier
+    # only goes down at its review). Both None at the base tier.
+    tier_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tier_review_on: Mapped[date | None]
+    # When the cardholder themself switched leaderboard consent on in the app (PATCH /v1/me);
+    # None if consent came from the bank or processor. Minors appear only with this set.
+    leaderboard_opted_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     level: Mapped[int] = mapped_column(default=1)
     xp: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())

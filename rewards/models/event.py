@@ -20,6 +20,7 @@ class Event(Model):
             postgresql_where=text("published_at IS NULL"),
             sqlite_where=text("published_at IS NULL"),
         ),
+        Index("ix_events_customer", "customer_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -28,5 +29,7 @@ class Event(Model):
     # Makes an event idempotent: the same fact announced twice is stored once.
     key: Mapped[str] = mapped_column(String(200), unique=True)
     payload: Mapped[dict] = mapped_column(JSONType)
+    # The cardholder an event is about (level-ups, tier changes...), for their activity feed.
+    customer_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

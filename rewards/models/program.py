@@ -51,6 +51,9 @@ class Program(Model):
     excluded_mccs: Mapped[list[str]] = mapped_column(JSONType, default=list)
     # Bumped by every campaign change: workers cache compiled rules per (program, revision).
     rules_revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # XP per activity, e.g. {"per_point": "0.1", "per_challenge": 50, "per_streak_day": 5}
+    # (campaigns/levels); {} means the defaults.
+    xp_rules: Mapped[dict] = mapped_column(JSONType, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()
