@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api import create_app
+from campaigns.challenges.feed import forget_challenge_sets
 from campaigns.earning.feed import forget_rulesets
 from rewards.access import mint_api_key
 from rewards.db import db as _db
@@ -85,6 +86,7 @@ def _clean_state(app: Flask) -> Iterator[None]:
     _db.session.remove()
     app.extensions.pop("program_refs", None)  # ids restart with every truncate
     forget_rulesets()
+    forget_challenge_sets()  # cached per (program, revision): ids restart with every truncate
     tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
     with _db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":

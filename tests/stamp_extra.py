@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, MetaData, Table, select
 
 from rewards.db import db
-from rewards.processing.extras import Clawback, OptimisticRace
+from rewards.processing.extras import Clawback, OptimisticRace, Reclaim, Refund
 from rewards.processing.limits import LimitedRows, OptimisticLimits
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
 
@@ -36,6 +36,7 @@ class StampRules:
 
     lot_kinds = frozenset({"challenge_reward"})
     key_namespace = "stamp"
+    reclaimed_kinds: frozenset[str] = frozenset()  # its lots go back proportionally
 
     def __init__(
         self,
@@ -93,6 +94,9 @@ class StampRules:
 
     def record(self, inserted_keys: set[str]) -> None:
         self.delta += sum(p for key, p in self.granted.items() if key in inserted_keys)
+
+    def refunds(self, refund: Refund) -> list[Reclaim]:
+        return []
 
     def restore(self, clawback: Clawback) -> None:
         self.clawbacks.append(clawback)

@@ -1,5 +1,6 @@
 """Several `ExtraRules` behind the chunk's one seam: checked for clashes when the chunk
-starts, called in the order given, and each refund's clawback routed by lot kind."""
+starts, called in the order given, each refund handed to every extra (`refunds`) and each
+proportional clawback routed by lot kind."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ from rewards.processing.extras import (
     Clawback,
     ExtraRules,
     ExtrasConflict,
+    Reclaim,
+    Refund,
     check_awards,
 )
 from rewards.processing.rules import Award, ProgramTerms, TxFacts, purchase_awards
 
-# Every lot kind a refund claws back, whichever extras run: the base rate's `earn` and every
-# kind an extra may grant. A lot whose kind no running extra owns (challenges switched off,
-# a lot written by a retired extra) still loses its points proportionally, exactly like the
-# others; only the owner's bookkeeping (budget or cap room) is not given back, which can
-# leave a limit more used than it is, never overspent.
+# Every lot kind a refund may claw back, whichever extras run: the base rate's `earn` and
+# every kind an extra may grant. A running extra may reclaim its kinds itself
+# (`ExtraRules.reclaimed_kinds`: challenge rewards go only when the challenge falls below its
+# target). A lot whose kind no running extra owns (challenges switched off, a lot written by
+# a retired extra) loses its points proportionally, exactly like the others: points never
+# outlive the purchase that earned them. Only the owner's bookkeeping is not updated (budget
+# or cap room not given back, challenge progress not reduced), which can leave a limit more
+# used than it is, never overspent; if the owner runs again later and reclaims the lot, what
+# the proportional clawbacks took already counts towards what it reclaims (`Reclaim.owed`).
 CLAWBACK_KINDS = ("earn", *sorted(EXTRA_LOT_KINDS))
 
 
@@ -30,6 +37,8 @@ class ExtraSet:
     def __init__(self, extras: Sequence[ExtraRules] = ()) -> None:
         self.extras = list(extras)
         self.owners: dict[str, ExtraRules] = {}  # lot kind → the extra that grants it
+        # Lot kinds whose running owner decides itself what a refund takes back.
+        self.reclaimed: frozenset[str] = frozenset()
         namespaces: dict[str, ExtraRules] = {}
         for extra in self.extras:
             namespace, kinds = extra.key_namespace, frozenset(extra.lot_kinds)
@@ -44,6 +53,10 @@ class ExtraSet:
                 if kind in self.owners:
                     raise ExtrasConflict(f"two extras claim the lot kind {kind!r}")
                 self.owners[kind] = extra
+            reclaimed = frozenset(extra.reclaimed_kinds)
+            if not reclaimed <= kinds:
+                raise ExtrasConflict(f"{extra!r} reclaims kinds it does not grant")
+            self.reclaimed |= reclaimed
 
     def prepare(
         self,
@@ -89,6 +102,10 @@ class ExtraSet:
         """Every extra's `accept`: the purchase's awards passed the guard and are written."""
         for extra in self.extras:
             extra.accept(tx)
+
+    def refunds(self, refund: Refund) -> list[tuple[ExtraRules, Reclaim]]:
+        """Every extra's `refunds`, in order: the lots each asks to take back, with whose."""
+        return [(extra, reclaim) for extra in self.extras for reclaim in extra.refunds(refund)]
 
     def restore(self, clawback: Clawback) -> None:
         """Hand a clawback to the extra owning its lot's kind; nobody's for `earn`, or for a

@@ -4,8 +4,16 @@
 worker passes a list of objects with these methods (`ExtraRules`), and the chunk job calls
 each of them, in the order given, at fixed points of its one DB transaction — after the
 accounts are locked, per purchase (size the awards, then accept them once they pass the
-guard), when a refund takes points back from a lot of a kind the extra owns, and at the end
-(what was inserted, then `finish`). `extra_set.ExtraSet` does the fanning out.
+guard), for every refund or reversal of a purchase (`refunds`: an extra whose state follows
+the purchase, such as challenge progress, updates it and may ask for lots back), when a refund
+takes points back proportionally from a lot of a kind the extra owns (`restore`), and at the
+end (what was inserted, then `finish`). `extra_set.ExtraSet` does the fanning out.
+
+Refunds claw back a purchase's lots proportionally, except the kinds a running extra claims
+in `reclaimed_kinds`: those it takes back itself, in full or not at all, through `Reclaim`s
+(a challenge reward goes only when the challenge falls below its target). A lot of such a
+kind whose owner is not running is clawed back proportionally like any other (see
+`extra_set.CLAWBACK_KINDS`): points never outlive the purchase that earned them.
 
 Each extra declares the ledger lot kinds it grants (`lot_kinds`) and the namespace of its
 idempotency keys (`key_namespace`: its awards' `rule`s are `ns` or `ns:…`, keyed
@@ -71,6 +79,36 @@ class Clawback:
     occurred_at: datetime  # the refund's
 
 
+@dataclass(frozen=True)
+class Refund:
+    """A refund or reversal `refund_id` applied to purchase `purchase_id` of `customer_id`:
+    cumulative refunded amounts of the purchase's `amount_minor` before and after it."""
+
+    program_id: int
+    purchase_id: int
+    customer_id: int
+    amount_minor: int
+    refunded_before: int
+    refunded_after: int
+    refund_id: int
+    refund_kind: str  # refund | reversal
+    merchant_name: str | None
+    occurred_at: datetime  # the refund's
+
+
+@dataclass(frozen=True)
+class Reclaim:
+    """An extra asks the refund path to take back points from one of its own lots (of a kind
+    in its `reclaimed_kinds`), keyed `lot_key`: up to `owed` points in all over the lot's
+    life (what earlier clawbacks and expiry took counts towards it), written once as a
+    `clawback` entry under `idempotency_key` (the extra's own, not `tx:{id}:…`)."""
+
+    lot_key: str
+    owed: int
+    idempotency_key: str
+    explanation: dict[str, Any]
+
+
 # No single transaction may earn more than this (a guard against absurd amounts or rates).
 MAX_POINTS = 10**12
 
@@ -102,6 +140,11 @@ class ExtraRules(Protocol):
     def key_namespace(self) -> str:
         """The first segment of its awards' rules: `bonus` keys campaign lots `tx:{id}:bonus`."""
 
+    @property
+    def reclaimed_kinds(self) -> frozenset[str]:
+        """Of `lot_kinds`, those the generic refund path must not claw back proportionally:
+        the extra decides in `refunds` what goes back (empty for campaigns)."""
+
     def prepare(
         self,
         purchases: Sequence[tuple[TxFacts, int]],
@@ -129,6 +172,14 @@ class ExtraRules(Protocol):
     def record(self, inserted_keys: set[str]) -> None:
         """Note what the awards whose ledger rows were inserted used (caps, budgets); keys of
         every extra are passed. Called after the chunk's refunds, just before `finish`."""
+
+    def refunds(self, refund: Refund) -> list[Reclaim]:
+        """A refund or reversal reached purchase `refund.purchase_id` (called once per return
+        that refunds something, in the chunk's transaction, after the purchase's
+        proportional clawbacks): update what follows the purchase and say which of its own
+        lots, of kinds in `reclaimed_kinds`, lose points. A purchase of this very chunk may
+        be refunded in it; a purchase `prepare` did not foresee may come up (an unlinked
+        refund matched meanwhile)."""
 
     def restore(self, clawback: Clawback) -> None:
         """Give back what the clawed-back points of one of its lots had used (budget, caps)."""

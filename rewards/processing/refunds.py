@@ -10,7 +10,11 @@ was earned to take back), with the purchase's reason.
 
 Every lot the purchase earned is clawed back alike, whatever its kind (`earn`, a campaign
 `bonus`, a `challenge_reward`: `extra_set.CLAWBACK_KINDS`), whether or not an extra granting
-that kind runs now; the extra owning the kind then gives back what the lot used.
+that kind runs now; the extra owning the kind then gives back what the lot used. The one
+exception: kinds a running extra reclaims itself (`ExtraRules.reclaimed_kinds`) are left to
+it. Every extra hears of every refund of a purchase (`ExtraRules.refunds`) and may ask for
+points back from its own lots of those kinds, on this purchase or another of the customer's
+(`Reclaim`, applied here with the same clawback primitive and its own idempotency key).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from rewards.db import db
 from rewards.ledger import Movement, debit, lock_accounts
 from rewards.models import Account, LedgerEntry, Transaction
 from rewards.processing.extra_set import CLAWBACK_KINDS, ExtraSet
-from rewards.processing.extras import Clawback
+from rewards.processing.extras import Clawback, ExtraRules, ExtrasConflict, Reclaim, Refund
 from rewards.processing.load import TX_COLUMNS, facts_from_row
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, points_for_amount
@@ -178,7 +182,22 @@ class ReturnBatch:
         original.refunded_minor = before + applied
         account = _account_for(original.customer_id, self.accounts)  # type: ignore[arg-type]
         for lot in self.lots.get(original.id, []):
-            self._claw_back_lot(tx, original, lot, account, before, applied)
+            if lot.kind not in self.extras.reclaimed:
+                self._claw_back_lot(tx, original, lot, account, before, applied)
+        refund = Refund(
+            program_id=original.program_id,
+            purchase_id=original.id,
+            customer_id=original.customer_id,  # type: ignore[arg-type]
+            amount_minor=original.amount_minor,
+            refunded_before=before,
+            refunded_after=before + applied,
+            refund_id=tx.id,
+            refund_kind=tx.kind,
+            merchant_name=original.merchant_name,
+            occurred_at=tx.occurred_at,
+        )
+        for extra, reclaim in self.extras.refunds(refund):
+            self._reclaim(tx, extra, reclaim, account)
         reason = (
             None if applied == tx.amount_minor else f"only {applied} of the amount was refundable"
         )
@@ -209,7 +228,7 @@ class ReturnBatch:
                 "purchase_amount_minor": amount,
                 "lot_id": lot.id,
             }
-            self._take(tx, account, taken, f"claw:{lot.id}", explanation, from_lot=lot)
+            self._take(tx, account, taken, f"tx:{tx.id}:claw:{lot.id}", explanation, from_lot=lot)
         # Even when no point comes back (rounding, an expired lot), the refunded spend gives
         # its qualifying-spend room back: the extra owning the lot's kind hears of it.
         if lot.kind != "earn":
@@ -230,6 +249,37 @@ class ReturnBatch:
                 )
             )
 
+    def _reclaim(self, tx: TxFacts, extra: ExtraRules, reclaim: Reclaim, account: Account) -> None:
+        """Take back from an extra's own lot what it asks (`Reclaim.owed` in all, less what
+        earlier clawbacks and expiry took), from the same account, under the extra's key."""
+        lot = self._lot_by_key(reclaim.lot_key)
+        if lot is None:
+            raise ExtrasConflict(f"{extra!r} reclaims a lot that does not exist")
+        if lot.kind not in extra.reclaimed_kinds or lot.account_id != account.id:
+            raise ExtrasConflict(f"{extra!r} reclaims a lot that is not its own")
+        for (lot_id, kind), points in _gone_from({lot.id}).items():
+            self.gone.setdefault((lot_id, kind), points)
+        clawed = self.gone.get((lot.id, "clawback"), 0)
+        owed = min(reclaim.owed, lot.points)
+        taken = max(0, owed - clawed - self.gone.get((lot.id, "expire"), 0))
+        if taken:
+            self.gone[(lot.id, "clawback")] = clawed + taken
+            explanation = {**reclaim.explanation, "lot_id": lot.id, "points": taken}
+            self._take(tx, account, taken, reclaim.idempotency_key, explanation, from_lot=lot)
+
+    def _lot_by_key(self, key: str) -> LedgerEntry | None:
+        """A lot an extra reclaims: one the batch loaded, or read now (rare: a revocation)."""
+        for group in self.lots.values():
+            for lot in group:
+                if lot.idempotency_key == key:
+                    return lot
+        # Not filed under its purchase in `lots`: that purchase's other lots are not loaded.
+        return db.session.scalar(
+            select(LedgerEntry)
+            .where(LedgerEntry.idempotency_key == key)
+            .execution_options(populate_existing=True)
+        )
+
     def _take(
         self,
         tx: TxFacts,
@@ -239,14 +289,14 @@ class ReturnBatch:
         explanation: dict[str, Any],
         from_lot: LedgerEntry | None = None,
     ) -> None:
-        """Write one clawback entry for `tx` (idempotent on `tx:{id}:{key}`)."""
+        """Write one clawback entry for `tx` (idempotent on `key`)."""
         move = Movement(
             kind="clawback",
             points=-points,
             source_type="transaction",
             source_id=tx.id,
             transaction_id=tx.id,
-            idempotency_key=f"tx:{tx.id}:{key}",
+            idempotency_key=key,
             occurred_at=tx.occurred_at,
             explanation=explanation,
         )
@@ -271,7 +321,7 @@ class ReturnBatch:
                 "currency": tx.currency,
             }
             account = _account_for(customer_id, self.accounts)
-            self._take(tx, account, points, "base_claw", explanation)
+            self._take(tx, account, points, f"tx:{tx.id}:base_claw", explanation)
         return Outcome(
             "processed", customer_id, reason="no matching purchase; base points clawed back"
         )

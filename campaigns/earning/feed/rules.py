@@ -22,6 +22,7 @@ from campaigns.earning.shoppers import load_shoppers
 from campaigns.earning.usage import CampaignCounter
 from rewards.db import among, db
 from rewards.models import Program, Transaction
+from rewards.processing.extras import Reclaim, Refund
 from rewards.processing.limits import OptimisticLimits
 from rewards.processing.rules import Award, ProgramTerms, TxFacts
 
@@ -39,6 +40,9 @@ class CampaignRules(LimitChecks, RefundRoom):
 
     lot_kinds = frozenset({"bonus"})
     key_namespace = BONUS_RULE
+    # Bonus lots go back proportionally with the refunded share (the generic refund path),
+    # and `restore` gives their campaigns back what they used.
+    reclaimed_kinds: frozenset[str] = frozenset()
 
     def __init__(self, *, lock_early: bool = False) -> None:
         self.lock_early = lock_early
@@ -268,6 +272,10 @@ class CampaignRules(LimitChecks, RefundRoom):
             left = state.participants_left.get(c.id)
             if left is not None and left <= 0 and (c.id, customer_id) not in state.participating:
                 self.cut.add(c.id)
+
+    def refunds(self, refund: Refund) -> list[Reclaim]:
+        """Nothing: what a refund gives back to campaigns follows their lots (`restore`)."""
+        return []
 
     def record(self, inserted_keys: set[str]) -> None:
         """What the bonuses written used (a lot not inserted was written by an earlier run of

@@ -1,0 +1,191 @@
+"""The feed's challenge writes: contributions, refunded amounts, progress, badges and the
+challenges' counters, each one set-based statement per chunk on PostgreSQL
+(`json_to_recordset`), a statement per row on SQLite (embedded mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, text, update
+
+from campaigns.challenges.models import (
+    Badge,
+    Challenge,
+    ChallengeContribution,
+    ChallengeProgress,
+    CustomerBadge,
+)
+from rewards.db import db, dialect_insert, is_postgres, json_rows
+from rewards.models import LedgerEntry
+
+_INSERT_COUNTED = text(
+    "INSERT INTO challenge_contributions (transaction_id, challenge_id, customer_id, period, "
+    "local_day, amount_minor, refunded_minor, merchant_id, category) "
+    "SELECT v.transaction_id, v.challenge_id, v.customer_id, v.period, v.local_day, "
+    "v.amount_minor, v.refunded_minor, v.merchant_id, v.category "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(transaction_id bigint, "
+    "challenge_id bigint, customer_id bigint, period text, local_day date, amount_minor bigint, "
+    "refunded_minor bigint, merchant_id text, category text) "
+    "ON CONFLICT (transaction_id, challenge_id) DO NOTHING "
+    "RETURNING transaction_id, challenge_id"
+)
+_UPDATE_REFUNDED = text(
+    "UPDATE challenge_contributions AS c SET refunded_minor = v.refunded_minor "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(transaction_id bigint, "
+    "challenge_id bigint, refunded_minor bigint) "
+    "WHERE c.transaction_id = v.transaction_id AND c.challenge_id = v.challenge_id"
+)
+# Absolute values: the chunk computed them under the customers' account locks. The target
+# stays the one the row was created with; the live award's lot is found by its key.
+_UPSERT_PROGRESS = text(
+    "INSERT INTO challenge_progress (customer_id, challenge_id, period, value, target, status, "
+    "completed_at, revoked_at, awards, reward_points, reward_entry_id, current_streak, "
+    "best_streak, last_active_day, freeze_used_on) "
+    "SELECT v.customer_id, v.challenge_id, v.period, v.value, v.target, v.status, "
+    "v.completed_at, v.revoked_at, v.awards, v.reward_points, e.id, v.current_streak, "
+    "v.best_streak, v.last_active_day, v.freeze_used_on "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(customer_id bigint, challenge_id bigint, "
+    "period text, value bigint, target bigint, status text, completed_at timestamptz, "
+    "revoked_at timestamptz, awards integer, reward_points bigint, reward_key text, "
+    "current_streak integer, best_streak integer, last_active_day date, freeze_used_on date) "
+    "LEFT JOIN ledger_entries AS e ON e.idempotency_key = v.reward_key "
+    "ON CONFLICT (customer_id, challenge_id, period) DO UPDATE SET "
+    "value = EXCLUDED.value, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, "
+    "revoked_at = EXCLUDED.revoked_at, awards = EXCLUDED.awards, "
+    "reward_points = EXCLUDED.reward_points, reward_entry_id = EXCLUDED.reward_entry_id, "
+    "current_streak = EXCLUDED.current_streak, best_streak = EXCLUDED.best_streak, "
+    "last_active_day = EXCLUDED.last_active_day, freeze_used_on = EXCLUDED.freeze_used_on, "
+    "updated_at = now()"
+)
+# Only badges of the challenge's own program that are not retired: a badge id a marketer
+# mistyped or retired must not fail the chunk (nor be given).
+_AWARD_BADGES = text(
+    "INSERT INTO customer_badges (customer_id, badge_id, awarded_at, source, source_id) "
+    "SELECT v.customer_id, v.badge_id, v.awarded_at, 'challenge', v.challenge_id "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(customer_id bigint, badge_id bigint, "
+    "awarded_at timestamptz, challenge_id bigint, program_id bigint) "
+    "JOIN badges AS b ON b.id = v.badge_id AND b.program_id = v.program_id "
+    "AND b.status <> 'retired' "
+    "ON CONFLICT (customer_id, badge_id) DO NOTHING"
+)
+_ADD_COUNTERS = text(
+    "UPDATE challenges AS c SET participants = c.participants + v.participants, "
+    "completions = c.completions + v.completions "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, participants bigint, "
+    "completions bigint) WHERE c.id = v.id"
+)
+
+
+def insert_counted(rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    """Insert contributions whose (transaction, challenge) is new; the keys inserted."""
+    if not rows:
+        return set()
+    if is_postgres():
+        result = db.session.execute(_INSERT_COUNTED, {"rows": json_rows(rows)})
+        return {(t, c) for t, c in result}
+    inserted: set[tuple[int, int]] = set()
+    for row in rows:
+        stmt = (
+            dialect_insert(ChallengeContribution)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["transaction_id", "challenge_id"])
+            .returning(ChallengeContribution.transaction_id, ChallengeContribution.challenge_id)
+        )
+        inserted.update((t, c) for t, c in db.session.execute(stmt))
+    return inserted
+
+
+def update_refunded(rows: list[dict[str, Any]]) -> None:
+    """Set the refunded amounts of stored contributions."""
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_UPDATE_REFUNDED, {"rows": json_rows(rows)})
+        return
+    for row in rows:
+        db.session.execute(
+            update(ChallengeContribution)
+            .where(
+                ChallengeContribution.transaction_id == row["transaction_id"],
+                ChallengeContribution.challenge_id == row["challenge_id"],
+            )
+            .values(refunded_minor=row["refunded_minor"])
+        )
+
+
+def upsert_progress(rows: list[dict[str, Any]]) -> None:
+    """Write progress rows (created with their target, or updated)."""
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_UPSERT_PROGRESS, {"rows": json_rows(rows)})
+        return
+    for row in rows:
+        values = dict(row)
+        key = values.pop("reward_key")
+        values["reward_entry_id"] = (
+            db.session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key))
+            if key
+            else None
+        )
+        stmt = dialect_insert(ChallengeProgress).values(**values)
+        changing = {k: v for k, v in values.items() if k not in ("customer_id", "challenge_id")}
+        changing.pop("period")
+        changing.pop("target")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["customer_id", "challenge_id", "period"], set_=changing
+        )
+        db.session.execute(stmt)
+
+
+def award_badges(rows: list[dict[str, Any]]) -> None:
+    """Give customers the badges of challenges they completed (once per badge)."""
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_AWARD_BADGES, {"rows": json_rows(rows)})
+        return
+    for row in rows:
+        badge = db.session.get(Badge, row["badge_id"])
+        if badge is None or badge.program_id != row["program_id"] or badge.status == "retired":
+            continue
+        stmt = dialect_insert(CustomerBadge).values(
+            customer_id=row["customer_id"],
+            badge_id=row["badge_id"],
+            awarded_at=row["awarded_at"],
+            source="challenge",
+            source_id=row["challenge_id"],
+        )
+        db.session.execute(stmt.on_conflict_do_nothing(index_elements=["customer_id", "badge_id"]))
+
+
+def add_counters(deltas: dict[int, list[int]]) -> None:
+    """Add new participants and completions (less revocations) to the challenges, in id
+    order: rows every worker shares, locked by this statement until the commit."""
+    rows = [
+        {"id": cid, "participants": p, "completions": c}
+        for cid, (p, c) in sorted(deltas.items())
+        if p or c
+    ]
+    if not rows:
+        return
+    # Locked in id order first: an UPDATE ... FROM locks in whatever order its plan joins.
+    ids = [row["id"] for row in rows]
+    db.session.execute(
+        select(Challenge.id)
+        .where(Challenge.id.in_(ids))
+        .order_by(Challenge.id)
+        .with_for_update(key_share=True)
+    ).all()
+    if is_postgres():
+        db.session.execute(_ADD_COUNTERS, {"rows": json_rows(rows)})
+        return
+    for row in rows:
+        db.session.execute(
+            update(Challenge)
+            .where(Challenge.id == row["id"])
+            .values(
+                participants=Challenge.participants + row["participants"],
+                completions=Challenge.completions + row["completions"],
+            )
+        )
