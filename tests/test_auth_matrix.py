@@ -42,6 +42,8 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/me/ledger"): {"cardholder"},
     ("GET", "/v1/me/offers"): {"cardholder"},
     ("POST", "/v1/me/offers/<int:campaign_id>/activate"): {"cardholder"},
+    ("GET", "/v1/leaderboards"): {"cardholder"},
+    ("GET", "/v1/leaderboards/<string:board_id>"): {"cardholder"},
     ("GET", "/v1/audit-log"): {"marketer", "admin"},
     ("GET", "/v1/campaigns"): {"marketer"},
     ("POST", "/v1/campaigns"): {"marketer"},
@@ -80,6 +82,7 @@ PATH_VALUES = {
     "segment_id": "999",
     "partner_id": "999",
     "job_id": "sim-unknown",
+    "board_id": "xp-week",
 }
 PUBLIC_RULES = {"/v1/openapi.json"}
 
@@ -199,6 +202,8 @@ CROSS_PROGRAM_CALLS = [
     ("cardholder_b", "GET", "/v1/me/balance", None),
     ("cardholder_b", "GET", "/v1/me/ledger", None),
     ("cardholder_b", "GET", "/v1/me/offers", None),
+    ("cardholder_b", "GET", "/v1/leaderboards", None),
+    ("cardholder_b", "GET", "/v1/leaderboards/xp-week", None),
 ]
 
 

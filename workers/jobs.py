@@ -11,10 +11,15 @@ from datetime import timedelta
 from typing import TypeVar
 
 from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.challenges.feed import ChallengeRules
 from campaigns.earning.feed import CampaignRules
+from campaigns.leaderboards.store import Leaderboards
+from campaigns.leaderboards.sync import sync_transactions
 from rewards.db import db
+from rewards.ledger import utcnow
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
 from rewards.processing import ChunkResult, process_chunk
 from rewards.processing.extras import ExtraRules, OptimisticRace
@@ -83,7 +88,28 @@ def process_transactions(transaction_ids: list[int]) -> dict[str, int]:
     log.info(
         "chunk of %d: %s, %d entries", len(transaction_ids), dict(result.statuses), result.entries
     )
+    sync_leaderboards(transaction_ids)  # after the commit: best-effort, see below
     return {"entries": result.entries, "points": result.points, **result.statuses}
+
+
+# --- Leaderboards (campaigns/leaderboards) -------------------------------------------------
+
+
+def sync_leaderboards(transaction_ids: list[int]) -> None:
+    """Copy the chunk's customers' committed scores to the Redis boards. Never fails the
+    job: a board that missed a write is corrected by the customer's next chunk, by
+    `rewards leaderboards rebuild`, or rebuilt on read if Redis lost it. Embedded mode has
+    no Redis boards (reads rank from PostgreSQL)."""
+    if current_app.config.get("REDIS_URL") is None:
+        return
+    boards = Leaderboards(
+        current_app.extensions["rewards_queues"].redis, current_app.config["QUEUE_PREFIX"]
+    )
+    try:
+        with unit_of_work():  # reads only
+            sync_transactions(transaction_ids, store=boards, now=utcnow())
+    except (RedisError, OSError, SQLAlchemyError) as exc:
+        log.warning("leaderboards not updated for a chunk of %d (%s)", len(transaction_ids), exc)
 
 
 def _repeat(step: Callable[[], int], limit: int) -> int:

@@ -1,5 +1,12 @@
 """Operator CLI commands, one module per concern."""
 
-from api.commands import access, demo, feeds, ledger, workers
+from api.commands import access, demo, feeds, leaderboards, ledger, workers
 
-COMMANDS = [*access.COMMANDS, *demo.COMMANDS, *feeds.COMMANDS, *ledger.COMMANDS, *workers.COMMANDS]
+COMMANDS = [
+    *access.COMMANDS,
+    *demo.COMMANDS,
+    *feeds.COMMANDS,
+    *leaderboards.COMMANDS,
+    *ledger.COMMANDS,
+    *workers.COMMANDS,
+]
