@@ -61,6 +61,23 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/v1/segments/<int:segment_id>"): {"marketer"},
     ("DELETE", "/v1/segments/<int:segment_id>"): {"marketer"},
     ("GET", "/v1/segments/<int:segment_id>/preview"): {"marketer"},
+    ("GET", "/v1/challenges"): {"marketer"},
+    ("POST", "/v1/challenges"): {"marketer"},
+    ("GET", "/v1/challenges/<int:challenge_id>"): {"marketer"},
+    ("PATCH", "/v1/challenges/<int:challenge_id>"): {"marketer"},
+    ("GET", "/v1/challenges/<int:challenge_id>/versions"): {"marketer"},
+    ("GET", "/v1/challenges/<int:challenge_id>/versions/<int:version>"): {"marketer"},
+    ("POST", "/v1/challenges/<int:challenge_id>/activate"): {"marketer"},
+    ("POST", "/v1/challenges/<int:challenge_id>/pause"): {"marketer"},
+    ("POST", "/v1/challenges/<int:challenge_id>/end"): {"marketer"},
+    ("GET", "/v1/badges"): {"marketer"},
+    ("POST", "/v1/badges"): {"marketer"},
+    ("GET", "/v1/badges/<int:badge_id>"): {"marketer"},
+    ("PATCH", "/v1/badges/<int:badge_id>"): {"marketer"},
+    ("DELETE", "/v1/badges/<int:badge_id>"): {"marketer"},
+    ("GET", "/v1/me/challenges"): {"cardholder"},
+    ("POST", "/v1/me/challenges/<int:challenge_id>/join"): {"cardholder"},
+    ("GET", "/v1/me/badges"): {"cardholder"},
     ("GET", "/v1/partners"): {"marketer", "admin"},
     ("POST", "/v1/partners"): {"marketer", "admin"},
     ("GET", "/v1/partners/<int:partner_id>"): {"marketer", "admin"},
@@ -79,6 +96,8 @@ PATH_VALUES = {
     "version": "1",
     "segment_id": "999",
     "partner_id": "999",
+    "challenge_id": "999",
+    "badge_id": "999",
     "job_id": "sim-unknown",
 }
 PUBLIC_RULES = {"/v1/openapi.json"}
@@ -199,6 +218,8 @@ CROSS_PROGRAM_CALLS = [
     ("cardholder_b", "GET", "/v1/me/balance", None),
     ("cardholder_b", "GET", "/v1/me/ledger", None),
     ("cardholder_b", "GET", "/v1/me/offers", None),
+    ("cardholder_b", "GET", "/v1/me/challenges", None),
+    ("cardholder_b", "GET", "/v1/me/badges", None),
 ]
 
 

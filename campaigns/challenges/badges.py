@@ -246,7 +246,7 @@ def held_badges(customer_id: int) -> list[tuple[Badge, CustomerBadge]]:
         .where(CustomerBadge.customer_id == customer_id)
         .order_by(CustomerBadge.awarded_at.desc(), Badge.id.desc())
     )
-    return [(badge, held) for badge, held in db.session.execute(stmt).tuples()]
+    return [(badge, held) for badge, held in db.session.execute(stmt)]
 
 
 def active_badges(program_id: int, except_ids: Iterable[int] = ()) -> list[Badge]:

@@ -364,7 +364,7 @@ def _current_versions(
         if not ids:
             return []
         stmt = stmt.where(Challenge.id.in_(ids))
-    return [(row, definition) for row, definition in db.session.execute(stmt).tuples()]
+    return [(row, definition) for row, definition in db.session.execute(stmt)]
 
 
 def _completed_rows(customer_id: int) -> list[ChallengeProgress]:
