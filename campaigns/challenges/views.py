@@ -7,7 +7,8 @@
   their progress), in the current period, unless that period is completed (or, for a
   non-repeatable challenge, any period is). A paused one shows only where they joined or
   have progress in the current period.
-- **completed**: their completed periods, newest first (revoked ones are not completed).
+- **completed**: their completed periods, newest first (revoked ones are not completed), with
+  the points actually granted (the current version names the badge and XP).
 
 Progress is what the feed settled in `challenge_progress`; a streak is evaluated on read from
 the period's `challenge_contributions` (purchases refunded in full left out) as of today, so
@@ -188,7 +189,13 @@ class _Reader:
             return joined or current is not None
         return joined or admits or current is not None
 
-    def entry(self, row: Challenge, definition: dict[str, Any], **extra: Any) -> MyChallenge:
+    def entry(
+        self, row: Challenge, definition: dict[str, Any], points: int | None = None, **extra: Any
+    ) -> MyChallenge:
+        """The entry of one challenge; `points` are those granted (completed periods)."""
+        reward = self.reward(definition)
+        if points is not None:
+            reward["points"] = points
         return MyChallenge(
             challenge=row,
             definition=definition,
@@ -196,7 +203,7 @@ class _Reader:
             description=describe(
                 definition, currency=self.program.currency, wording=_wording(definition)
             ),
-            reward=self.reward(definition),
+            reward=reward,
             joined_at=self.joins.get(row.id),
             **extra,
         )
@@ -277,6 +284,7 @@ def my_challenges(*, program_id: int, external_ref: str, now: datetime) -> MyCha
             known[p.challenge_id][0],
             known[p.challenge_id][1],
             period=p.period,
+            points=p.reward_points,
             progress=Progress(p.value, p.target),
             completed_at=p.completed_at,
         )
