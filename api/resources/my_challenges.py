@@ -19,7 +19,7 @@ from api.fields import UtcDateTime
 from api.idempotency import commit
 from api.resources.badges import BadgeCriteriaSchema
 from api.resources.challenges import GoalSchema
-from campaigns.challenges import views
+from campaigns.challenges import my_badges, views
 from campaigns.challenges.definition import JOIN_MODES
 from campaigns.challenges.models import BADGE_SOURCES, CHALLENGE_STATUSES
 
@@ -209,7 +209,9 @@ class MyBadges(MethodView):
     @blp.response(200, MyBadgesSchema)
     def get(self) -> Any:
         """My badges: earned, and the active ones still to earn with my progress"""
-        mine = views.my_badges(program_id=program_id(), external_ref=_ref(), now=datetime.now(UTC))
+        mine = my_badges.my_badges(
+            program_id=program_id(), external_ref=_ref(), now=datetime.now(UTC)
+        )
         return {
             "earned": [
                 {

@@ -26,15 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from campaigns.audiences.segments import segment_memberships
-from campaigns.challenges.badges import (
-    Milestones,
-    Progress,
-    active_badges,
-    badges_by_id,
-    held_badges,
-)
+from campaigns.challenges.badges import Progress, badges_by_id
 from campaigns.challenges.models import (
-    Badge,
     Challenge,
     ChallengeContribution,
     ChallengeJoin,
@@ -94,27 +87,6 @@ class MyChallenges:
 class Joined:
     challenge: MyChallenge
     created: bool
-
-
-@dataclass(frozen=True)
-class EarnedBadge:
-    badge: Badge
-    awarded_at: datetime
-    source: str
-    challenge_id: int | None  # the challenge that awarded it (source `challenge`)
-
-
-@dataclass(frozen=True)
-class BadgeToEarn:
-    badge: Badge
-    progress: Progress | None  # None: no challenge open to the customer awards it now
-    challenge_id: int | None  # for a challenge badge, the challenge the progress is in
-
-
-@dataclass(frozen=True)
-class MyBadges:
-    earned: list[EarnedBadge]
-    to_earn: list[BadgeToEarn]
 
 
 @dataclass
@@ -292,38 +264,6 @@ def my_challenges(*, program_id: int, external_ref: str, now: datetime) -> MyCha
         if p.challenge_id in known
     ]
     return MyChallenges(available, active, completed)
-
-
-def my_badges(*, program_id: int, external_ref: str, now: datetime) -> MyBadges:
-    """The badges the customer earned, and the program's active badges still to earn with
-    progress: milestones from their purchases, streaks and points; a challenge badge from
-    the challenge that awards it (active first, else one open to join)."""
-    customer = find_customer(program_id=program_id, external_ref=external_ref)
-    held = held_badges(customer.id)
-    earned = [
-        EarnedBadge(badge, h.awarded_at, h.source, h.source_id if h.source == "challenge" else None)
-        for badge, h in held
-    ]
-    program = load_program(program_id)
-    milestones = Milestones(program_id, customer.id, local_day(now, zone(program.timezone)))
-    open_challenges: list[MyChallenge] = []
-    to_earn = []
-    for badge in active_badges(program_id, except_ids=[b.id for b, _ in held]):
-        if badge.criteria["type"] != "challenge":
-            to_earn.append(BadgeToEarn(badge, milestones.progress(badge.criteria), None))
-            continue
-        if not open_challenges:
-            mine = my_challenges(program_id=program_id, external_ref=external_ref, now=now)
-            open_challenges = [*mine.active, *mine.available]
-        awarding = [c for c in open_challenges if c.reward.get("badge", {}).get("id") == badge.id]
-        if not awarding:
-            to_earn.append(BadgeToEarn(badge, None, None))
-            continue
-        first = awarding[0]
-        target = first.definition["goal"]["target"]
-        progress = first.progress or Progress(0, target)
-        to_earn.append(BadgeToEarn(badge, progress, first.challenge.id))
-    return MyBadges(earned, to_earn)
 
 
 def join_challenge(
