@@ -68,6 +68,8 @@ def test_every_operation_documents_security_errors_and_bodies(client):
             assert operation.get("security"), f"{where} has no security requirement"
             assert {"401", "403"} <= set(operation["responses"]), f"{where} lacks 401/403"
             assert operation.get("summary"), f"{where} has no summary"
-            # Every write documents its body, except an offer's activation, which takes none.
-            if method in ("post", "patch") and not path.startswith("/v1/me/offers/"):
+            # Every write documents its body, except a cardholder's opt-in (activating an
+            # offer, joining a challenge), which takes none.
+            opt_in = path.startswith(("/v1/me/offers/", "/v1/me/challenges/"))
+            if method in ("post", "patch") and not opt_in:
                 assert "requestBody" in operation, f"{where} documents no body"
