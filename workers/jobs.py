@@ -13,6 +13,7 @@ from typing import TypeVar
 from flask import current_app
 
 from campaigns.earning.feed import CampaignRules
+from campaigns.levels.feed import XpRulesExtra
 from rewards.db import db
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
 from rewards.processing import ChunkResult, process_chunk
@@ -63,7 +64,7 @@ def rare_collections(threshold: int = 50_000) -> Iterator[None]:
 def feed_extras(*, lock_early: bool = False) -> list[ExtraRules]:
     """The rules beyond the base rate, in the order the chunk calls them (and so locks the
     rows they share with other workers): the one place a new extra is added."""
-    return [CampaignRules(lock_early=lock_early)]
+    return [CampaignRules(lock_early=lock_early), XpRulesExtra(lock_early=lock_early)]
 
 
 def process_transactions(transaction_ids: list[int]) -> dict[str, int]:

@@ -87,7 +87,7 @@ def _held(programs: Mapping[int, int], badge_ids: list[int]) -> set[tuple[int, i
     stmt = select(CustomerBadge.customer_id, CustomerBadge.badge_id).where(
         among(CustomerBadge.customer_id, list(programs)), among(CustomerBadge.badge_id, badge_ids)
     )
-    return set(db.session.execute(stmt).tuples())
+    return {(c, b) for c, b in db.session.execute(stmt)}
 
 
 def _by_count(wanting: list[tuple[int, Badge]], counts_of: Any) -> list[tuple[int, Badge]]:
@@ -116,7 +116,7 @@ def _partner_counts(customer_ids: set[int]) -> dict[int, int]:
         )
         .group_by(Transaction.customer_id)
     )
-    return {int(c): n for c, n in db.session.execute(stmt).tuples() if c is not None}
+    return {int(c): n for c, n in db.session.execute(stmt) if c is not None}
 
 
 def _best_daily_streaks(customer_ids: set[int]) -> dict[int, int]:

@@ -69,7 +69,7 @@ def completed_challenges(customer_ids: Collection[int]) -> dict[int, int]:
         )
         .group_by(ChallengeProgress.customer_id)
     )
-    return dict(db.session.execute(stmt).tuples().all())
+    return dict(db.session.execute(stmt).all())
 
 
 def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
@@ -88,7 +88,7 @@ def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
         )
         .group_by(ChallengeContribution.customer_id)
     )
-    return dict(db.session.execute(stmt).tuples().all())
+    return dict(db.session.execute(stmt).all())
 
 
 def facts_of(customer_ids: Collection[int]) -> dict[int, Facts]:
