@@ -44,6 +44,8 @@ OPERATION_IDS = {
     "Me.get": "getMyProfile",
     "MyOfferActivation.post": "activateMyOffer",
     "SegmentPreview.get": "previewSegment",
+    "Levels.get": "getLevelConfig",
+    "Levels.put": "replaceLevelConfig",
     "Transactions.post": "submitTransactionBatch",
     "TransactionFiles.post": "uploadTransactionFile",
 }

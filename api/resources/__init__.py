@@ -1,6 +1,7 @@
 """One flask-smorest blueprint per resource; `BLUEPRINTS` is the registration order."""
 
 from api.resources import (
+    activity,
     adjustments,
     api_keys,
     audit_log,
@@ -9,6 +10,7 @@ from api.resources import (
     campaigns,
     customer_files,
     customers,
+    levels,
     marqeta,
     me,
     offers,
@@ -34,4 +36,6 @@ BLUEPRINTS = [
     campaign_insights.blp,
     segments.blp,
     partners.blp,
+    levels.blp,
+    activity.blp,
 ]
