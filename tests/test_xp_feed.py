@@ -8,7 +8,6 @@ from datetime import date
 from sqlalchemy import select, update
 
 from campaigns.levels.models import XpEntry
-from rewards.db import db
 from rewards.models import Event, Transaction
 from rewards.processing import process_chunk
 from tests.ledger_helpers import enrol, store

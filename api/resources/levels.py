@@ -28,7 +28,7 @@ class XpRulesSchema(ma.Schema):
             "description": "XP per point earned by activity: a decimal string from 0 to 100 with "
             f"at most 4 decimals (default {rules.DEFAULT_RULES['per_point']}); the XP from "
             "points is floored once, on the exact total",
-            "pattern": r"^[0-9]{1,3}(\.[0-9]{1,4})?$",
+            "pattern": f"^{rules.PER_POINT_PATTERN.pattern}$",
             "example": "0.1",
         }
     )

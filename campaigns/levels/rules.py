@@ -10,6 +10,7 @@ on its own, so XP never depends on how earning was split into lots.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,8 @@ from typing import Any
 # 50 XP per challenge completed, 5 XP per streak day.
 DEFAULT_RULES: dict[str, Any] = {"per_point": "0.1", "per_challenge": 50, "per_streak_day": 5}
 MAX_PER_POINT = Decimal(100)
+# Plain decimals only ("0.1", "12.5"; no exponent, sign or spaces): what the spec documents.
+PER_POINT_PATTERN = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,4})?")
 MAX_PER_EVENT = 10_000
 MAX_LEVELS = 100
 MAX_LEVEL_XP = 10**15  # far beyond any XP a lifetime can earn, well inside a bigint
@@ -117,16 +120,13 @@ def _check_rules(raw: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
 
 def _decimal_rate(value: Any) -> Decimal | None:
     """`value` as a Decimal in 0..100 with at most 4 decimals, or None."""
-    if not isinstance(value, str) or not value or len(value) > 16:
+    if not isinstance(value, str) or not PER_POINT_PATTERN.fullmatch(value):
         return None
     try:
         rate = Decimal(value)
     except InvalidOperation:
         return None
-    if not rate.is_finite() or not 0 <= rate <= MAX_PER_POINT:
-        return None
-    exponent = rate.as_tuple().exponent
-    return rate if isinstance(exponent, int) and exponent >= -4 else None
+    return rate if 0 <= rate <= MAX_PER_POINT else None
 
 
 def _check_levels(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
