@@ -48,6 +48,8 @@ OPERATION_IDS = {
     "MyChallengeJoin.post": "joinMyChallenge",
     "MyOfferActivation.post": "activateMyOffer",
     "SegmentPreview.get": "previewSegment",
+    "Levels.get": "getLevelConfig",
+    "Levels.put": "replaceLevelConfig",
     "Transactions.post": "submitTransactionBatch",
     "TransactionFiles.post": "uploadTransactionFile",
 }

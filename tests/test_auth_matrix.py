@@ -85,6 +85,9 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/partners/<int:partner_id>"): {"marketer", "admin"},
     ("PATCH", "/v1/partners/<int:partner_id>"): {"marketer", "admin"},
     ("DELETE", "/v1/partners/<int:partner_id>"): {"marketer", "admin"},
+    ("GET", "/v1/levels"): {"marketer"},
+    ("PUT", "/v1/levels"): {"marketer"},
+    ("GET", "/v1/me/activity"): {"cardholder"},
 }
 
 ROLE_CALLERS = ("cardholder", "marketer", "admin", "processor", "partner")

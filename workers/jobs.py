@@ -18,6 +18,7 @@ from campaigns.challenges.feed import ChallengeRules
 from campaigns.earning.feed import CampaignRules
 from campaigns.leaderboards.store import Leaderboards
 from campaigns.leaderboards.sync import sync_transactions
+from campaigns.levels.feed import XpRulesExtra
 from rewards.db import db
 from rewards.ledger import utcnow
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
@@ -69,7 +70,11 @@ def rare_collections(threshold: int = 50_000) -> Iterator[None]:
 def feed_extras(*, lock_early: bool = False) -> list[ExtraRules]:
     """The rules beyond the base rate, in the order the chunk calls them (and so locks the
     rows they share with other workers): the one place a new extra is added."""
-    return [CampaignRules(lock_early=lock_early), ChallengeRules(lock_early=lock_early)]
+    return [
+        CampaignRules(lock_early=lock_early),
+        ChallengeRules(lock_early=lock_early),
+        XpRulesExtra(lock_early=lock_early),  # last: it counts what the others wrote
+    ]
 
 
 def process_transactions(transaction_ids: list[int]) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """One flask-smorest blueprint per resource; `BLUEPRINTS` is the registration order."""
 
 from api.resources import (
+    activity,
     adjustments,
     api_keys,
     audit_log,
@@ -12,6 +13,7 @@ from api.resources import (
     customer_files,
     customers,
     leaderboards,
+    levels,
     marqeta,
     me,
     my_challenges,
@@ -42,4 +44,6 @@ BLUEPRINTS = [
     challenges.blp,
     badges.blp,
     partners.blp,
+    levels.blp,
+    activity.blp,
 ]

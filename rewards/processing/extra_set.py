@@ -47,7 +47,7 @@ class ExtraSet:
             if namespace in namespaces:
                 raise ExtrasConflict(f"two extras claim the key namespace {namespace!r}")
             namespaces[namespace] = extra
-            if not kinds or not kinds <= EXTRA_LOT_KINDS:
+            if not kinds <= EXTRA_LOT_KINDS:  # none: an extra that only observes (XP)
                 raise ExtrasConflict(f"{extra!r}: lot kinds {sorted(kinds)} are not allowed")
             for kind in sorted(kinds):
                 if kind in self.owners:
