@@ -8,8 +8,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from campaigns.challenges.definition import validate_challenge
 from campaigns.challenges.models import Challenge, ChallengeProgress, ChallengeVersion
+from campaigns.earning.definition import iso
 from campaigns.levels.models import XpEntry
+from campaigns.rules import section_validator
 from rewards.db import db
 from rewards.models import Customer
 from tests.conftest import bearer, make_token
@@ -75,7 +78,24 @@ def challenge(
     audience: dict[str, Any] | None = None,
     status: str = "active",
 ) -> Challenge:
-    """A live challenge (started long ago, recurring weekly by default)."""
+    """A live challenge (started long ago, recurring weekly by default) whose definition
+    passed `validate_challenge`. Its goal (100 purchases) is out of reach of these tests'
+    purchases, and progress rows are written by hand."""
+    window: dict[str, Any] = {
+        "type": "recurring" if period else "fixed",
+        "starts_at": iso(LONG_AGO),
+    }
+    if period:
+        window["period"] = period
+    raw = {
+        "name": name,
+        "goal": {"type": "count", "target": 100},
+        "window": window,
+        "audience": audience or {},
+    }
+    if period:
+        raw["repeatable"] = True
+    definition = validate_challenge(raw, shared_sections=section_validator())
     row = Challenge(
         program_id=program.id,
         name=name,
@@ -89,12 +109,7 @@ def challenge(
     db.session.add(row)
     db.session.flush()
     db.session.add(
-        ChallengeVersion(
-            challenge_id=row.id,
-            version=1,
-            definition={"name": name, "audience": audience or {}},
-            created_by="test",
-        )
+        ChallengeVersion(challenge_id=row.id, version=1, definition=definition, created_by="test")
     )
     db.session.flush()
     return row

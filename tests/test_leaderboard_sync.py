@@ -11,11 +11,13 @@ import pytest
 from flask import current_app
 
 import campaigns.leaderboards.sync as sync_module
+from campaigns.challenges.models import ChallengeProgress
 from campaigns.leaderboards.catalogue import program_boards, xp_boards
 from campaigns.leaderboards.reading import read_board
 from campaigns.leaderboards.sources import board_scores
 from campaigns.leaderboards.store import Board, Leaderboards
 from campaigns.leaderboards.sync import rebuild_board, sync_customers
+from campaigns.levels.models import XpEntry
 from rewards.balances import zone
 from rewards.db import db as _db
 from rewards.models import Customer, Transaction
@@ -43,38 +45,67 @@ def _this_week(program) -> str:
 
 
 def test_a_processed_chunk_writes_its_customers_scores_to_their_boards(app, db, program):
+    """The boards mirror PostgreSQL after the chunk commits: whatever XP the feed worked out
+    (read back from the database here) and the challenge progress, for the chunk's customers
+    who may appear; absolute scores, so a re-run writes the same."""
     weekly = challenge(program)
     fan = person(program, "ref-fan", xp=120, week_xp=20)
     kid = person(program, "ref-kid", xp=300, birth=MINOR)  # may not appear
     bystander = person(program, "ref-by", xp=999)  # not in the chunk: not written
-    progress(fan, weekly.id, f"w:{_this_week(program)}", 2)
+    week = f"w:{_this_week(program)}"
+    progress(fan, weekly.id, week, 2)
     txs = [
         TransactionFactory(card=CardFactory(customer=fan)),
         TransactionFactory(card=CardFactory(customer=kid)),
     ]
     db.session.commit()
     ids, fan_id, kid_id, by_id = [tx.id for tx in txs], fan.id, kid.id, bystander.id
-    week_board = Board(program.id, f"challenge:{weekly.id}", f"w:{_this_week(program)}")
+    weekly_id = weekly.id
+    week_board = Board(program.id, f"challenge:{weekly_id}", week)
     store = _store(app)
     all_time = Board(program.id, "xp", "all")
     store.set_scores(all_time, {kid_id: 250})  # written before the kid's consent was doubted
 
     assert process_transactions(ids)["processed"] == 2
 
-    assert store.scores(all_time) == [(fan_id, 120)]
-    assert store.scores(Board(program.id, "xp", _this_week(program))) == [(fan_id, 20)]
-    assert store.scores(week_board) == [(fan_id, 2)]
+    def in_db() -> tuple[int, int, int]:
+        _db.session.expire_all()
+        xp = _db.session.get(Customer, fan_id).xp
+        week_xp = _db.session.scalar(
+            _db.select(_db.func.coalesce(_db.func.sum(XpEntry.xp), 0)).where(
+                XpEntry.customer_id == fan_id
+            )
+        )
+        value = _db.session.scalar(
+            _db.select(ChallengeProgress.value).where(
+                ChallengeProgress.customer_id == fan_id,
+                ChallengeProgress.challenge_id == weekly_id,
+                ChallengeProgress.period == week,
+            )
+        )
+        return xp, week_xp, value
+
+    xp, week_xp, value = in_db()
+    assert value == 3  # the purchase counted towards the weekly challenge (2 before)
+    assert store.scores(all_time) == ([(fan_id, xp)] if xp > 0 else [])
+    assert store.scores(Board(program.id, "xp", _this_week(program))) == (
+        [(fan_id, week_xp)] if week_xp > 0 else []
+    )
+    assert store.scores(week_board) == [(fan_id, 3)]
     assert by_id not in dict(store.scores(all_time))
+    assert kid_id not in dict(store.scores(all_time))
     assert not store.is_built(all_time)  # written by the sync, not by a rebuild
 
-    # A later chunk after more XP: absolute scores, so the board simply follows PostgreSQL.
-    _db.session.execute(_db.update(Customer).where(Customer.id == fan_id).values(xp=180))
+    # A later chunk: the board simply follows PostgreSQL; a re-run writes the same again.
     tx = TransactionFactory(card=CardFactory(customer=_db.session.get(Customer, fan_id)))
     _db.session.commit()
     tx_id = tx.id
     process_transactions([tx_id])
-    process_transactions([tx_id])  # a re-run writes the same scores again
-    assert store.scores(all_time) == [(fan_id, 180)]
+    process_transactions([tx_id])
+    xp, week_xp, value = in_db()
+    assert value == 4
+    assert store.scores(all_time) == ([(fan_id, xp)] if xp > 0 else [])
+    assert store.scores(week_board) == [(fan_id, 4)]
 
 
 def test_a_redis_failure_in_the_sync_never_fails_the_chunk(app, db, program, monkeypatch):

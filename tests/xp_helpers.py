@@ -13,12 +13,12 @@ from campaigns.challenges.models import (
     Challenge,
     ChallengeContribution,
     ChallengeProgress,
-    ChallengeVersion,
 )
 from campaigns.levels.models import XpEntry
 from rewards.db import db
 from rewards.ledger import Movement, account_of_customer, credit
 from rewards.models import Customer, Event
+from tests.challenge_feed_helpers import make_challenge
 
 PUT_DEFAULTS = {"per_point": "0.1", "per_challenge": 50, "per_streak_day": 5}
 
@@ -34,25 +34,16 @@ def configure(client, headers, *, levels=(), **xp_rules: Any) -> None:
 
 
 def challenge(program_id: int, name: str, *, goal: dict[str, Any] | None = None) -> int:
-    """An active challenge (and its version 1) of `goal` (default: 3 purchases)."""
-    goal = goal or {"type": "count", "target": 3}
-    row = Challenge(
-        program_id=program_id,
+    """A challenge of `goal` (default: 3 purchases) with a validated definition, stored
+    *ended*: the feed's challenge extra leaves it alone, so its progress is exactly the rows
+    these tests write (`completed`, contributions), and XP can be worked out by hand."""
+    return make_challenge(
+        program_id,
+        status="ended",
         name=name,
-        status="active",
-        goal_type=goal["type"],
-        starts_at=datetime(2026, 1, 1, tzinfo=UTC),
-        created_by="test",
+        goal=goal or {"type": "count", "target": 3},
+        window={"type": "fixed", "starts_at": "2026-01-01T00:00:00Z"},
     )
-    db.session.add(row)
-    db.session.flush()
-    db.session.add(
-        ChallengeVersion(
-            challenge_id=row.id, version=1, definition={"name": name, "goal": goal}, created_by="t"
-        )
-    )
-    db.session.commit()
-    return row.id
 
 
 def completed(
