@@ -42,8 +42,11 @@ OPERATION_IDS = {
     "CustomerAdjustments.post": "adjustCustomerPoints",
     "MarqetaFeed.post": "receiveMarqetaTransactions",
     "Me.get": "getMyProfile",
+    "Me.patch": "updateMyProfile",
     "MyOfferActivation.post": "activateMyOffer",
     "SegmentPreview.get": "previewSegment",
+    "Tiers.get": "getTierLadder",
+    "Tiers.put": "replaceTierLadder",
     "Transactions.post": "submitTransactionBatch",
     "TransactionFiles.post": "uploadTransactionFile",
 }

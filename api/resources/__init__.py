@@ -15,6 +15,7 @@ from api.resources import (
     partners,
     programs,
     segments,
+    tiers,
     transactions,
 )
 
@@ -34,4 +35,5 @@ BLUEPRINTS = [
     campaign_insights.blp,
     segments.blp,
     partners.blp,
+    tiers.blp,
 ]
