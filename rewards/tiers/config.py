@@ -127,22 +127,24 @@ def validate_ladder(body: Any) -> list[dict[str, Any]]:
     if not 1 <= len(raw) <= MAX_TIERS:
         errors["tiers"] = [f"Between 1 and {MAX_TIERS} tiers."]
     tiers: list[dict[str, Any] | None] = []
+    found: list[dict[str, Any]] = []  # each tier's acceptable fields, for duplicates
     for index, item in enumerate(raw):
-        tier, problems = _tier(item, f"tiers.{index}")
-        tiers.append(tier)
+        values, problems = _tier(item, f"tiers.{index}")
+        found.append(values)
+        tiers.append(None if problems else values)
         for path, message in problems:
             errors.setdefault(path, []).append(message)
-    for path, message in _ladder_problems(tiers):
+    for path, message in _duplicates(found) + _ladder_problems(tiers):
         errors.setdefault(path, []).append(message)
     if errors:
         raise InvalidInput("The tier ladder is not valid; see errors.", errors=errors)
     return sorted((t for t in tiers if t is not None), key=lambda t: t["threshold"])
 
 
-def _tier(item: Any, at: str) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    """One tier checked field by field: the values (None if any is wrong) and the problems."""
+def _tier(item: Any, at: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """One tier checked field by field: its acceptable values and the problems."""
     if not isinstance(item, dict):
-        return None, [(at, "Must be an object.")]
+        return {}, [(at, "Must be an object.")]
     problems = [(f"{at}.{key}", "Unknown field.") for key in item if key not in FIELDS]
     problems += [(f"{at}.{key}", "Missing data.") for key in FIELDS if key not in item]
     values: dict[str, Any] = {}
@@ -157,8 +159,9 @@ def _tier(item: Any, at: str) -> tuple[dict[str, Any] | None, list[tuple[str, st
             value, message = check(item[key])
             if message:
                 problems.append((f"{at}.{key}", message))
-            values[key] = value
-    return (None if problems else values), problems
+            else:
+                values[key] = value
+    return values, problems
 
 
 def _code(value: Any) -> tuple[Any, str | None]:
@@ -198,13 +201,13 @@ def _multiplier(value: Any) -> tuple[Any, str | None]:
     return number.quantize(Decimal("1.0000")), None
 
 
-def _duplicates(tiers: list[dict[str, Any] | None]) -> list[tuple[str, str]]:
+def _duplicates(tiers: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Codes and thresholds listed twice, named at their second listing."""
     problems: list[tuple[str, str]] = []
     seen: dict[str, set[Any]] = {"code": set(), "threshold": set()}
     for index, tier in enumerate(tiers):
         for key, values in seen.items():
-            value = tier.get(key) if tier else None
+            value = tier.get(key)
             if value is None:
                 continue
             if value in values:
@@ -215,8 +218,8 @@ def _duplicates(tiers: list[dict[str, Any] | None]) -> list[tuple[str, str]]:
 
 def _ladder_problems(tiers: list[dict[str, Any] | None]) -> list[tuple[str, str]]:
     """Rules between tiers: distinct codes and thresholds, a base tier at 0 with multiplier 1,
-    multipliers that never fall as thresholds rise."""
-    problems = _duplicates(tiers)
+    multipliers that never fall as thresholds rise (duplicates: `_duplicates`)."""
+    problems: list[tuple[str, str]] = []
     complete = [(i, t) for i, t in enumerate(tiers) if t is not None]
     if not tiers or len(complete) < len(tiers):
         return problems  # the rules between tiers are judged once every tier is readable
