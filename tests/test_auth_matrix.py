@@ -38,6 +38,7 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/batches/<int:batch_id>"): {"processor"},
     ("GET", "/v1/batches/<int:batch_id>/rejections"): {"processor"},
     ("GET", "/v1/me"): {"cardholder"},
+    ("PATCH", "/v1/me"): {"cardholder"},
     ("GET", "/v1/me/balance"): {"cardholder"},
     ("GET", "/v1/me/ledger"): {"cardholder"},
     ("GET", "/v1/me/offers"): {"cardholder"},
@@ -88,6 +89,8 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/levels"): {"marketer"},
     ("PUT", "/v1/levels"): {"marketer"},
     ("GET", "/v1/me/activity"): {"cardholder"},
+    ("GET", "/v1/tiers"): {"marketer"},
+    ("PUT", "/v1/tiers"): {"marketer"},
 }
 
 ROLE_CALLERS = ("cardholder", "marketer", "admin", "processor", "partner")

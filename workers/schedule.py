@@ -38,6 +38,8 @@ PERIODIC = (
     Periodic("sweep-stranded", "workers.jobs.sweep_stranded", 60),
     Periodic("release-pending", "workers.jobs.release_pending_points", 300),
     Periodic("expire-points", "workers.jobs.expire_points", 3600),
+    # The daily tier review, checked hourly: each program's local day starts at its own hour.
+    Periodic("review-tiers", "workers.tier_review.review_tiers", 3600),
 )
 
 

@@ -21,6 +21,7 @@ from api.resources import (
     partners,
     programs,
     segments,
+    tiers,
     transactions,
 )
 
@@ -46,4 +47,5 @@ BLUEPRINTS = [
     partners.blp,
     levels.blp,
     activity.blp,
+    tiers.blp,
 ]

@@ -6,19 +6,25 @@ a customer id from the request, so a cardholder can only ever read their own dat
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
+from api.idempotency import commit
 from campaigns.earning import labels
-from rewards import balances
+from campaigns.levels.models import Level
+from rewards import balances, profile
 from rewards.db import db
-from rewards.models import Program
+from rewards.models import Customer, Program
 from rewards.models.ledger import ENTRY_KINDS
+from rewards.tiers.config import ladders_for
+from rewards.tiers.standing import tier_status
 
 blp = Blueprint(
     "me", __name__, url_prefix="/v1", description="Cardholder: profile, balance and history."
@@ -38,6 +44,54 @@ class ConsentsSchema(ma.Schema):
     marketing = ma.fields.Boolean(metadata={"description": "Accepts marketing messages"})
 
 
+class TierStatusSchema(ma.Schema):
+    """Where the cardholder stands on the program's tier ladder. Qualifying points are what
+    purchases earned (base and campaign bonus, net of refunds) over the rolling 12 months."""
+
+    code = ma.fields.String(metadata={"example": "gold"})
+    name = ma.fields.String(metadata={"example": "Gold"})
+    earn_multiplier = ma.fields.String(
+        metadata={"description": "On base points", "example": "1.25"}
+    )
+    since = UtcDateTime(
+        allow_none=True, metadata={"description": "When this tier was reached; null at the base"}
+    )
+    review_on = ma.fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "Local date (program timezone) of the yearly review; null at "
+            "the base tier. The tier never goes down before it"
+        },
+    )
+    next_tier = ma.fields.String(allow_none=True, metadata={"description": "Null at the top"})
+    points_to_next_tier = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Qualifying points still needed for `next_tier` (0: reached, "
+            "applied with the next purchase processed); null at the top"
+        },
+    )
+    keep_by = ma.fields.Date(
+        allow_none=True, metadata={"description": "The review date; null at the base tier"}
+    )
+    points_to_keep = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Qualifying points still to earn by `keep_by` to keep this "
+            "tier at the review (counted over the 12 months ending that day); null at the base"
+        },
+    )
+
+
+class LevelProgressSchema(ma.Schema):
+    level = ma.fields.Integer()
+    xp = ma.fields.Integer()
+    next_level = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Null at the top level or without levels"}
+    )
+    xp_to_next_level = ma.fields.Integer(allow_none=True)
+
+
 class MeSchema(ma.Schema):
     """The cardholder's profile. The birth date is deliberately absent (age gates are
     enforced server-side; the app has no need to hold it)."""
@@ -45,12 +99,46 @@ class MeSchema(ma.Schema):
     external_ref = ma.fields.String()
     nickname = ma.fields.String(allow_none=True)
     status = ma.fields.String()
-    tier = ma.fields.String(allow_none=True)
+    tier = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The tier's code (as `tier_status.code`); null without tiers"},
+    )
+    tier_status = ma.fields.Nested(
+        TierStatusSchema,
+        allow_none=True,
+        metadata={"description": "Null when the program has no tiers"},
+    )
     level = ma.fields.Integer()
     xp = ma.fields.Integer()
+    level_progress = ma.fields.Nested(LevelProgressSchema)
     consents = ma.fields.Nested(ConsentsSchema)
+    leaderboard_opted_in_at = UtcDateTime(
+        allow_none=True,
+        metadata={"description": "When the cardholder opted in to leaderboards themself"},
+    )
     member_since = UtcDateTime(attribute="created_at")
     program = ma.fields.Nested(ProgramSummarySchema)
+
+
+class MeUpdateSchema(ma.Schema):
+    """A merge patch of what the cardholder may change; absent fields stay as they are,
+    unknown fields are refused (422)."""
+
+    leaderboard_opt_in = ma.fields.Boolean(
+        metadata={
+            "description": "true: appear on leaderboards by nickname (your own consent, which "
+            "under-18s need); sets `consents.leaderboard` and `leaderboard_opted_in_at` (kept "
+            "if you had already opted in). false: clears both"
+        }
+    )
+    nickname = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(min=1, max=profile.MAX_NICKNAME),
+        metadata={
+            "description": "Shown on leaderboards; 1-64 characters, a card number in it is "
+            "masked (`411111******1111`); null removes it",
+        },
+    )
 
 
 class ExpiringSchema(ma.Schema):
@@ -139,23 +227,64 @@ class Me(MethodView):
     @blp.doc(**auth_doc("bearerJWT", problems=(404,)))
     @blp.response(200, MeSchema)
     def get(self) -> Any:
-        """The signed-in cardholder's profile and program"""
+        """The signed-in cardholder's profile, tier, level and program"""
         customer = balances.find_customer(program_id=program_id(), external_ref=_ref())
-        program = db.session.get_one(Program, customer.program_id)
-        return {
-            "external_ref": customer.external_ref,
-            "nickname": customer.nickname,
-            "status": customer.status,
-            "tier": customer.tier,
-            "level": customer.level,
-            "xp": customer.xp,
-            "consents": {
-                "leaderboard": customer.consent_leaderboard,
-                "marketing": customer.consent_marketing,
-            },
-            "created_at": customer.created_at,
-            "program": program,
-        }
+        return _profile(customer)
+
+    @requires("cardholder")
+    @blp.doc(**auth_doc("bearerJWT", problems=(404, 422)))
+    @blp.arguments(MeUpdateSchema)
+    @blp.response(200, MeSchema)
+    def patch(self, changes: dict[str, Any]) -> Any:
+        """Change your nickname or leaderboard opt-in (merge patch); audited"""
+        customer = profile.update_own_profile(
+            program_id=program_id(),
+            external_ref=_ref(),
+            changes=changes,
+            actor=current_principal().actor,
+            now=datetime.now(UTC),
+        )
+        commit()
+        return _profile(customer)
+
+
+def _profile(customer: Customer) -> dict[str, Any]:
+    """What `MeSchema` dumps for `customer`."""
+    program = db.session.get_one(Program, customer.program_id)
+    status = tier_status(customer, ladders_for([program.id]).get(program.id), now=datetime.now(UTC))
+    return {
+        "external_ref": customer.external_ref,
+        "nickname": customer.nickname,
+        "status": customer.status,
+        "tier": status.code if status else customer.tier,
+        "tier_status": status,
+        "level": customer.level,
+        "xp": customer.xp,
+        "level_progress": _level_progress(customer),
+        "consents": {
+            "leaderboard": customer.consent_leaderboard,
+            "marketing": customer.consent_marketing,
+        },
+        "leaderboard_opted_in_at": customer.leaderboard_opted_in_at,
+        "created_at": customer.created_at,
+        "program": program,
+    }
+
+
+def _level_progress(customer: Customer) -> dict[str, Any]:
+    """The next level above the customer's (program's `levels`) and the XP still needed."""
+    above = db.session.scalar(
+        select(Level)
+        .where(Level.program_id == customer.program_id, Level.level > customer.level)
+        .order_by(Level.level)
+        .limit(1)
+    )
+    return {
+        "level": customer.level,
+        "xp": customer.xp,
+        "next_level": above.level if above else None,
+        "xp_to_next_level": max(0, above.xp - customer.xp) if above else None,
+    }
 
 
 @blp.route("/me/balance")

@@ -27,9 +27,10 @@ from rewards.models import Account, Transaction
 from rewards.processing import bulk, refunds
 from rewards.processing.extra_set import ExtraSet
 from rewards.processing.extras import ExtraRules
-from rewards.processing.load import active_cards, load_terms, lock_received
+from rewards.processing.load import active_cards, ladders_of, load_terms, lock_received, with_tiers
 from rewards.processing.results import ChunkResult, Outcome
 from rewards.processing.rules import ProgramTerms, TxFacts, lot_dates
+from rewards.tiers.standing import reassess_customers
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def process_chunk(
     customers = {(tx.program_id, c) for tx, c in purchases + returns}
     customers |= {(o.program_id, o.customer_id) for o in linked.values() if o.customer_id}
     accounts = _lock_accounts(customers)
+    # Tiers (rewards.tiers): base points use each buyer's tier, read now the account is locked.
+    purchases = with_tiers(purchases, terms)
     refunded = sorted({(o.program_id, o.id) for o in linked.values()})
     seam.prepare(purchases, terms, now, refunded)
 
@@ -90,6 +93,8 @@ def process_chunk(
     # Last, so rows shared between workers (campaign budgets) stay locked only briefly.
     seam.finish(inserted)
     _write_outcomes(later, now)
+    # Tiers (rewards.tiers): reassess this chunk's customers on what they have now earned.
+    reassess_customers(customers, ladders_of(terms), now=now)
     result.statuses.update(o.status for o in outcomes.values())
     result.statuses.update(o.status for o in later.values())
     return result

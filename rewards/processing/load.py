@@ -13,6 +13,8 @@ from rewards.models import Card, Customer, Program, Transaction
 from rewards.partners import partners_for
 from rewards.processing.rules import ProgramTerms, TxFacts
 from rewards.programs import share_rules
+from rewards.tiers.config import ladders_for
+from rewards.tiers.ladder import ProgramLadder
 
 TX_COLUMNS = (
     Transaction.id,
@@ -72,8 +74,10 @@ def with_partners(txs: list[TxFacts]) -> list[TxFacts]:
 
 
 def load_terms(program_ids: set[int]) -> dict[int, ProgramTerms]:
-    """Evaluation-ready settings of the given programs."""
+    """Evaluation-ready settings of the given programs, with their tier ladders (read under
+    the rules lock the chunk shares, so one chunk sees one ladder)."""
     programs = db.session.scalars(select(Program).where(Program.id.in_(program_ids)))
+    ladders = ladders_for(program_ids)
     return {
         p.id: ProgramTerms(
             id=p.id,
@@ -83,9 +87,29 @@ def load_terms(program_ids: set[int]) -> dict[int, ProgramTerms]:
             expiry_months=p.expiry_months,
             excluded_mccs=frozenset(p.excluded_mccs or ()),
             points_name=p.points_name,
+            tiers=ladders.get(p.id),
         )
         for p in programs
     }
+
+
+def ladders_of(terms: dict[int, ProgramTerms]) -> dict[int, ProgramLadder]:
+    """The tier ladders among `terms` (programs without tiers absent)."""
+    return {p: t.tiers for p, t in terms.items() if t.tiers is not None}
+
+
+def with_tiers(
+    purchases: list[tuple[TxFacts, int]], terms: dict[int, ProgramTerms]
+) -> list[tuple[TxFacts, int]]:
+    """`purchases` with `tier` set to each customer's tier code now, for programs with tiers:
+    one query. Called once the chunk holds the customers' account locks, which every tier
+    change holds too, so the multiplier is the tier at processing time."""
+    wanted = {c for tx, c in purchases if terms[tx.program_id].tiers is not None}
+    if not wanted:
+        return purchases
+    stmt = select(Customer.id, Customer.tier).where(among(Customer.id, wanted))
+    tiers = {customer_id: tier for customer_id, tier in db.session.execute(stmt)}
+    return [(replace(tx, tier=tiers.get(c)), c) if c in wanted else (tx, c) for tx, c in purchases]
 
 
 def active_cards(txs: list[TxFacts]) -> dict[tuple[int, str], int]:

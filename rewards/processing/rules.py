@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from rewards.currencies import minor_units
+from rewards.tiers.ladder import ProgramLadder, decimal_text
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "KRW": "₩", "CNY": "¥"}
 
@@ -27,6 +29,8 @@ class ProgramTerms:
     expiry_months: int
     excluded_mccs: frozenset[str]
     points_name: str
+    # The program's tier ladder (None: no tiers, base points as they always were).
+    tiers: ProgramLadder | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class TxFacts:
     original_external_id: str | None
     # Derived when the chunk is loaded: the code of the active partner owning merchant_id.
     partner: str | None = None
+    # Derived once the customer's account is locked: their tier code (None: the base tier).
+    tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,14 @@ class Award:
     explanation: dict[str, Any]
 
 
-def points_for_amount(amount_minor: int, currency: str, rate: Decimal) -> int:
-    """Points for `amount_minor` at `rate` points per major unit, rounded down once, in exact
-    integers (a Decimal product rounds past 28 digits)."""
+def points_for_amount(
+    amount_minor: int, currency: str, rate: Decimal, multiplier: Fraction = Fraction(1)
+) -> int:
+    """Points for `amount_minor` at `rate` points per major unit times `multiplier` (a tier's),
+    rounded down once, in exact integers (a Decimal product rounds past 28 digits)."""
     numerator, denominator = rate.as_integer_ratio()
+    numerator *= multiplier.numerator
+    denominator *= multiplier.denominator
     return amount_minor * numerator // (denominator * 10 ** minor_units(currency))
 
 
@@ -84,26 +94,35 @@ def _rate_text(terms: ProgramTerms) -> str:
 
 
 def base_award(tx: TxFacts, terms: ProgramTerms) -> Award | None:
-    """The program's base earn rate on a purchase; None when it rounds to nothing."""
-    points = points_for_amount(tx.amount_minor, tx.currency, terms.earn_rate)
+    """The program's base earn rate on a purchase, times the customer's tier multiplier when
+    the program has tiers; None when it rounds to nothing."""
+    tier = terms.tiers.ladder.get(tx.tier) if terms.tiers else None
+    multiplier = tier.earn_multiplier if tier else Fraction(1)
+    points = points_for_amount(tx.amount_minor, tx.currency, terms.earn_rate, multiplier)
     if points <= 0:
         return None
     where = tx.merchant_name or "a merchant"
     category = f" ({tx.category})" if tx.category else ""
+    rate = _rate_text(terms)
+    explanation: dict[str, Any] = {
+        "rule": "base",
+        "rate": f"{terms.earn_rate.normalize():f}",
+        "amount_minor": tx.amount_minor,
+        "currency": tx.currency,
+        "merchant_name": tx.merchant_name,
+        "category": tx.category,
+        "mcc": tx.mcc,
+    }
+    if tier is not None:
+        factor = decimal_text(multiplier)
+        explanation["tier"] = {"code": tier.code, "name": tier.name, "earn_multiplier": factor}
+        if multiplier != 1:
+            rate = f"{rate} × {factor} ({tier.name})"
     return Award(
         rule="base",
         kind="earn",
         points=points,
-        explanation={
-            "summary": f"{_rate_text(terms)} at {where}{category}",
-            "rule": "base",
-            "rate": f"{terms.earn_rate.normalize():f}",
-            "amount_minor": tx.amount_minor,
-            "currency": tx.currency,
-            "merchant_name": tx.merchant_name,
-            "category": tx.category,
-            "mcc": tx.mcc,
-        },
+        explanation={"summary": f"{rate} at {where}{category}", **explanation},
     )
 
 

@@ -16,8 +16,10 @@ them (`rewards.tiers` queries); everything here is arithmetic on dates and integ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,11 @@ class Ladder:
         return self._rank[tier.code]
 
 
+def decimal_text(value: Fraction) -> str:
+    """`Fraction(5, 4)` → `'1.25'` (multipliers have at most 4 decimals: exact)."""
+    return f"{(Decimal(value.numerator) / Decimal(value.denominator)).normalize():f}"
+
+
 def one_year_after(day: date) -> date:
     """The same day a year later; 29 February becomes 28 February."""
     try:
@@ -103,6 +110,30 @@ def one_year_before(day: date) -> date:
         return day.replace(year=day.year - 1)
     except ValueError:
         return day.replace(year=day.year - 1, day=28)
+
+
+def counting_from(day: date) -> date:
+    """The first local day of the rolling 12 months that end with `day` (the day after the
+    same date a year earlier): a purchase counts for 365 (or 366) days including its own."""
+    return one_year_before(day) + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ProgramLadder:
+    """A program's ladder with the timezone its dates (review dates, the 12 months) are in."""
+
+    program_id: int
+    ladder: Ladder
+    timezone: str
+
+    def today(self, now: datetime) -> date:
+        """The program-local date at `now`."""
+        return now.astimezone(ZoneInfo(self.timezone)).date()
+
+    def start_of(self, day: date) -> datetime:
+        """The UTC instant the local `day` begins (DST-aware)."""
+        local = datetime.combine(day, time(0), tzinfo=ZoneInfo(self.timezone))
+        return local.astimezone(UTC)
 
 
 def reassess(ladder: Ladder, current: Standing, rolling_points: int, today: date) -> Standing:
