@@ -52,7 +52,12 @@ def _history(program, client, marketer_headers):
             customer_id=card.customer_id,
             type="customer.tier_changed",
             key="tier:test:1",
-            payload={"tier_name": "Gold"},
+            payload={  # as rewards.tiers.standing writes it
+                "summary": "You reached Gold",
+                "direction": "upgrade",
+                "from": {"code": "green", "name": "Green"},
+                "to": {"code": "gold", "name": "Gold"},
+            },
             created_at=datetime(2026, 3, 3, tzinfo=UTC),
         )
     )
@@ -92,7 +97,7 @@ def test_one_feed_newest_first_in_plain_words(
         ("points_earned", 1000),  # 1 March
     ]
     assert titles[3:6] == [
-        "Tier changed: Gold",
+        "You reached Gold",
         "Challenge completed: Buy 3 coffees this week (+200 pts)",
         "Challenge completed: Visit 3 shops",
     ]

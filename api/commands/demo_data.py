@@ -1,5 +1,6 @@
 """What `rewards demo` seeds: a program with a partner, a segment, three live campaigns (one an
-activate-to-earn offer), three cardholders with cards, and a month of their card transactions.
+activate-to-earn offer), three cardholders with cards, the game (`demo_gamification`) and a
+month of their card transactions.
 
 The transactions are imported as a processor's file and processed by the real feed and
 campaign engine, so every bonus in the demo ledgers was computed, not written by hand.
@@ -14,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from api.commands.demo_gamification import seed_gamification
 from campaigns.audiences.segments import create_segment
 from campaigns.earning.offers import activate_offer
 from campaigns.earning.service import activate_campaign, create_campaign
@@ -95,6 +97,7 @@ def seed_program(start: datetime) -> Program:
     activate_offer(
         program_id=program.id, external_ref="demo-alice", campaign_id=offer_id, now=start
     )
+    seed_gamification(program, start, COFFEE.merchant_id)
     return program
 
 

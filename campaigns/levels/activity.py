@@ -218,8 +218,14 @@ def _level_title(payload: dict[str, Any]) -> str:
 
 
 def _tier_title(payload: dict[str, Any]) -> str:
-    name = _first(payload, ("to_name", "tier_name", "name", "to_tier", "tier", "to"))
-    return f"Tier changed: {name}" if name else "Tier changed"
+    """The tier event's own summary ("You reached Gold"; rewards.tiers.standing writes it),
+    else the new tier's name."""
+    summary = _first(payload, ("summary",))
+    if summary:
+        return summary
+    to = payload.get("to")
+    name = to.get("name") if isinstance(to, dict) else None
+    return f"Tier changed: {name}" if isinstance(name, str) and name else "Tier changed"
 
 
 def _first(payload: dict[str, Any], keys: Iterable[str]) -> str | None:

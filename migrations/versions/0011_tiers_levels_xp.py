@@ -25,7 +25,7 @@ def upgrade():
     sa.Column('xp', sa.BigInteger(), nullable=False),
     sa.Column('total', sa.BigInteger(), nullable=False),
     sa.Column('reason', sa.String(length=32), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_xp_entries'))
     )
     with op.batch_alter_table('xp_entries', schema=None) as batch_op:

@@ -4,6 +4,7 @@ challenges' counters, each one set-based statement per chunk on PostgreSQL
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -87,7 +88,7 @@ def insert_counted(rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
     for row in rows:
         stmt = (
             dialect_insert(ChallengeContribution)
-            .values(**row)
+            .values(**_typed(row))
             .on_conflict_do_nothing(index_elements=["transaction_id", "challenge_id"])
             .returning(ChallengeContribution.transaction_id, ChallengeContribution.challenge_id)
         )
@@ -121,7 +122,7 @@ def upsert_progress(rows: list[dict[str, Any]]) -> None:
         db.session.execute(_UPSERT_PROGRESS, {"rows": json_rows(rows)})
         return
     for row in rows:
-        values = dict(row)
+        values = _typed(row)
         key = values.pop("reward_key")
         values["reward_entry_id"] = (
             db.session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key))
@@ -152,7 +153,7 @@ def award_badges(rows: list[dict[str, Any]]) -> None:
         stmt = dialect_insert(CustomerBadge).values(
             customer_id=row["customer_id"],
             badge_id=row["badge_id"],
-            awarded_at=row["awarded_at"],
+            awarded_at=_typed(row)["awarded_at"],
             source="challenge",
             source_id=row["challenge_id"],
         )
@@ -189,3 +190,20 @@ def add_counters(deltas: dict[int, list[int]]) -> None:
                 completions=Challenge.completions + row["completions"],
             )
         )
+
+
+_DAYS = ("local_day", "last_active_day", "freeze_used_on")
+_MOMENTS = ("completed_at", "revoked_at", "updated_at", "awarded_at", "created_at")
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the ORM wants it on SQLite: the ISO texts kept for `json_rows` (PostgreSQL
+    casts them in `json_to_recordset`) back into dates and datetimes."""
+    values = dict(row)
+    for key in _DAYS:
+        if isinstance(values.get(key), str):
+            values[key] = date.fromisoformat(values[key])
+    for key in _MOMENTS:
+        if isinstance(values.get(key), str):
+            values[key] = datetime.fromisoformat(values[key])
+    return values
