@@ -533,3 +533,28 @@ def test_membership_and_preview_work_on_sqlite(sqlite_app):
     assert found == {buyer.customer_id: {segment_id}}
     preview = preview_segment(program_id=program_id, segment_id=segment_id, now=now)
     assert (preview.members, len(preview.sample)) == (1, 1)
+
+
+def test_delete_is_refused_while_a_challenge_not_ended_targets_it(
+    client, db, marketer_headers, create
+):
+    segment_id = create()["id"]
+    body = {
+        "name": "Coffee week",
+        "goal": {"type": "count", "target": 3},
+        "window": {"type": "fixed", "starts_at": "2026-01-05T00:00:00Z"},
+        "audience": {"segment_id": segment_id},
+    }
+    made = client.post("/v1/challenges", json=body, headers=marketer_headers)
+    assert made.status_code == 201, made.json
+    challenge_id = made.json["id"]
+    url = f"/v1/segments/{segment_id}"
+
+    refused = client.delete(url, headers=marketer_headers)
+    assert refused.status_code == 409
+    assert refused.json["detail"] == f"Challenges {challenge_id} target this segment."
+    assert list(refused.json["errors"]) == ["segment_id"]
+
+    ended = client.post(f"/v1/challenges/{challenge_id}/end", json={}, headers=marketer_headers)
+    assert ended.status_code == 200, ended.json
+    assert client.delete(url, headers=marketer_headers).status_code == 204

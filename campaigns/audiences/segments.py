@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, and_, case, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from campaigns.challenges.models import Challenge, ChallengeVersion
 from campaigns.earning.definition import _checked, _Checker
 from campaigns.earning.models import Campaign, CampaignVersion
 from campaigns.resources import Item, Kind
@@ -129,11 +130,19 @@ def _write(segment: Segment, values: dict[str, Any]) -> None:
 
 
 def _not_targeted(item: Item) -> None:
-    """409 while a campaign that can still grant (not ended) targets the segment."""
-    users = campaigns_using(item.row.program_id, item.row.id)
+    """409 while a campaign or challenge that is not over targets the segment."""
+    program_id, segment_id = item.row.program_id, item.row.id
+    users = [
+        f"{what} {', '.join(str(i) for i in ids)}"
+        for what, ids in (
+            ("campaigns", campaigns_using(program_id, segment_id)),
+            ("challenges", challenges_using(program_id, segment_id)),
+        )
+        if ids
+    ]
     if users:
-        listed = ", ".join(str(i) for i in users)
-        raise Conflict(f"Campaigns {listed} target this segment.", field="segment_id")
+        listed = " and ".join(users)
+        raise Conflict(f"{listed[0].upper()}{listed[1:]} target this segment.", field="segment_id")
 
 
 SEGMENTS = Kind(
@@ -207,21 +216,27 @@ def segment_exists(program_id: int, segment_id: int) -> bool:
 
 def campaigns_using(program_id: int, segment_id: int, now: datetime | None = None) -> list[int]:
     """Ids of the program's campaigns not over yet whose current version targets the segment."""
+    return _users(Campaign, CampaignVersion, "campaign_id", program_id, segment_id)
+
+
+def challenges_using(program_id: int, segment_id: int) -> list[int]:
+    """Ids of the program's challenges not over yet whose current version targets the segment."""
+    return _users(Challenge, ChallengeVersion, "challenge_id", program_id, segment_id)
+
+
+def _users(row: Any, version: Any, parent: str, program_id: int, segment_id: int) -> list[int]:
     stmt = (
-        select(Campaign.id, CampaignVersion.definition)
+        select(row.id, version.definition)
         .join(
-            CampaignVersion,
-            and_(
-                CampaignVersion.campaign_id == Campaign.id,
-                CampaignVersion.version == Campaign.current_version,
-            ),
+            version,
+            and_(getattr(version, parent) == row.id, version.version == row.current_version),
         )
-        .where(Campaign.program_id == program_id, Campaign.status.in_(NOT_OVER))
-        .order_by(Campaign.id)
+        .where(row.program_id == program_id, row.status.in_(NOT_OVER))
+        .order_by(row.id)
     )
     return [
-        campaign_id
-        for campaign_id, definition in db.session.execute(stmt)
+        object_id
+        for object_id, definition in db.session.execute(stmt)
         if (definition.get("audience") or {}).get("segment_id") == segment_id
     ]
 
