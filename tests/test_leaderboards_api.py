@@ -263,3 +263,29 @@ def test_a_caller_without_a_score_sees_the_board_but_no_rank(client, db, program
     body = _read(client, "ref-new", "xp-week")
     assert body["you"] is None and body["around"] == []
     assert _lines(body["top"]) == [(1, "Top", 40, False)]
+
+
+def test_a_withdrawal_next_to_where_a_hidden_caller_would_rank_takes_effect_at_once(
+    client, db, program
+):
+    # Twelve on the board, so the hidden caller's would-be place (8th) is below a top of 3.
+    people = [person(program, f"ref-m{n:02d}", xp=100 - 5 * n) for n in range(12)]
+    person(program, "ref-hidden", xp=66, consent=False)
+    db.session.commit()
+    before = _read(client, "ref-hidden", limit=3)
+    assert before["you"] == {"rank": 8, "score": 66, "visible": False}
+    assert [e["nickname"] for e in before["around"]] == ["M05", "M06", "Hidden", "M07", "M08"]
+
+    # M07 withdraws (no sync has run): the hidden caller's next read no longer shows them.
+    people[7].consent_leaderboard = False
+    db.session.commit()
+    after = _read(client, "ref-hidden", limit=3)
+    assert after["members"] == 11
+    assert after["you"] == {"rank": 8, "score": 66, "visible": False}
+    assert [(e["rank"], e["nickname"]) for e in after["around"]] == [
+        (6, "M05"),
+        (7, "M06"),
+        (8, "Hidden"),
+        (8, "M08"),
+        (9, "M09"),
+    ]
