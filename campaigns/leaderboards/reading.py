@@ -30,10 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import ARRAY, Row, Select, any_, bindparam, cast, select
 
 from campaigns.challenges.windows import local_day
 from campaigns.leaderboards.catalogue import BoardSpec, find_board
@@ -42,7 +43,7 @@ from campaigns.leaderboards.sources import appears, board_scores, score_of
 from campaigns.leaderboards.store import Board, Entry, Leaderboards, Standing
 from campaigns.leaderboards.sync import ensure_board
 from rewards.balances import zone
-from rewards.db import among, db
+from rewards.db import db, is_postgres
 from rewards.errors import NotFound
 from rewards.models import Customer, Program
 
@@ -169,8 +170,9 @@ class _Others:
     def look_up(self, customer_ids: set[int]) -> None:
         missing = customer_ids - self.rows.keys()
         if missing:
-            query = select(*_OTHER_COLUMNS).where(among(Customer.id, missing))
-            self.rows.update((row.id, row) for row in db.session.execute(query))
+            query = _others_statement(is_postgres())
+            rows = db.session.execute(query, {"ids": list(missing)})
+            self.rows.update((row.id, row) for row in rows)
 
     def may_not_appear(self, customer_ids: set[int]) -> set[int]:
         self.look_up(customer_ids)
@@ -194,15 +196,24 @@ class _Others:
         return None if row is None else row.nickname
 
 
-_OTHER_COLUMNS = (
-    Customer.id,
-    Customer.nickname,
-    Customer.status,
-    Customer.consent_leaderboard,
-    Customer.leaderboard_opted_in_at,
-    Customer.birth_date,
-    Customer.created_at,
-)
+@cache
+def _others_statement(postgres: bool) -> Select:
+    """Built once per dialect: what decides whether customers may be shown, and their names.
+    On PostgreSQL one array parameter (`rewards.db.among`), elsewhere an expanding IN."""
+    ids: Any = (
+        any_(cast(bindparam("ids"), ARRAY(Customer.__table__.c.id.type)))
+        if postgres
+        else bindparam("ids", expanding=True)
+    )
+    return select(
+        Customer.id,
+        Customer.nickname,
+        Customer.status,
+        Customer.consent_leaderboard,
+        Customer.leaderboard_opted_in_at,
+        Customer.birth_date,
+        Customer.created_at,
+    ).where(Customer.id == ids if postgres else Customer.id.in_(ids))
 
 
 def _from_redis(
