@@ -60,6 +60,18 @@ def test_a_caller_who_is_not_on_the_board_sees_the_top_only(boards):
     assert [(e.customer_id, e.score) for e in standing.top] == [(2, 20), (1, 10)]
 
 
+def test_a_read_tells_whether_the_board_is_complete_in_the_same_round_trip(boards):
+    boards.set_scores(BOARD, {1: 10, 2: 2**53})  # written by a sync: no rebuild yet
+    assert boards.built_standing(BOARD, 1) is None
+    boards.rebuild(BOARD, {1: 10, 2: 2**53, 3: 7})
+    standing = boards.built_standing(BOARD, 3, top=1, around=1)
+    assert standing == boards.standing(BOARD, 3, top=1, around=1)
+    assert standing is not None and standing.members == 3
+    assert [(e.customer_id, e.score) for e in standing.top] == [(2, 2**53)]
+    assert [(e.rank, e.customer_id) for e in standing.around] == [(2, 1), (3, 3)]
+    assert boards.built_standing(BOARD, None, top=2) == boards.standing(BOARD, None, top=2)
+
+
 def test_scores_are_absolute_so_a_repeated_write_changes_nothing(boards):
     boards.set_scores(BOARD, {1: 10, 2: 20})
     boards.set_scores(BOARD, {1: 10, 2: 20})

@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import current_app
+from flask_migrate import upgrade
 
+from api import create_app
 from campaigns.leaderboards.reading import read_board
 from campaigns.leaderboards.store import Leaderboards
 from rewards.db import db as _db
 from rewards.models import Customer
+from tests.conftest import JWT_SECRET
 from tests.factories import ProgramFactory
 from tests.leaderboard_helpers import (
     ADULT,
@@ -263,3 +266,79 @@ def test_a_caller_without_a_score_sees_the_board_but_no_rank(client, db, program
     body = _read(client, "ref-new", "xp-week")
     assert body["you"] is None and body["around"] == []
     assert _lines(body["top"]) == [(1, "Top", 40, False)]
+
+
+def test_a_withdrawal_next_to_where_a_hidden_caller_would_rank_takes_effect_at_once(
+    client, db, program
+):
+    # Twelve on the board, so the hidden caller's would-be place (8th) is below a top of 3.
+    people = [person(program, f"ref-m{n:02d}", xp=100 - 5 * n) for n in range(12)]
+    person(program, "ref-hidden", xp=66, consent=False)
+    db.session.commit()
+    before = _read(client, "ref-hidden", limit=3)
+    assert before["you"] == {"rank": 8, "score": 66, "visible": False}
+    assert [e["nickname"] for e in before["around"]] == ["M05", "M06", "Hidden", "M07", "M08"]
+
+    # M07 withdraws (no sync has run): the hidden caller's next read no longer shows them.
+    people[7].consent_leaderboard = False
+    db.session.commit()
+    after = _read(client, "ref-hidden", limit=3)
+    assert after["members"] == 11
+    assert after["you"] == {"rank": 8, "score": 66, "visible": False}
+    assert [(e["rank"], e["nickname"]) for e in after["around"]] == [
+        (6, "M05"),
+        (7, "M06"),
+        (8, "Hidden"),
+        (8, "M08"),
+        (9, "M09"),
+    ]
+
+
+def test_an_erased_or_unknown_caller_is_not_found(client, db, program):
+    person(program, "ref-gone", xp=30, status="erased")
+    person(program, "ref-top", xp=40)
+    db.session.commit()
+    for ref in ("ref-gone", "ref-nobody"):
+        for path in ("/v1/leaderboards/xp-all", "/v1/leaderboards"):
+            response = client.get(path, headers=headers_of(ref))
+            assert response.status_code == 404, (ref, path)
+            assert response.content_type == "application/problem+json"
+
+
+def test_embedded_mode_ranks_from_sqlite_with_the_same_privacy(tmp_path):
+    embedded = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/embedded.sqlite3",
+            "REDIS_URL": None,
+            "JOBS_INLINE": True,
+            "JWT_SECRET": JWT_SECRET,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with embedded.app_context():
+        upgrade(directory=embedded.config["MIGRATIONS_DIR"])
+        try:
+            place = ProgramFactory(slug="embedded", timezone="Asia/Tokyo")
+            person(place, "ref-adult", xp=50)
+            person(place, "ref-kid", xp=90, birth=MINOR)
+            person(place, "ref-anon", xp=20, nickname=None)
+            person(place, "ref-viewer", xp=10)
+            _db.session.commit()
+            client = embedded.test_client()
+            response = client.get(
+                "/v1/leaderboards/xp-week", headers=headers_of("ref-viewer", "embedded")
+            )
+            assert response.status_code == 200, response.json
+            body = response.json
+            assert [(e["rank"], e["nickname"][:6], e["score"]) for e in body["top"]] == [
+                (1, "Adult", 50),
+                (2, "Player", 20),
+                (3, "Viewer", 10),
+            ]
+            assert body["you"] == {"rank": 3, "score": 10, "visible": True}
+            kid = client.get("/v1/leaderboards/xp-all", headers=headers_of("ref-kid", "embedded"))
+            assert kid.json["you"] == {"rank": 1, "score": 90, "visible": False}
+            assert kid.json["members"] == 3
+        finally:
+            _db.session.remove()

@@ -8,6 +8,7 @@ sees their own rank and two neighbours each side, even when others cannot see th
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from flask import current_app
@@ -18,9 +19,9 @@ from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import MAX_PAGE, UtcDateTime
 from campaigns.leaderboards import store
 from campaigns.leaderboards.catalogue import boards_for
-from campaigns.leaderboards.reading import BoardView, read_board
-from rewards import balances
+from campaigns.leaderboards.reading import BoardView, find_caller, read_board
 from rewards.ledger import utcnow
+from rewards.models import Customer
 
 blp = Blueprint(
     "leaderboards",
@@ -99,8 +100,9 @@ def _store() -> store.Leaderboards | None:
     return store.Leaderboards(redis, current_app.config["QUEUE_PREFIX"])
 
 
-def _caller() -> Any:
-    return balances.find_customer(program_id=program_id(), external_ref=current_principal().subject)
+def _caller() -> tuple[Customer, ZoneInfo]:
+    """The calling cardholder and their program's timezone (one query)."""
+    return find_caller(program_id=program_id(), external_ref=current_principal().subject)
 
 
 def _board(view: BoardView) -> dict[str, Any]:
@@ -125,7 +127,8 @@ class Leaderboards(MethodView):
     @blp.response(200, LeaderboardListSchema)
     def get(self) -> Any:
         """The leaderboards the cardholder can read now: XP boards and live challenges'"""
-        return {"data": boards_for(_caller(), utcnow())}
+        customer, zone = _caller()
+        return {"data": boards_for(customer, utcnow(), zone)}
 
 
 @blp.route("/leaderboards/<string:board_id>")
@@ -136,12 +139,14 @@ class LeaderboardById(MethodView):
     @blp.response(200, LeaderboardStandingSchema)
     def get(self, args: dict[str, Any], board_id: str) -> Any:
         """The top of a board, the caller's own rank and their neighbours"""
+        customer, zone = _caller()
         view = read_board(
-            customer=_caller(),
+            customer=customer,
             board_id=board_id,
             limit=args["limit"],
             store=_store(),
             now=utcnow(),
             secret=current_app.config["SECRET_KEY"].encode(),
+            program_zone=zone,
         )
         return _board(view)

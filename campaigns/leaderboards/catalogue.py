@@ -143,12 +143,13 @@ def program_boards(program_id: int, now: datetime) -> list[BoardSpec]:
     return boards
 
 
-def boards_for(customer: Customer, now: datetime) -> list[BoardSpec]:
-    """The boards `customer` may read: the XP boards and their visible challenges' boards."""
-    zone = _zone_of(customer.program_id)
+def boards_for(customer: Customer, now: datetime, zone: ZoneInfo | None = None) -> list[BoardSpec]:
+    """The boards `customer` may read: the XP boards and their visible challenges' boards.
+    `zone`: the program's timezone, if the caller has it already."""
+    zone = zone or _zone_of(customer.program_id)
     boards = xp_boards(customer.program_id, zone, now)
     live = live_challenges(customer.program_id, now)
-    admitted = _admitted(customer, live, now)
+    admitted = _admitted(customer, live, now, zone)
     for challenge in live:
         spec = challenge_board(challenge, zone, now)
         if spec is not None and challenge.id in admitted:
@@ -156,10 +157,13 @@ def boards_for(customer: Customer, now: datetime) -> list[BoardSpec]:
     return boards
 
 
-def find_board(customer: Customer, board_id: str, now: datetime) -> BoardSpec:
+def find_board(
+    customer: Customer, board_id: str, now: datetime, zone: ZoneInfo | None = None
+) -> BoardSpec:
     """The board `board_id` as `customer` may read it; NotFound for anything else (another
-    program's challenge, a challenge not live or not for them, an unknown id)."""
-    zone = _zone_of(customer.program_id)
+    program's challenge, a challenge not live or not for them, an unknown id). `zone`: the
+    program's timezone, if the caller has it already."""
+    zone = zone or _zone_of(customer.program_id)
     for spec in xp_boards(customer.program_id, zone, now):
         if spec.id == board_id:
             return spec
@@ -168,12 +172,14 @@ def find_board(customer: Customer, board_id: str, now: datetime) -> BoardSpec:
         challenge = db.session.get(Challenge, int(match[1]))
         if challenge is not None and challenge.program_id == customer.program_id:
             board = challenge_board(challenge, zone, now)
-            if board is not None and challenge.id in _admitted(customer, [challenge], now):
+            if board is not None and challenge.id in _admitted(customer, [challenge], now, zone):
                 return board
     raise NotFound("No such leaderboard in your program.")
 
 
-def _admitted(customer: Customer, challenges: list[Challenge], now: datetime) -> set[int]:
+def _admitted(
+    customer: Customer, challenges: list[Challenge], now: datetime, zone: ZoneInfo
+) -> set[int]:
     """Ids of `challenges` whose audience (current version) admits `customer` at `now`."""
     if not challenges:
         return set()
@@ -200,7 +206,7 @@ def _admitted(customer: Customer, challenges: list[Challenge], now: datetime) ->
         tier=customer.tier,
         segments=frozenset(segments.get(customer.id, ())),
     )
-    today = local_day(now, _zone_of(customer.program_id))
+    today = local_day(now, zone)
     return {cid for cid, audience in audiences.items() if audience.admits(shopper, today)}
 
 

@@ -102,6 +102,27 @@ if was then redis.call('ZADD', key, was, m) else redis.call('ZREM', key, m) end
 return {r, first, near}
 """
 
+# A reader's whole view in one round trip, from one consistent moment: whether the board is
+# complete (its marker), its size, the top, the caller's rank (-1: not on it) and neighbours.
+_STANDING = """
+local key, m, top, n = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local built = redis.call('EXISTS', KEYS[2])
+local members = redis.call('ZCARD', key)
+local first = redis.call('ZREVRANGE', key, 0, top - 1, 'WITHSCORES')
+local r = -1
+local start, near = 0, {}
+if m ~= '' then
+  r = redis.call('ZREVRANK', key, m)
+  if r then
+    start = math.max(0, r - n)
+    near = redis.call('ZREVRANGE', key, start, r + n, 'WITHSCORES')
+  else
+    r = -1
+  end
+end
+return {built, members, first, r, start, near}
+"""
+
 # Writes note their customers for a rebuild in progress for this long at most.
 TOUCHED_TTL_SECONDS = 3600
 
@@ -118,6 +139,7 @@ class Leaderboards:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
+        self._standing_script = redis.register_script(_STANDING)
 
     def set_scores(
         self,
@@ -203,22 +225,30 @@ class Leaderboards:
         self, board: Board, customer_id: int | None, *, top: int = 10, around: int = 2
     ) -> Standing:
         """The first `top` entries, the caller's entry and `around` neighbours on each side."""
-        key = board.key(self.prefix)
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(key)
-            pipe.zrevrange(key, 0, top - 1, withscores=True)
-            if customer_id is not None:
-                pipe.zrevrank(key, member(customer_id))
-            replies = pipe.execute()
-        members, first = replies[0], _entries(replies[1], 0)
-        rank = replies[2] if customer_id is not None else None
-        if rank is None:
-            return Standing(members=members, top=first, own=None, around=[])
-        start = max(0, rank - around)
-        raw: Any = self.redis.zrevrange(key, start, rank + around, withscores=True)
-        near = _entries(raw, start)
+        return self._read(board, customer_id, top, around)[1]
+
+    def built_standing(
+        self, board: Board, customer_id: int | None, *, top: int = 10, around: int = 2
+    ) -> Standing | None:
+        """`standing`, or None if the board is not complete (its marker is missing: rebuild
+        it first). One round trip for both, where `is_built` then `standing` take three."""
+        built, standing = self._read(board, customer_id, top, around)
+        return standing if built else None
+
+    def _read(
+        self, board: Board, customer_id: int | None, top: int, around: int
+    ) -> tuple[bool, Standing]:
+        who = "" if customer_id is None else member(customer_id)
+        raw: Any = self._standing_script(
+            keys=[board.key(self.prefix), board.marker(self.prefix)], args=[who, top, around]
+        )
+        built, members, first = bool(raw[0]), int(raw[1]), _entries(_pairs(raw[2]), 0)
+        rank, start = int(raw[3]), int(raw[4])
+        if rank < 0:
+            return built, Standing(members=members, top=first, own=None, around=[])
+        near = _entries(_pairs(raw[5]), start)
         own = next((e for e in near if e.customer_id == customer_id), None)
-        return Standing(members=members, top=first, own=own, around=near)
+        return built, Standing(members=members, top=first, own=own, around=near)
 
     def placement(
         self, board: Board, customer_id: int, score: int, *, around: int = 2
@@ -252,6 +282,11 @@ def _entries(raw: list[tuple[bytes, float]], offset: int) -> list[Entry]:
         Entry(rank=offset + i + 1, customer_id=customer_of(m), score=int(s))
         for i, (m, s) in enumerate(raw)
     ]
+
+
+def _pairs(flat: list[Any]) -> list[tuple[bytes, float]]:
+    """[member, score, member, score, ...] (a script's WITHSCORES reply) as pairs."""
+    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 def _chunks(items: list[tuple[str, int]], size: int) -> Iterable[list[tuple[str, int]]]:
