@@ -4,10 +4,17 @@
 
 For each challenge count N: a fresh scratch database (20,000 customers), the 15 live campaigns
 of `bench/campaign_scaling.py` with `--counts 10` (10 targeted + 5 global), N live challenges
-of mixed goal types (count, spend, distinct merchants, distinct categories, daily streaks),
-windows (fixed, weekly, monthly) and conditions (none, a category, a few MCCs), a fifth of
-them opt-in, then the same feed as `bench/feed_throughput.py`. Prints transactions/s per N
-and the ratio to the first N (target: 50 challenges ≥ 70% of none).
+and the same feed as `bench/feed_throughput.py`. Prints transactions/s per N and the ratio to
+the first N (target: 50 challenges ≥ 70% of none).
+
+The mix, challenge n = 0 … N-1 (for N = 50, exactly):
+- goal `GOALS[n % 5]`: 10 each of count 5, spend ¥50,000, 4 distinct merchants,
+  3 distinct categories, a 5-day streak;
+- window `n % 3`: fixed from 60 days ago (17), weekly (17), monthly (16);
+- opt-in when `n % 5 == 4` (10: the streak challenges), else automatic;
+- repeatable when recurring and n is even;
+- conditions `CONDITIONS[(n // 5) % 3]`: none (20, program-wide), category dining (15), four
+  MCCs (15). About 21 challenge periods per purchase, since the program-wide ones take all.
 """
 
 from __future__ import annotations

@@ -60,3 +60,38 @@ def test_0010_creates_the_challenge_tables_and_drops_them(scratch):  # noqa: F81
     assert _tables() == set()
     upgrade(directory=directory, revision="0010")
     assert _tables() == TABLES
+
+
+def test_0012_adds_the_progress_tally_and_the_board_index_and_removes_them(scratch):  # noqa: F811
+    directory = scratch.config["MIGRATIONS_DIR"]
+    upgrade(directory=directory, revision="0011")
+    db.session.execute(
+        text(
+            "INSERT INTO challenge_progress (customer_id, challenge_id, period, value, target, "
+            "status) VALUES (100, 7, 'c', 2, 3, 'active')"
+        )
+    )
+    db.session.commit()
+
+    upgrade(directory=directory, revision="0012")
+    columns = {c["name"] for c in inspect(db.engine).get_columns("challenge_progress")}
+    assert "tally" in columns
+    indexes = {i["name"]: i["column_names"] for i in _indexes()}
+    assert indexes["ix_challenge_progress_board"] == ["challenge_id", "period", "customer_id"]
+    assert "ix_challenge_progress_challenge_id_period" not in indexes
+    # A row stored before keeps its progress and has no tally (the feed recounts it).
+    row = db.session.execute(text("SELECT value, tally FROM challenge_progress")).one()
+    assert tuple(row) == (2, None)
+    db.session.commit()
+
+    downgrade(directory=directory, revision="0011")
+    columns = {c["name"] for c in inspect(db.engine).get_columns("challenge_progress")}
+    assert "tally" not in columns
+    indexes = {i["name"]: i["column_names"] for i in _indexes()}
+    assert indexes["ix_challenge_progress_challenge_id_period"] == ["challenge_id", "period"]
+    assert db.session.execute(text("SELECT value FROM challenge_progress")).scalar() == 2
+    db.session.commit()
+
+
+def _indexes() -> list[dict]:
+    return inspect(db.engine).get_indexes("challenge_progress")

@@ -56,3 +56,27 @@ def test_two_workers_completing_the_same_challenge_reward_it_once(app, program):
     assert counters(cid) == (1, 1)
     assert balance(card.customer_id) == (2200, 0)
     assert_reconciled()
+
+
+def test_a_forking_worker_compiles_the_challenge_sets_before_each_fork(app, program):
+    """The work horse inherits the challenge set its parent compiled before forking it."""
+    from sqlalchemy import select
+
+    from campaigns.challenges.feed import compiled
+    from rewards.models import Program
+    from workers.worker import FeedWorker
+
+    cid = make_challenge(program.id, goal={"type": "count", "target": 1})
+    card = enrol(program.id)
+    tx_id = store(program.id, card.token, "p-1", amount_minor=1000)
+    db.session.commit()
+    revision = db.session.scalar(select(Program.rules_revision).where(Program.id == program.id))
+    compiled.forget_challenge_sets()
+    queues = current_app.extensions["rewards_queues"]
+    queues.enqueue(CHUNK_JOB, [tx_id])
+    # The horse must not share the test's pooled connection (`run_worker` does the same).
+    os.register_at_fork(after_in_child=lambda: db.engine.dispose(close=False))
+    FeedWorker([queues.queue("feed")], connection=queues.redis).work(burst=True)
+
+    assert (program.id, revision) in compiled._SETS  # compiled here, in the parent
+    assert progress(card.customer_id, cid) == {"c": (1, "completed", 1, 200)}  # and used

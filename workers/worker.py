@@ -21,6 +21,7 @@ from rq.job import Job
 from rq.worker.base import BaseWorker
 from sqlalchemy import text
 
+from campaigns.challenges.feed import warm_challenge_sets
 from campaigns.earning.feed import warm_rulesets
 from rewards.db import db, is_postgres
 from workers.queues import CHUNK_JOB, QUEUE_NAMES
@@ -94,8 +95,9 @@ class HealingWorker(BaseWorker):
 
 
 class FeedWorker(HealingWorker, Worker):
-    """RQ's forking worker that compiles the programs' campaign rule sets before it forks a
-    chunk job's work horse, so horses inherit them (a horse's own cache dies with it)."""
+    """RQ's forking worker that compiles the programs' campaign rule sets and challenge sets
+    before it forks a chunk job's work horse, so horses inherit them (a horse's own cache
+    dies with it)."""
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         """The running job's lease: renewed every JOB_MONITORING_INTERVAL by this process."""
@@ -110,11 +112,12 @@ class FeedWorker(HealingWorker, Worker):
                 # A hung database must not hold a dequeued job outside its timeout.
                 db.session.execute(text("SET LOCAL statement_timeout = '5s'"))
                 warm_rulesets()
+                warm_challenge_sets()
             except StopRequested:
                 # SIGTERM while warming (RQ raises it when idle): finish this job, then stop.
                 self._stop_requested = True
             except Exception:  # the horse compiles what it needs itself; never lose the job
-                log.warning("could not warm the campaign rule sets", exc_info=True)
+                log.warning("could not warm the rule and challenge sets", exc_info=True)
             finally:
                 db.session.remove()  # no transaction or checked-out connection across the fork
         return super().execute_job(job, queue)

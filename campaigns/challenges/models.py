@@ -121,8 +121,10 @@ class ChallengeProgress(Model):
         CheckConstraint(
             "current_streak >= 0 AND best_streak >= current_streak", name="streaks_ordered"
         ),
-        # Per-challenge reads (stats, leaderboard rebuilds) without scanning every customer.
-        Index("ix_challenge_progress_challenge_id_period", "challenge_id", "period"),
+        # Per-challenge reads (stats, leaderboard rebuilds) without scanning every customer;
+        # with the customer last, a board sync for a chunk's customers reads only their rows
+        # (a period's rows lie scattered over the heap: 9,500 blocks for 25,000 rows).
+        Index("ix_challenge_progress_board", "challenge_id", "period", "customer_id"),
     )
 
     customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -143,6 +145,12 @@ class ChallengeProgress(Model):
     last_active_day: Mapped[date | None] = mapped_column(Date)
     # The latest missed day the current streak's weekly freeze forgave.
     freeze_used_on: Mapped[date | None] = mapped_column(Date)
+    # Distinct and streak goals: the still-counting purchases' facts as multisets
+    # (`campaigns.challenges.feed.progress`): {"n": count, "s": spend, "m": {merchant: n},
+    # "c": {category: n}, "d": {"2026-03-29": n}}, so the feed never re-reads the period's
+    # contributions. None for count and spend goals, and for rows written before 0012 (the
+    # feed then recounts them from `challenge_contributions` once).
+    tally: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()
     )

@@ -20,6 +20,7 @@ from campaigns.challenges.models import Challenge, ChallengeVersion
 from campaigns.challenges.windows import Window
 from campaigns.rules import Audience, Conditions, Purchase, RuleIndex, Shopper
 from rewards.db import db
+from rewards.models import Program
 
 LIVE = ("scheduled", "active")
 # Goals whose value needs the period's contributions, not just a running total.
@@ -125,6 +126,17 @@ def challenge_set(program_id: int, revision: int, zone: ZoneInfo) -> ChallengeSe
             del _SETS[stale]
         _SETS[key] = ChallengeSet(compiled, zone)
     return _SETS[key]
+
+
+def warm_challenge_sets() -> None:
+    """Compile every program's live challenges at its current revision, ahead of the chunks:
+    the worker calls this before it forks each job's work horse, which inherits them (as
+    campaigns' `warm_rulesets`). A change committed later is still seen: the horse reads the
+    revision under the rules lock and compiles the new one itself."""
+    for program_id, revision, zone in db.session.execute(
+        select(Program.id, Program.rules_revision, Program.timezone)
+    ):
+        challenge_set(program_id, revision, ZoneInfo(zone))
 
 
 def compiled_challenges(challenge_ids: Collection[int]) -> dict[int, CompiledChallenge]:

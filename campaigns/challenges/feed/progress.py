@@ -3,10 +3,12 @@ the customer's account lock, changed purchase by purchase and refund by refund, 
 
 Count and spend goals keep a running value; distinct and streak goals keep the period's
 still-counting purchases in a `Tally` (multisets), so a refund takes away exactly what its
-purchase brought (a merchant bought from twice still counts after one refund)."""
+purchase brought (a merchant bought from twice still counts after one refund). The tally is
+stored in the progress row (`tally_json`), so a chunk never re-reads a period's purchases."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -160,7 +162,31 @@ class Progress:
             "best_streak": self.best_streak,
             "last_active_day": self.last_active_day,
             "freeze_used_on": self.freeze_used_on,
+            "tally": None if self.tally is None else tally_json(self.tally),
         }
+
+
+def tally_json(tally: Tally) -> dict[str, Any]:
+    """The tally as stored in `challenge_progress.tally` (empty multisets left out)."""
+    stored: dict[str, Any] = {"n": tally.count, "s": tally.spend_minor}
+    if tally.merchants:
+        stored["m"] = dict(tally.merchants)
+    if tally.categories:
+        stored["c"] = dict(tally.categories)
+    if tally.days:
+        stored["d"] = {day.isoformat(): n for day, n in tally.days.items()}
+    return stored
+
+
+def tally_of_json(stored: dict[str, Any]) -> Tally:
+    """The tally `tally_json` stored."""
+    return Tally(
+        count=int(stored.get("n", 0)),
+        spend_minor=int(stored.get("s", 0)),
+        merchants=Counter(stored.get("m") or {}),
+        categories=Counter(stored.get("c") or {}),
+        days=Counter({date.fromisoformat(d): n for d, n in (stored.get("d") or {}).items()}),
+    )
 
 
 def _value(tally: Tally, goal: Goal) -> int:

@@ -1,16 +1,19 @@
 """What a chunk reads about its customers' challenges, a handful of queries per chunk
 whatever its size (each keyed by customer first, as the tables' keys are), always after the
-customers' accounts are locked: no other chunk changes these rows until this one commits."""
+customers' accounts are locked: no other chunk changes these rows until this one commits.
+Plain columns, not ORM objects: tens of thousands of rows per chunk, none of them changed
+through the session."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, select
 
 from campaigns.challenges.completion import COMPLETED
-from campaigns.challenges.feed.progress import Counted, Progress
+from campaigns.challenges.feed.progress import Counted, Progress, tally_of_json
 from campaigns.challenges.goals import Tally
 from campaigns.challenges.models import ChallengeContribution, ChallengeJoin, ChallengeProgress
 from rewards.db import among, db
@@ -23,10 +26,8 @@ def counted_for(transaction_ids: Collection[int]) -> dict[tuple[int, int], Count
     """`(transaction, challenge) → Counted` already stored for these purchases."""
     if not transaction_ids:
         return {}
-    stmt = select(ChallengeContribution).where(
-        among(ChallengeContribution.transaction_id, transaction_ids)
-    )
-    return {(c.transaction_id, c.challenge_id): c for c in map(_counted, db.session.scalars(stmt))}
+    found = _counted(among(ChallengeContribution.transaction_id, transaction_ids))
+    return {(c.transaction_id, c.challenge_id): c for c in found}
 
 
 def joins(
@@ -55,29 +56,37 @@ def completions(customer_ids: Collection[int]) -> dict[tuple[int, int], int]:
 
 
 def progress_rows(keys: Collection[Key]) -> dict[Key, Progress]:
-    """The stored progress rows among `keys`, each with the ledger key of its live award."""
+    """The stored progress rows among `keys`, each with the ledger key of its live award and
+    its stored tally (None for count and spend goals, and rows stored before migration 0012)."""
     if not keys:
         return {}
     wanted = set(keys)
+    p = ChallengeProgress
+    columns = [
+        LedgerEntry.idempotency_key if c == "reward_key" else p.__table__.c[c] for c in _PROGRESS
+    ]
     stmt = (
-        select(ChallengeProgress, LedgerEntry.idempotency_key)
-        .outerjoin(LedgerEntry, LedgerEntry.id == ChallengeProgress.reward_entry_id)
+        select(*columns)
+        .outerjoin(LedgerEntry, LedgerEntry.id == p.reward_entry_id)
         .where(
-            among(ChallengeProgress.customer_id, {u for u, _, _ in wanted}),
-            among(ChallengeProgress.period, {p for _, _, p in wanted}),
+            among(p.customer_id, {u for u, _, _ in wanted}),
+            among(p.period, {p for _, _, p in wanted}),
         )
     )
     found: dict[Key, Progress] = {}
-    for row, reward_key in db.session.execute(stmt):
-        key = (row.customer_id, row.challenge_id, row.period)
+    for row in db.session.execute(stmt):
+        values = dict(zip(_PROGRESS, row, strict=True))
+        key = (values["customer_id"], values["challenge_id"], values["period"])
         if key in wanted:
-            found[key] = _progress(row, reward_key)
+            stored = values.pop("tally")
+            tally = None if stored is None else tally_of_json(stored)
+            found[key] = Progress(**values, tally=tally, stored=True)
     return found
 
 
-def tallies(keys: Collection[Key]) -> dict[Key, Tally]:
-    """For each of these progress rows (stored or not), the tally of its purchases that
-    still count."""
+def recounted_tallies(keys: Collection[Key]) -> dict[Key, Tally]:
+    """For each of these progress rows, the tally of its purchases that still count, counted
+    from `challenge_contributions` (rows stored before their tally was kept, and tests)."""
     found: dict[Key, Tally] = {key: Tally() for key in keys}
     for counted in period_purchases(found):
         contribution = counted.contribution()
@@ -91,45 +100,45 @@ def period_purchases(keys: Collection[Key]) -> list[Counted]:
     if not keys:
         return []
     wanted = set(keys)
-    stmt = select(ChallengeContribution).where(
+    found = _counted(
         among(ChallengeContribution.customer_id, {u for u, _, _ in wanted}),
         among(ChallengeContribution.challenge_id, {c for _, c, _ in wanted}),
         among(ChallengeContribution.period, {p for _, _, p in wanted}),
     )
-    counted = map(_counted, db.session.scalars(stmt))
-    return [c for c in counted if c.key in wanted]
+    return [c for c in found if c.key in wanted]
 
 
-def _counted(row: ChallengeContribution) -> Counted:
-    return Counted(
-        transaction_id=row.transaction_id,
-        challenge_id=row.challenge_id,
-        customer_id=row.customer_id,
-        period=row.period,
-        local_day=row.local_day,
-        amount_minor=row.amount_minor,
-        refunded_minor=row.refunded_minor,
-        merchant_id=row.merchant_id,
-        category=row.category,
-    )
+# `Progress` fields read from `challenge_progress` (and the live award's ledger key).
+_PROGRESS = (
+    "customer_id",
+    "challenge_id",
+    "period",
+    "target",
+    "status",
+    "value",
+    "awards",
+    "reward_points",
+    "reward_key",
+    "completed_at",
+    "revoked_at",
+    "current_streak",
+    "best_streak",
+    "last_active_day",
+    "freeze_used_on",
+    "tally",
+)
+_COUNTED = (
+    ChallengeContribution.transaction_id,
+    ChallengeContribution.challenge_id,
+    ChallengeContribution.customer_id,
+    ChallengeContribution.period,
+    ChallengeContribution.local_day,
+    ChallengeContribution.amount_minor,
+    ChallengeContribution.refunded_minor,
+    ChallengeContribution.merchant_id,
+    ChallengeContribution.category,
+)
 
 
-def _progress(row: ChallengeProgress, reward_key: str | None) -> Progress:
-    return Progress(
-        customer_id=row.customer_id,
-        challenge_id=row.challenge_id,
-        period=row.period,
-        target=row.target,
-        status=row.status,
-        value=row.value,
-        awards=row.awards,
-        reward_points=row.reward_points,
-        reward_key=reward_key,
-        completed_at=row.completed_at,
-        revoked_at=row.revoked_at,
-        current_streak=row.current_streak,
-        best_streak=row.best_streak,
-        last_active_day=row.last_active_day,
-        freeze_used_on=row.freeze_used_on,
-        stored=True,
-    )
+def _counted(*where: Any) -> list[Counted]:
+    return [Counted(*row) for row in db.session.execute(select(*_COUNTED).where(*where))]

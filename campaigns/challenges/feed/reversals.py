@@ -18,6 +18,7 @@ from campaigns.challenges.completion import CLAW_BACK, REVOKED, claw_back_key, s
 from campaigns.challenges.feed import reads
 from campaigns.challenges.feed.compiled import CompiledChallenge, compiled_challenges
 from campaigns.challenges.feed.progress import Counted, Progress
+from campaigns.challenges.goals import Tally
 from rewards.processing.extras import Clawback, Reclaim, Refund
 
 Key = tuple[int, int, str]
@@ -50,7 +51,7 @@ class Reversals:
 
     def _load_progress(self, keys: Collection[Key]) -> None:
         """Read the progress rows among `keys` not read yet (new ones start empty, with
-        their challenge's target), the tallies of distinct and streak goals, and how many
+        their challenge's target) with the tallies of distinct and streak goals, and how many
         periods of each challenge their customers completed."""
         missing = set(keys) - set(self.rows)
         if not missing:
@@ -59,10 +60,18 @@ class Reversals:
         self.challenges.update(compiled_challenges(unknown))
         missing = {k for k in missing if k[1] in self.challenges}  # a deleted challenge
         stored = reads.progress_rows(missing)
-        tallies = reads.tallies({k for k in missing if self.challenges[k[1]].needs_tally})
+        tallied = {k for k in missing if self.challenges[k[1]].needs_tally}
+        # A new row has no purchases yet (a row and its contributions are written together);
+        # a row stored before its tally was kept is recounted once.
+        recount = reads.recounted_tallies(
+            {k for k in tallied if k in stored and stored[k].tally is None}
+        )
         for key in missing:
             row = stored.get(key) or Progress(*key, target=self.challenges[key[1]].goal.target)
-            row.tally = tallies.get(key)
+            if key not in tallied:
+                row.tally = None
+            elif row.tally is None:
+                row.tally = recount.get(key) or Tally()
             self.rows[key] = row
         customers = {u for u, _, _ in missing} - self._customers_read
         self._customers_read |= customers
