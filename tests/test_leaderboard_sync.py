@@ -14,7 +14,7 @@ import campaigns.leaderboards.sync as sync_module
 from campaigns.challenges.models import ChallengeProgress
 from campaigns.leaderboards.catalogue import program_boards, xp_boards
 from campaigns.leaderboards.reading import read_board
-from campaigns.leaderboards.sources import board_scores
+from campaigns.leaderboards.sources import board_scores, challenge_board_scores
 from campaigns.leaderboards.store import Board, Leaderboards
 from campaigns.leaderboards.sync import rebuild_board, sync_customers
 from campaigns.levels.models import XpEntry
@@ -257,3 +257,42 @@ def test_boards_of_a_period_expire_after_it_ends_and_all_time_never(app, db, pro
         assert 0 < ttl <= (spec.expires_at - now).total_seconds() + 1
         assert (spec.expires_at - spec.ends_at).days == 8
     assert redis.ttl(specs["xp-all"].board.key(store.prefix)) == -1
+
+
+def test_the_sync_reads_every_challenge_board_at_once_with_the_same_result(app, db, program):
+    """The sync's two-query read of all challenge boards gives each board exactly what the
+    per-board read (`board_scores`, used by rebuilds) gives for the same customers."""
+    rng = random.Random(9)
+    boards = [challenge(program, name=f"c{n}") for n in range(4)]
+    week = f"w:{_this_week(program)}"
+    people = [
+        person(
+            program,
+            f"ref-{n}",
+            birth=rng.choice([ADULT, MINOR, None]),
+            consent=rng.random() < 0.7,
+            opted_in=rng.random() < 0.3,
+            status=rng.choice(["active", "active", "closed"]),
+        )
+        for n in range(40)
+    ]
+    for who in people:
+        for board in boards:
+            if rng.random() < 0.6:
+                progress(who, board.id, week, rng.randrange(0, 9))
+        if rng.random() < 0.2:
+            progress(who, boards[0].id, "w:2020-W01", 5)  # another period: not this board
+    db.session.commit()
+    now = datetime.now(UTC)
+    today = now.astimezone(zone(program.timezone)).date()
+    ids = [who.id for who in people]
+    specs = [s for s in program_boards(program.id, now) if s.challenge_id is not None]
+    assert len(specs) == 4
+
+    together = challenge_board_scores(specs, today=today, customer_ids=ids)
+
+    for spec in specs:
+        one = board_scores(spec, today=today, customer_ids=ids)
+        assert together[spec].shown == one.shown
+        assert together[spec].hidden == one.hidden
+    assert any(s.shown for s in together.values()) and any(s.hidden for s in together.values())

@@ -75,6 +75,62 @@ def board_scores(
     return result
 
 
+def challenge_board_scores(
+    specs: Collection[BoardSpec], *, today: date, customer_ids: Collection[int]
+) -> dict[BoardSpec, Scores]:
+    """`board_scores` of many challenge boards for a sync's customers in two queries (their
+    progress on every board, then who of them may appear), where a query per board cost a
+    chunk one round trip per live challenge."""
+    wanted = {(spec.challenge_id, spec.period): spec for spec in specs}
+    found: dict[BoardSpec, Scores] = {spec: Scores() for spec in specs}
+    if not wanted or not customer_ids:
+        return found
+    rows = db.session.execute(
+        select(
+            ChallengeProgress.challenge_id,
+            ChallengeProgress.period,
+            ChallengeProgress.customer_id,
+            ChallengeProgress.value,
+        ).where(
+            among(ChallengeProgress.customer_id, customer_ids),
+            among(ChallengeProgress.challenge_id, sorted({cid for cid, _ in wanted})),
+        )
+    ).all()
+    rows = [row for row in rows if (row.challenge_id, row.period) in wanted]
+    visible = _may_appear({row.customer_id for row in rows}, today)
+    for row in rows:
+        scores = found[wanted[(row.challenge_id, row.period)]]
+        if visible.get(row.customer_id, False):
+            scores.shown[row.customer_id] = int(row.value)
+        else:
+            scores.hidden.add(row.customer_id)
+    return found
+
+
+def _may_appear(customer_ids: Collection[int], today: date) -> dict[int, bool]:
+    if not customer_ids:
+        return {}
+    query = select(
+        Customer.id,
+        Customer.status,
+        Customer.consent_leaderboard,
+        Customer.leaderboard_opted_in_at,
+        Customer.birth_date,
+        Customer.created_at,
+    ).where(among(Customer.id, customer_ids))
+    return {
+        row.id: row.status == "active"
+        and may_appear(
+            consent=row.consent_leaderboard,
+            opted_in_at=row.leaderboard_opted_in_at,
+            birth_date=row.birth_date,
+            created_at=row.created_at,
+            today=today,
+        )
+        for row in db.session.execute(query)
+    }
+
+
 def score_of(spec: BoardSpec, customer_id: int) -> int:
     """One customer's score on the board (0 if none), whether or not they may appear."""
     row = db.session.execute(_score_query(spec, [customer_id])).first()

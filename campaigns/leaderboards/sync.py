@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from campaigns.challenges.windows import local_day
 from campaigns.leaderboards.catalogue import BoardSpec, program_boards
-from campaigns.leaderboards.sources import board_scores
+from campaigns.leaderboards.sources import board_scores, challenge_board_scores
 from campaigns.leaderboards.store import Leaderboards, Write
 from rewards.balances import zone
 from rewards.db import among, db
@@ -55,8 +55,20 @@ def sync_customers(customer_ids: Collection[int], *, store: Leaderboards, now: d
     writes: list[Write] = []
     for program_id, ids in by_program.items():
         today = _today(program_id, now)
-        for spec in program_boards(program_id, now):
-            scores = board_scores(spec, today=today, customer_ids=ids)
+        specs = program_boards(program_id, now)
+        found = {
+            spec: board_scores(spec, today=today, customer_ids=ids)
+            for spec in specs
+            if spec.challenge_id is None
+        }
+        found.update(
+            challenge_board_scores(
+                [spec for spec in specs if spec.challenge_id is not None],
+                today=today,
+                customer_ids=ids,
+            )
+        )
+        for spec, scores in found.items():
             if scores.shown or scores.hidden:
                 writes.append(Write(spec.board, scores.shown, scores.hidden, spec.expires_at))
     store.write(writes)

@@ -68,6 +68,13 @@ class LedgerEntry(Model):
             postgresql_where=text("remaining > 0"),
             sqlite_where=text("remaining > 0"),
         ),
+        # Refunds sum what earlier clawbacks took from a purchase's lots (processing/refunds).
+        Index(
+            "ix_ledger_entries_reverses",
+            "reverses_entry_id",
+            postgresql_where=text("reverses_entry_id IS NOT NULL"),
+            sqlite_where=text("reverses_entry_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
