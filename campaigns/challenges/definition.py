@@ -11,11 +11,12 @@ the caller passes its validator as `shared_sections`, and its errors join the ot
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from campaigns.challenges.goals import GOAL_TYPES, STREAK_UNITS
 from campaigns.challenges.windows import FIXED, MONTH, RECURRING, WEEK
+from campaigns.rules.checking import Checker, iso
 from rewards.errors import InvalidInput
 from rewards.mcc import CATEGORIES
 
@@ -52,78 +53,23 @@ MAX_TARGET = {
 # The longest streak every period of a recurring window can hold (February has 28 days and
 # always holds 4 whole ISO weeks; a week holds no streak of weeks).
 PERIOD_STREAK_LIMIT = {(WEEK, "days"): 7, (MONTH, "days"): 28, (MONTH, "weeks"): 4}
-REQUIRED = "Missing data for required field."
 
 
-class _Problems:
-    """Every problem of one definition under its path, and the checks that find them."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, list[str]] = {}
-
-    def fail(self, path: str, message: str) -> None:
-        self.errors.setdefault(path, []).append(message)
+class _Problems(Checker):
+    """The shared checks (`campaigns.rules.Checker`), plus an object's known keys with the
+    required ones checked in one call."""
 
     def fields(
         self, value: Any, path: str, allowed: Iterable[str], required: Iterable[str] = ()
     ) -> dict[str, Any]:
         """The known, non-null keys of an object; unknown and missing keys are problems."""
-        if not isinstance(value, dict):
+        if value is None:
             self.fail(path or "_body", "Must be an object.")
             return {}
-        allowed = tuple(allowed)
-        for key in value:
-            if key not in allowed:
-                self.fail(_join(path, key), "Unknown field.")
-        known = {k: v for k, v in value.items() if k in allowed and v is not None}
-        for key in required:
-            if key not in known:
-                self.fail(_join(path, key), REQUIRED)
+        known = self.obj(value, path, allowed)
+        if isinstance(value, dict):
+            self.require(known, path, required)
         return known
-
-    def integer(self, value: Any, path: str, low: int, high: int) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(path, "Must be an integer.")
-            return None
-        if not low <= value <= high:
-            self.fail(path, f"Must be between {low} and {high}.")
-            return None
-        return value
-
-    def text(self, value: Any, path: str, max_length: int) -> str | None:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(path, "Must be a non-empty string.")
-            return None
-        if len(value) > max_length or "\x00" in value:
-            self.fail(path, f"At most {max_length} characters, without NUL.")
-            return None
-        return value
-
-    def choice(self, value: Any, path: str, choices: Iterable[str]) -> str | None:
-        choices = tuple(choices)
-        if not isinstance(value, str) or value not in choices:
-            self.fail(path, f"Must be one of: {', '.join(choices)}.")
-            return None
-        return value
-
-    def boolean(self, value: Any, path: str) -> bool | None:
-        if not isinstance(value, bool):
-            self.fail(path, "Must be true or false.")
-            return None
-        return value
-
-    def timestamp(self, value: Any, path: str) -> datetime | None:
-        try:
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
-            self.fail(path, "Must be an ISO-8601 timestamp with a zone, e.g. 2026-04-01T00:00:00Z.")
-            return None
-        if not 2000 <= moment.year <= 2100:
-            self.fail(path, "Must be between the years 2000 and 2100.")
-            return None
-        return moment.astimezone(UTC)
 
 
 def validate_challenge(raw: Any, *, shared_sections: SectionValidator) -> dict[str, Any]:
@@ -160,15 +106,6 @@ def validate_challenge(raw: Any, *, shared_sections: SectionValidator) -> dict[s
     if p.errors:
         raise InvalidInput("The challenge definition is not valid; see errors.", errors=p.errors)
     return definition
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO-8601 with `Z`, as the API writes every timestamp."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 def _window(p: _Problems, value: Any) -> dict[str, Any] | None:

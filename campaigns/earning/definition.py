@@ -11,14 +11,13 @@ stacking, activation, effect, caps, budget and participants.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from campaigns.earning.compiled import PERIODS
 from campaigns.rules.audience import FIELDS as AUDIENCE
 from campaigns.rules.audience import check_audience
-from campaigns.rules.checking import MAX_AMOUNT, MAX_ID, MAX_ITEMS, REQUIRED_MESSAGE, Checker
+from campaigns.rules.checking import MAX_AMOUNT, MAX_ID, MAX_ITEMS, REQUIRED_MESSAGE, Checker, iso
 from campaigns.rules.checking import checked as _checked
 from campaigns.rules.checking import join as _join
 from campaigns.rules.conditions import (
@@ -130,11 +129,6 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
         else:
             merged[key] = value
     return merged
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO-8601 with `Z`, as the API writes every timestamp."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def _optional(check: Callable[[Any, str], T | None], values: dict[str, Any], key: str) -> T | None:

@@ -22,6 +22,11 @@ REQUIRED_MESSAGE = "Missing data for required field."
 Check = Callable[[Any, str], Any]
 
 
+def iso(moment: datetime) -> str:
+    """UTC ISO-8601 with `Z`, as the API writes every timestamp."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
 def join(path: str, key: str | int) -> str:
     """`path.key`, or `key` at the top level."""
     return f"{path}.{key}" if path else str(key)
