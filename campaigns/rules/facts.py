@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rewards.processing.rules import TxFacts
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,23 @@ class Purchase:
     channel: str | None
     occurred_at: datetime
     base_points: int
+
+    @classmethod
+    def of(cls, tx: TxFacts, base_points: int = 0) -> Purchase:
+        """The purchase the feed's transaction facts describe, earning `base_points`."""
+        return cls(
+            id=tx.id,
+            amount_minor=tx.amount_minor,
+            currency=tx.currency,
+            mcc=tx.mcc,
+            category=tx.category,
+            merchant_id=tx.merchant_id,
+            merchant_name=tx.merchant_name,
+            partner=tx.partner,
+            channel=tx.channel,
+            occurred_at=tx.occurred_at,
+            base_points=base_points,
+        )
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ class ChallengeRules(Reversals):
         """The challenge periods `tx` counts towards, except those it already counted for
         (a chunk run again after its purchase was reset: it never counts twice)."""
         found, zone = self.sets[tx.program_id], self.zones[tx.program_id]
-        purchase = _purchase(tx)
+        purchase = Purchase.of(tx)
         shopper = self.shoppers.get(customer_id) or Shopper(customer_id=customer_id)
         qualified = []
         for challenge in found.index.accepting(purchase):
@@ -287,19 +287,3 @@ class ChallengeRules(Reversals):
         writes.upsert_progress([r.row() for _, r in sorted(self.rows.items()) if r.changed])
         writes.award_badges(self.badges)
         writes.add_counters(self.counters)
-
-
-def _purchase(tx: TxFacts) -> Purchase:
-    return Purchase(
-        id=tx.id,
-        amount_minor=tx.amount_minor,
-        currency=tx.currency,
-        mcc=tx.mcc,
-        category=tx.category,
-        merchant_id=tx.merchant_id,
-        merchant_name=tx.merchant_name,
-        partner=tx.partner,
-        channel=tx.channel,
-        occurred_at=tx.occurred_at,
-        base_points=0,
-    )

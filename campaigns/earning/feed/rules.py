@@ -98,21 +98,6 @@ class CampaignRules(LimitChecks, RefundRoom):
         self.versions = refunded_versions([t for _, t in refunded])
         self._read_limits(touched, {c for c, _ in self.versions})
 
-    def _purchase(self, tx: TxFacts, base_points: int) -> Purchase:
-        return Purchase(
-            id=tx.id,
-            amount_minor=tx.amount_minor,
-            currency=tx.currency,
-            mcc=tx.mcc,
-            category=tx.category,
-            merchant_id=tx.merchant_id,
-            merchant_name=tx.merchant_name,
-            partner=tx.partner,
-            channel=tx.channel,
-            occurred_at=tx.occurred_at,
-            base_points=base_points,
-        )
-
     def _touched(self, purchases: Sequence[tuple[TxFacts, int]]) -> set[int]:
         """Campaigns whose conditions some purchase of this chunk meets (caps aside)."""
         touched: set[int] = set()
@@ -121,7 +106,7 @@ class CampaignRules(LimitChecks, RefundRoom):
             if rules is None:
                 continue
             # Kept for `awards`: conditions do not depend on base points or cap state.
-            found = rules.matching(self._purchase(tx, 0), self.shoppers[customer_id])
+            found = rules.matching(Purchase.of(tx), self.shoppers[customer_id])
             self.matched[tx.id] = found
             touched.update(c.id for c in found)
         return touched
@@ -235,7 +220,7 @@ class CampaignRules(LimitChecks, RefundRoom):
         if rules is None:
             return []
         bonuses = rules.evaluate(
-            self._purchase(tx, base_points),
+            Purchase.of(tx, base_points),
             self.shoppers[customer_id],
             self.state,
             self.matched.get(tx.id),
