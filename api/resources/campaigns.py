@@ -13,8 +13,14 @@ from typing import Any
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from api.fields import CalendarDate, PageQueryArgsSchema, UtcDateTime
-from api.resources.marketer import CheckedByService, MarketerResource, TransitionSchema, register
+from api.fields import UtcDateTime
+from api.resources.marketer import (
+    CheckedByService,
+    LifecycleQueryArgsSchema,
+    MarketerResource,
+    TransitionSchema,
+    register,
+)
 from campaigns.earning.compiled import PERIODS
 from campaigns.earning.definition import CHANNELS, EFFECT_TYPES
 from campaigns.earning.models import STATUSES, CampaignVersion
@@ -165,16 +171,8 @@ class CampaignVersionPageSchema(ma.Schema):
     next_cursor = ma.fields.String(allow_none=True)
 
 
-class CampaignQueryArgsSchema(PageQueryArgsSchema):
-    status = ma.fields.String(
-        load_default=None,
-        validate=ma.validate.OneOf(STATUSES),
-        metadata={"description": "Effective status now"},
-    )
-    active_on = CalendarDate(
-        load_default=None,
-        metadata={"description": "Window overlaps this day (program timezone), YYYY-MM-DD"},
-    )
+class CampaignQueryArgsSchema(LifecycleQueryArgsSchema):
+    pass
 
 
 class CampaignTransitionSchema(TransitionSchema):

@@ -14,9 +14,15 @@ from typing import Any
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from api.fields import CalendarDate, PageQueryArgsSchema, UtcDateTime
+from api.fields import UtcDateTime
 from api.resources.campaigns import AudienceSchema, ConditionsSchema
-from api.resources.marketer import CheckedByService, MarketerResource, TransitionSchema, register
+from api.resources.marketer import (
+    CheckedByService,
+    LifecycleQueryArgsSchema,
+    MarketerResource,
+    TransitionSchema,
+    register,
+)
 from campaigns.challenges.definition import JOIN_MODES
 from campaigns.challenges.goals import GOAL_TYPES, STREAK_UNITS
 from campaigns.challenges.models import CHALLENGE_STATUSES, ChallengeVersion
@@ -140,16 +146,8 @@ class ChallengeVersionPageSchema(ma.Schema):
     next_cursor = ma.fields.String(allow_none=True)
 
 
-class ChallengeQueryArgsSchema(PageQueryArgsSchema):
-    status = ma.fields.String(
-        load_default=None,
-        validate=ma.validate.OneOf(CHALLENGE_STATUSES),
-        metadata={"description": "Effective status now"},
-    )
-    active_on = CalendarDate(
-        load_default=None,
-        metadata={"description": "Window overlaps this day (program timezone), YYYY-MM-DD"},
-    )
+class ChallengeQueryArgsSchema(LifecycleQueryArgsSchema):
+    pass
 
 
 class ChallengeTransitionSchema(TransitionSchema):

@@ -26,10 +26,11 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.errors import PROBLEM_JSON, ProblemSchema
-from api.fields import PageQueryArgsSchema
+from api.fields import CalendarDate, PageQueryArgsSchema
 from api.idempotency import commit, idempotent
 from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.programs import page
+from campaigns.lifecycle import STATUSES
 from campaigns.resources import TRANSITIONS, Item, Kind
 
 # View class suffix of each lifecycle transition (operationIds come from api.openapi's table).
@@ -44,6 +45,20 @@ class CheckedByService(ma.Schema):
         if not isinstance(data, dict):
             raise ma.ValidationError("Must be a JSON object.", "_schema")
         return data
+
+
+class LifecycleQueryArgsSchema(PageQueryArgsSchema):
+    """List filters of a lifecycle kind (campaigns, challenges): `campaigns.lifecycle`."""
+
+    status = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(STATUSES),
+        metadata={"description": "Effective status now"},
+    )
+    active_on = CalendarDate(
+        load_default=None,
+        metadata={"description": "Window overlaps this day (program timezone), YYYY-MM-DD"},
+    )
 
 
 class TransitionSchema(ma.Schema):
