@@ -12,13 +12,12 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
 from api.idempotency import commit
 from campaigns.earning import labels
-from campaigns.levels.models import Level
+from campaigns.levels.service import level_progress
 from rewards import balances, profile
 from rewards.db import db
 from rewards.models import Customer, Program
@@ -260,7 +259,7 @@ def _profile(customer: Customer) -> dict[str, Any]:
         "tier_status": status,
         "level": customer.level,
         "xp": customer.xp,
-        "level_progress": _level_progress(customer),
+        "level_progress": level_progress(customer),
         "consents": {
             "leaderboard": customer.consent_leaderboard,
             "marketing": customer.consent_marketing,
@@ -268,22 +267,6 @@ def _profile(customer: Customer) -> dict[str, Any]:
         "leaderboard_opted_in_at": customer.leaderboard_opted_in_at,
         "created_at": customer.created_at,
         "program": program,
-    }
-
-
-def _level_progress(customer: Customer) -> dict[str, Any]:
-    """The next level above the customer's (program's `levels`) and the XP still needed."""
-    above = db.session.scalar(
-        select(Level)
-        .where(Level.program_id == customer.program_id, Level.level > customer.level)
-        .order_by(Level.level)
-        .limit(1)
-    )
-    return {
-        "level": customer.level,
-        "xp": customer.xp,
-        "next_level": above.level if above else None,
-        "xp_to_next_level": max(0, above.xp - customer.xp) if above else None,
     }
 
 

@@ -15,7 +15,7 @@ from campaigns.levels.rules import DEFAULT_RULES, validate_config
 from rewards.audit import record
 from rewards.db import db
 from rewards.errors import InvalidInput
-from rewards.models import Program
+from rewards.models import Customer, Program
 from rewards.programs import lock_rules
 
 
@@ -58,3 +58,20 @@ def replace_level_config(
         after=after,
     )
     return after
+
+
+def level_progress(customer: Customer) -> dict[str, Any]:
+    """The customer's level and XP, the next level of the program's ladder and the XP still
+    needed for it (None at the top, or without a ladder)."""
+    above = db.session.scalar(
+        select(Level)
+        .where(Level.program_id == customer.program_id, Level.level > customer.level)
+        .order_by(Level.level)
+        .limit(1)
+    )
+    return {
+        "level": customer.level,
+        "xp": customer.xp,
+        "next_level": above.level if above else None,
+        "xp_to_next_level": max(0, above.xp - customer.xp) if above else None,
+    }
