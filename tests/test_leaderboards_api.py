@@ -13,8 +13,9 @@ from flask import current_app
 from flask_migrate import upgrade
 
 from api import create_app
+from campaigns.leaderboards.catalogue import program_boards
 from campaigns.leaderboards.reading import read_board
-from campaigns.leaderboards.store import Leaderboards
+from campaigns.leaderboards.store import Board, Leaderboards
 from rewards.db import db as _db
 from rewards.models import Customer
 from tests.conftest import JWT_SECRET
@@ -342,3 +343,38 @@ def test_embedded_mode_ranks_from_sqlite_with_the_same_privacy(tmp_path):
             assert kid.json["members"] == 3
         finally:
             _db.session.remove()
+
+
+def test_opting_in_or_out_puts_the_cardholder_on_or_off_every_board_at_once(
+    app, client, db, program
+):
+    """No chunk and no read in between: the PATCH itself writes the boards (the chunks only
+    write customers who may appear, so an opt-out must take effect here)."""
+    weekly = challenge(program)
+    teen = person(program, "ref-teen", xp=80, birth=MINOR, consent=False, nickname="Teen")
+    db.session.commit()
+    teen_id, program_id, weekly_id = teen.id, program.id, weekly.id
+    boards = Leaderboards(
+        current_app.extensions["rewards_queues"].redis, app.config["QUEUE_PREFIX"]
+    )
+    all_time = Board(program_id, "xp", "all")
+    spec = next(
+        s for s in program_boards(program_id, datetime.now(UTC)) if s.challenge_id == weekly_id
+    )
+    progress(_db.session.get(Customer, teen_id), weekly_id, spec.period, 2)
+    _db.session.commit()
+    assert boards.scores(all_time) == []
+
+    opted_in = client.patch(
+        "/v1/me", json={"leaderboard_opt_in": True}, headers=headers_of("ref-teen")
+    )
+    assert opted_in.status_code == 200, opted_in.json
+    assert boards.scores(all_time) == [(teen_id, 80)]
+    assert boards.scores(spec.board) == [(teen_id, 2)]
+
+    opted_out = client.patch(
+        "/v1/me", json={"leaderboard_opt_in": False}, headers=headers_of("ref-teen")
+    )
+    assert opted_out.status_code == 200, opted_out.json
+    assert boards.scores(all_time) == []
+    assert boards.scores(spec.board) == []

@@ -92,7 +92,7 @@ class LeaderboardQueryArgsSchema(ma.Schema):
     )
 
 
-def _store() -> store.Leaderboards | None:
+def board_store() -> store.Leaderboards | None:
     """The Redis boards; None in embedded mode (ranked from PostgreSQL instead)."""
     if current_app.config.get("REDIS_URL") is None:
         return None
@@ -144,7 +144,7 @@ class LeaderboardById(MethodView):
             customer=customer,
             board_id=board_id,
             limit=args["limit"],
-            store=_store(),
+            store=board_store(),
             now=utcnow(),
             secret=current_app.config["SECRET_KEY"].encode(),
             program_zone=zone,

@@ -6,17 +6,21 @@ a customer id from the request, so a cardholder can only ever read their own dat
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from redis.exceptions import RedisError
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
 from api.idempotency import commit
+from api.resources.leaderboards import board_store
 from campaigns.earning import labels
+from campaigns.leaderboards.sync import sync_customer
 from campaigns.levels.service import level_progress
 from rewards import balances, profile
 from rewards.db import db
@@ -28,6 +32,8 @@ from rewards.tiers.standing import tier_status
 blp = Blueprint(
     "me", __name__, url_prefix="/v1", description="Cardholder: profile, balance and history."
 )
+
+log = logging.getLogger(__name__)
 
 
 class ProgramSummarySchema(ma.Schema):
@@ -244,7 +250,21 @@ class Me(MethodView):
             now=datetime.now(UTC),
         )
         commit()
+        if "leaderboard_opt_in" in changes:
+            _show_on_boards(customer.id)
         return _profile(customer)
+
+
+def _show_on_boards(customer_id: int) -> None:
+    """Put a cardholder who just opted in on the boards at once, or take one who opted out
+    off them (best-effort, after the commit: a read or a rebuild corrects a missed write)."""
+    boards = board_store()
+    if boards is None:
+        return
+    try:
+        sync_customer(customer_id, store=boards, now=datetime.now(UTC))
+    except (RedisError, OSError) as exc:
+        log.warning("leaderboards not updated after an opt-in change (%s)", exc)
 
 
 def _profile(customer: Customer) -> dict[str, Any]:

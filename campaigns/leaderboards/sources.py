@@ -97,7 +97,7 @@ def challenge_board_scores(
         )
     ).all()
     rows = [row for row in rows if (row.challenge_id, row.period) in wanted]
-    visible = _may_appear({row.customer_id for row in rows}, today)
+    visible = may_appear_today({row.customer_id for row in rows}, today)
     for row in rows:
         scores = found[wanted[(row.challenge_id, row.period)]]
         if visible.get(row.customer_id, False):
@@ -107,7 +107,8 @@ def challenge_board_scores(
     return found
 
 
-def _may_appear(customer_ids: Collection[int], today: date) -> dict[int, bool]:
+def may_appear_today(customer_ids: Collection[int], today: date) -> dict[int, bool]:
+    """`customer → whether they may be shown on leaderboards today` (one query)."""
     if not customer_ids:
         return {}
     query = select(

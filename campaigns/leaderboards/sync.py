@@ -1,10 +1,12 @@
 """Copying scores from PostgreSQL to the Redis boards: after a feed chunk, and rebuilds.
 
 After a chunk commits, the worker writes the absolute current scores of the chunk's customers
-to every current board of their program (`sync_transactions`). That is best-effort: if it
-fails, nothing is lost, since every board can be rebuilt from PostgreSQL (`rebuild_boards`,
-the `rewards leaderboards rebuild` command) and a board Redis lost is rebuilt when first read
-(`ensure_board`). Customers who may not appear are taken off the boards by the same writes.
+who may appear to every current board of their program (`sync_transactions`). A cardholder
+opting in or out is written or taken off at once (`sync_customer`). Both are best-effort: if
+they fail, nothing is lost, since every board can be rebuilt from PostgreSQL
+(`rebuild_boards`, the `rewards leaderboards rebuild` command), a board Redis lost is rebuilt
+when first read (`ensure_board`), and a read takes off anyone it would show who may no
+longer appear (`reading`).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 
 from campaigns.challenges.windows import local_day
 from campaigns.leaderboards.catalogue import BoardSpec, program_boards
-from campaigns.leaderboards.sources import board_scores, challenge_board_scores
+from campaigns.leaderboards.sources import (
+    board_scores,
+    challenge_board_scores,
+    may_appear_today,
+)
 from campaigns.leaderboards.store import Leaderboards, Write
 from rewards.balances import zone
 from rewards.db import among, db
@@ -43,8 +49,14 @@ def sync_transactions(
 
 
 def sync_customers(customer_ids: Collection[int], *, store: Leaderboards, now: datetime) -> int:
-    """Write the current scores of `customer_ids` (any programs) to every current board of
-    their program, taking off those who may no longer appear (a consent withdrawn)."""
+    """Write the current scores of those of `customer_ids` (any programs) who may appear to
+    every current board of their program. Returns how many customers were written.
+
+    Customers who may not appear are not looked at: most cardholders never opt in, and
+    reading their scores only to remove them from boards they are not on was most of a
+    chunk's sync. Consent withdrawn is taken off the boards when it is withdrawn
+    (`sync_customer`); anyone else who may no longer appear is taken off by the next read
+    that would show them (`reading`), and by a rebuild."""
     if not customer_ids:
         return 0
     by_program: dict[int, list[int]] = defaultdict(list)
@@ -53,26 +65,51 @@ def sync_customers(customer_ids: Collection[int], *, store: Leaderboards, now: d
     ):
         by_program[program_id].append(customer_id)
     writes: list[Write] = []
+    written = 0
     for program_id, ids in by_program.items():
         today = _today(program_id, now)
-        specs = program_boards(program_id, now)
-        found = {
-            spec: board_scores(spec, today=today, customer_ids=ids)
-            for spec in specs
-            if spec.challenge_id is None
-        }
-        found.update(
-            challenge_board_scores(
-                [spec for spec in specs if spec.challenge_id is not None],
-                today=today,
-                customer_ids=ids,
-            )
-        )
-        for spec, scores in found.items():
-            if scores.shown or scores.hidden:
-                writes.append(Write(spec.board, scores.shown, scores.hidden, spec.expires_at))
+        shown = [c for c, ok in may_appear_today(ids, today).items() if ok]
+        if not shown:
+            continue
+        written += len(shown)
+        writes.extend(_writes(program_boards(program_id, now), shown, today))
     store.write(writes)
-    return sum(len(ids) for ids in by_program.values())
+    return written
+
+
+def sync_customer(customer_id: int, *, store: Leaderboards, now: datetime) -> None:
+    """Put one customer on their program's current boards with their scores, or take them
+    off every one of them if they may not appear (their consent just changed)."""
+    program_id = db.session.scalar(select(Customer.program_id).where(Customer.id == customer_id))
+    if program_id is None:
+        return
+    specs = program_boards(program_id, now)
+    today = _today(program_id, now)
+    if may_appear_today([customer_id], today).get(customer_id, False):
+        store.write(_writes(specs, [customer_id], today))
+    else:
+        store.write([Write(s.board, {}, [customer_id], s.expires_at) for s in specs])
+
+
+def _writes(specs: list[BoardSpec], customer_ids: list[int], today: date) -> list[Write]:
+    """The boards' scores of these customers, as writes."""
+    found = {
+        spec: board_scores(spec, today=today, customer_ids=customer_ids)
+        for spec in specs
+        if spec.challenge_id is None
+    }
+    found.update(
+        challenge_board_scores(
+            [spec for spec in specs if spec.challenge_id is not None],
+            today=today,
+            customer_ids=customer_ids,
+        )
+    )
+    return [
+        Write(spec.board, scores.shown, scores.hidden, spec.expires_at)
+        for spec, scores in found.items()
+        if scores.shown or scores.hidden
+    ]
 
 
 def rebuild_board(spec: BoardSpec, *, store: Leaderboards, now: datetime) -> int:
@@ -115,5 +152,5 @@ def rebuild_boards(
     return built
 
 
-def _today(program_id: int, now: datetime):  # type: ignore[no-untyped-def]
+def _today(program_id: int, now: datetime) -> date:
     return local_day(now, zone(db.session.get_one(Program, program_id).timezone))
