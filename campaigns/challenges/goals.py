@@ -102,26 +102,26 @@ class Tally:
 
     def _apply(self, c: Contribution, sign: int) -> None:
         # An unknown merchant or category is not a distinct one.
-        facts: list[tuple[Counter[Any], Any]] = [
-            (counter, key)
-            for counter, key in (
-                (self.merchants, c.merchant_id),
-                (self.categories, c.category),
-                (self.days, c.local_day),
-            )
-            if key is not None
-        ]
+        counters: tuple[tuple[Counter[Any], Any], ...] = (
+            (self.merchants, c.merchant_id),
+            (self.categories, c.category),
+            (self.days, c.local_day),
+        )
         if sign < 0 and (
             self.count < 1
             or self.spend_minor < c.amount_minor
-            or any(counter[key] < 1 for counter, key in facts)
+            or any(key is not None and counter[key] < 1 for counter, key in counters)
         ):
             raise ValueError(f"Removed a contribution that was never added: {c}.")
         self.count += sign
         self.spend_minor += sign * c.amount_minor
-        for counter, key in facts:
-            counter[key] += sign
-            if not counter[key]:
+        for counter, key in counters:
+            if key is None:
+                continue
+            left = counter[key] + sign
+            if left:
+                counter[key] = left
+            else:
                 del counter[key]
 
 

@@ -78,17 +78,19 @@ class CompiledChallenge:
         """The period `p` counts towards, or None if it does not qualify: in the window,
         conditions met, audience admitting `s` that day, and joined by then when opt-in."""
         period = self.window.period_of(p.occurred_at, zone)
-        if period is None:
-            return None
-        if not joined_in_time("opt_in" if self.opt_in else "automatic", joined_at, p.occurred_at):
-            return None
-        if not self.conditions.matches(p, s, zone):
-            return None
-        if not self.audience.everyone and not self.audience.admits(
-            s, p.occurred_at.astimezone(zone).date()
-        ):
+        if period is None or not self.admits(p, s, zone, joined_at):
             return None
         return period
+
+    def admits(self, p: Purchase, s: Shopper, zone: ZoneInfo, joined_at: datetime | None) -> bool:
+        """Whether `p` qualifies, its window aside (`period_for` with the window checked)."""
+        if not joined_in_time("opt_in" if self.opt_in else "automatic", joined_at, p.occurred_at):
+            return False
+        if not self.conditions.matches(p, s, zone):
+            return False
+        return self.audience.everyone or self.audience.admits(
+            s, p.occurred_at.astimezone(zone).date()
+        )
 
 
 @dataclass

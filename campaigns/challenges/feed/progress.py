@@ -97,13 +97,21 @@ class Progress:
 
     def value_with(self, c: Contribution, goal: Goal) -> int:
         """The goal's value if `c` were added (nothing changes)."""
-        if self.tally is None:
-            return self.value + (1 if goal.type == "count" else c.amount_minor)
-        self.tally.add(c)
+        tally, kind = self.tally, goal.type
+        if tally is None:
+            return self.value + (1 if kind == "count" else c.amount_minor)
+        # Distinct sets grow by one unless the purchase's merchant (category) is there.
+        if kind == "distinct_merchants":
+            new = c.merchant_id is not None and c.merchant_id not in tally.merchants
+            return len(tally.merchants) + new
+        if kind == "distinct_categories":
+            new = c.category is not None and c.category not in tally.categories
+            return len(tally.categories) + new
+        tally.add(c)
         try:
-            return _value(self.tally, goal)
+            return _value(tally, goal)
         finally:
-            self.tally.remove(c)
+            tally.remove(c)
 
     def add(self, c: Contribution, goal: Goal) -> None:
         """Count a qualifying purchase."""

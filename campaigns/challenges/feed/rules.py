@@ -18,7 +18,7 @@ from campaigns.challenges.feed.compiled import ChallengeSet, CompiledChallenge, 
 from campaigns.challenges.feed.progress import Counted, Progress
 from campaigns.challenges.feed.reversals import Reversals
 from campaigns.challenges.goals import Contribution
-from campaigns.challenges.windows import local_day
+from campaigns.challenges.windows import Window, local_day
 from campaigns.challenges.wording import describe
 from campaigns.earning.shoppers import load_shoppers
 from campaigns.rules import Purchase, Shopper
@@ -152,12 +152,19 @@ class ChallengeRules(Reversals):
         purchase = Purchase.of(tx)
         shopper = self.shoppers.get(customer_id) or Shopper(customer_id=customer_id)
         qualified = []
+        periods: dict[Window, str | None] = {}  # challenges share few windows
         for challenge in found.index.accepting(purchase):
             if (tx.id, challenge.id) in stored:
                 continue
-            joined_at = self.joined.get((customer_id, challenge.id))
-            period = challenge.period_for(purchase, shopper, zone, joined_at)
-            if period is not None:
+            window = challenge.window
+            if window not in periods:
+                periods[window] = window.period_of(purchase.occurred_at, zone)
+            period = periods[window]
+            if period is None:
+                continue
+            if challenge.admits(
+                purchase, shopper, zone, self.joined.get((customer_id, challenge.id))
+            ):
                 qualified.append((challenge, period))
         if qualified:
             self.qualified[tx.id] = qualified
@@ -171,17 +178,23 @@ class ChallengeRules(Reversals):
             return []
         day = local_day(tx.occurred_at, self.zones[tx.program_id])
         steps, awards = [], []
+        contribution = Contribution(tx.id, tx.amount_minor, day, tx.merchant_id, tx.category)
         for challenge, period in qualified:
             row = self._row(customer_id, challenge, period)
-            contribution = Contribution(tx.id, tx.amount_minor, day, tx.merchant_id, tx.category)
-            value = row.value_with(contribution, challenge.goal)
-            done = self.completed.get((customer_id, challenge.id), 0)
-            elsewhere = done - (1 if row.status == COMPLETED else 0) > 0
-            allowed = may_complete(repeatable=challenge.repeatable, completed_elsewhere=elsewhere)
-            settlement = settle(
-                status=row.status, value=value, target=row.target, may_complete=allowed
-            )
-            completes = settlement.action == AWARD
+            completes = False
+            # A completed period stays completed whatever a purchase adds (values only grow),
+            # and one that may not complete needs no value: most pairs stop here.
+            if row.status != COMPLETED:
+                done = self.completed.get((customer_id, challenge.id), 0)
+                allowed = may_complete(
+                    repeatable=challenge.repeatable, completed_elsewhere=done > 0
+                )
+                if allowed:
+                    value = row.value_with(contribution, challenge.goal)
+                    settlement = settle(
+                        status=row.status, value=value, target=row.target, may_complete=True
+                    )
+                    completes = settlement.action == AWARD
             steps.append(Step(challenge, period, contribution, completes))
             if completes and challenge.reward_points > 0:
                 awards.append(self._award(tx, customer_id, challenge, row, period))
@@ -272,8 +285,7 @@ class ChallengeRules(Reversals):
         """Write contributions, refunded amounts, progress and badges (a statement each);
         the challenges' shared counters last, locked in id order until the commit."""
         new = [c for rows in self.counted.values() for c in rows if c.new]
-        inserted = writes.insert_counted([c.row() for c in new])
-        if len(inserted) != len(new):
+        if writes.insert_counted([c.row() for c in new]) != len(new):
             raise CountedRace("a purchase was already counted towards a challenge")
         writes.update_refunded(
             [

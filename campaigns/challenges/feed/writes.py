@@ -20,15 +20,15 @@ from rewards.db import db, dialect_insert, is_postgres, json_rows
 from rewards.models import LedgerEntry
 
 _INSERT_COUNTED = text(
-    "INSERT INTO challenge_contributions (transaction_id, challenge_id, customer_id, period, "
-    "local_day, amount_minor, refunded_minor, merchant_id, category) "
+    "WITH inserted AS (INSERT INTO challenge_contributions (transaction_id, challenge_id, "
+    "customer_id, period, local_day, amount_minor, refunded_minor, merchant_id, category) "
     "SELECT v.transaction_id, v.challenge_id, v.customer_id, v.period, v.local_day, "
     "v.amount_minor, v.refunded_minor, v.merchant_id, v.category "
     "FROM json_to_recordset(CAST(:rows AS json)) AS v(transaction_id bigint, "
     "challenge_id bigint, customer_id bigint, period text, local_day date, amount_minor bigint, "
     "refunded_minor bigint, merchant_id text, category text) "
-    "ON CONFLICT (transaction_id, challenge_id) DO NOTHING "
-    "RETURNING transaction_id, challenge_id"
+    "ON CONFLICT (transaction_id, challenge_id) DO NOTHING RETURNING 1) "
+    "SELECT count(*) FROM inserted"
 )
 _UPDATE_REFUNDED = text(
     "UPDATE challenge_contributions AS c SET refunded_minor = v.refunded_minor "
@@ -78,22 +78,22 @@ _ADD_COUNTERS = text(
 )
 
 
-def insert_counted(rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
-    """Insert contributions whose (transaction, challenge) is new; the keys inserted."""
+def insert_counted(rows: list[dict[str, Any]]) -> int:
+    """Insert contributions whose (transaction, challenge) is new; how many were inserted
+    (counted in the database: a chunk inserts a hundred thousand)."""
     if not rows:
-        return set()
+        return 0
     if is_postgres():
-        result = db.session.execute(_INSERT_COUNTED, {"rows": json_rows(rows)})
-        return {(t, c) for t, c in result}
-    inserted: set[tuple[int, int]] = set()
+        return int(db.session.execute(_INSERT_COUNTED, {"rows": json_rows(rows)}).scalar_one())
+    inserted = 0
     for row in rows:
         stmt = (
             dialect_insert(ChallengeContribution)
             .values(**_typed(row))
             .on_conflict_do_nothing(index_elements=["transaction_id", "challenge_id"])
-            .returning(ChallengeContribution.transaction_id, ChallengeContribution.challenge_id)
+            .returning(ChallengeContribution.transaction_id)
         )
-        inserted.update((t, c) for t, c in db.session.execute(stmt))
+        inserted += len(db.session.execute(stmt).all())
     return inserted
 
 
