@@ -60,7 +60,7 @@ def register_blueprints(app: Flask) -> None:
     from api.extensions import api
     from api.resources import BLUEPRINTS, health
 
-    app.register_blueprint(health.blp)
+    api.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

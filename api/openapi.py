@@ -30,6 +30,8 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 # Verbs a class name cannot carry. Everything else is derived (see `operation_id`).
 OPERATION_IDS = {
+    "healthz.get": "getHealth",
+    "readyz.get": "getReadiness",
     "CampaignActivation.post": "activateCampaign",
     "CampaignPause.post": "pauseCampaign",
     "CampaignEnd.post": "endCampaign",
@@ -136,7 +138,8 @@ class OperationDocPlugin(BasePlugin):
         view_name = view_class.__name__ if view_class else rule.endpoint.rpartition(".")[2]
         for method, operation in operations.items():
             operation["operationId"] = operation_id(view_name, method)
-            _document_problems(operation)
+            if operation.get("security") != []:  # the probes: no credentials, no limits
+                _document_problems(operation)
 
 
 def _document_problems(operation: dict[str, Any]) -> None:

@@ -45,6 +45,8 @@ def test_operation_ids_read_as_what_they_do(spec):
     assert named[("post", "/v1/transaction-files")] == "uploadTransactionFile"
     assert named[("get", "/v1/batches/{batch_id}")] == "getBatch"
     assert named[("delete", "/v1/api-keys/{key_id}")] == "deleteApiKey"
+    assert named[("get", "/healthz")] == "getHealth"
+    assert named[("get", "/readyz")] == "getReadiness"
 
 
 def test_a_new_view_gets_an_operation_id_without_a_table_entry():
@@ -60,6 +62,11 @@ def test_every_error_response_is_problem_json_and_nothing_is_a_catch_all(spec):
     for path, method, operation in operations(spec):
         responses = operation["responses"]
         assert "default" not in responses, (method, path)
+        if path in ("/healthz", "/readyz"):
+            # Probes: no credentials, no rate limit; readiness answers its checks as JSON,
+            # 200 or 503, whatever the load balancer asks.
+            assert set(responses) == ({"200", "503"} if path == "/readyz" else {"200"})
+            continue
         for status in ("401", "403", "429"):
             assert status in responses, (method, path, status)
         for status, response in responses.items():

@@ -1,27 +1,57 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators (in the OpenAPI
+document, without credentials and without rate limits)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
-from flask.typing import ResponseReturnValue
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app, jsonify
+from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from api.extensions import db, limiter, queues
 
-blp = Blueprint("health", __name__)
+blp = Blueprint("health", __name__, description="Probes: liveness and readiness.")
 
 
-@blp.get("/healthz")
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(required=True, metadata={"description": "Always `ok`"})
+
+
+class ReadySchema(ma.Schema):
+    status = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(["ready", "not ready"]),
+        metadata={"description": "`ready` when every check is `ok` (or not used)"},
+    )
+    checks = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        required=True,
+        metadata={
+            "description": "`database` and `redis`: `ok`, `error: <kind>`, or `not used "
+            "(embedded mode)` for Redis"
+        },
+    )
+
+
+@blp.route("/healthz")
 @limiter.exempt
-def healthz() -> ResponseReturnValue:
-    """The process is up (no dependencies checked)."""
-    return jsonify(status="ok")
+@blp.doc(security=[])
+@blp.response(200, HealthSchema)
+def healthz() -> Any:
+    """The process is up (no dependencies checked)"""
+    return {"status": "ok"}
 
 
-@blp.get("/readyz")
+@blp.route("/readyz")
 @limiter.exempt
-def readyz() -> ResponseReturnValue:
-    """PostgreSQL and Redis answer; 503 with the failing check otherwise."""
+@blp.doc(security=[])
+@blp.response(200, ReadySchema)
+@blp.alt_response(503, schema=ReadySchema, description="A dependency does not answer")
+def readyz() -> Any:
+    """PostgreSQL and Redis answer; 503 with the failing check otherwise"""
     checks: dict[str, str] = {}
     try:
         db.session.execute(text("SELECT 1"))
@@ -37,6 +67,8 @@ def readyz() -> ResponseReturnValue:
     else:
         checks["redis"] = "not used (embedded mode)"
     ready = all(v == "ok" or v.startswith("not used") for v in checks.values())
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
-    response.status_code = 200 if ready else 503
+    if ready:
+        return {"status": "ready", "checks": checks}
+    response = jsonify(status="not ready", checks=checks)
+    response.status_code = 503
     return response
