@@ -133,6 +133,64 @@ def world(client, db, program, launch, marketer_headers, processor_headers) -> d
             headers=marketer_headers,
         )
     )
+    # The game: a badge a live opt-in challenge awards (joined by the cardholder), levels
+    # and tiers, so the gamification endpoints are fuzzed with real rows behind them.
+    badge = created(
+        client.post(
+            "/v1/badges",
+            json={
+                "name": "Noodle Fan",
+                "description": "Three noodle bowls",
+                "image_url": "https://cdn.example.com/badges/noodles.png",
+                "criteria": {"type": "challenge"},
+            },
+            headers=marketer_headers,
+        )
+    )
+    challenge = created(
+        client.post(
+            "/v1/challenges",
+            json={
+                "name": "Three bowls a week",
+                "goal": {"type": "count", "target": 3},
+                "window": {
+                    "type": "recurring",
+                    "period": "week",
+                    "starts_at": "2026-01-05T00:00:00Z",
+                },
+                "join": "opt_in",
+                "repeatable": True,
+                "conditions": {"mccs": ["5812"]},
+                "reward": {"points": 150, "badge_id": badge["id"]},
+            },
+            headers=marketer_headers,
+        )
+    )
+    created(
+        client.post(f"/v1/challenges/{challenge['id']}/activate", json={}, headers=marketer_headers)
+    )
+    created(
+        client.put(
+            "/v1/levels",
+            json={"xp_rules": {}, "levels": [{"level": 1, "xp": 0}, {"level": 2, "xp": 100}]},
+            headers=marketer_headers,
+        )
+    )
+    created(
+        client.put(
+            "/v1/tiers",
+            json={
+                "tiers": [
+                    {"code": "green", "name": "Green", "threshold": 0, "earn_multiplier": "1"},
+                    {"code": "gold", "name": "Gold", "threshold": 1000, "earn_multiplier": "1.25"},
+                ]
+            },
+            headers=marketer_headers,
+        )
+    )
+    cardholder = bearer(make_token(sub="cust-1", program=program.slug, roles=["cardholder"]))
+    created(client.post(f"/v1/me/challenges/{challenge['id']}/join", headers=cardholder))
+    created(client.patch("/v1/me", json={"leaderboard_opt_in": True}, headers=cardholder))
     # A key of its own to be revoked, so the fuzz never revokes the keys it calls with.
     spare_key = mint_api_key(program=program, role="partner", name="spare", created_by="test")
     # The keys the fuzz calls with get ids generated path values practically never hit, so a
@@ -143,9 +201,7 @@ def world(client, db, program, launch, marketer_headers, processor_headers) -> d
     db.session.commit()
     return {
         "headers": {
-            "cardholder": bearer(
-                make_token(sub="cust-1", program=program.slug, roles=["cardholder"])
-            ),
+            "cardholder": cardholder,
             "marketer": marketer_headers,
             "admin": bearer(make_token(sub="ops-1", program=None, roles=["admin"])),
             "processor": bearer(processor_key.secret),
@@ -160,6 +216,9 @@ def world(client, db, program, launch, marketer_headers, processor_headers) -> d
             "key_id": spare_key.record.id,
             "external_ref": "cust-1",
             "slug": program.slug,
+            "challenge_id": challenge["id"],
+            "badge_id": badge["id"],
+            "board_id": f"challenge-{challenge['id']}",
         },
     }
 
