@@ -143,7 +143,9 @@ def test_the_periodic_jobs_come_back_after_redis_is_flushed(app, private_redis):
             "the workers never went idle",
         )
         private_redis.flushdb()
-        assert private_redis.dbsize() == 0  # every job, claim, lock and pointer is gone
+        # Every job, claim, lock and pointer is gone (a live worker may write its own
+        # heartbeat key again at once: only what the chain needs is checked).
+        assert private_redis.exists(*pointers) == 0
         flushed_at = time.monotonic()
 
         # Work only the periodic jobs can do: a row stored five minutes ago that no queue
