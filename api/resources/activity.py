@@ -28,6 +28,7 @@ ITEM_TYPES = (
     "points_clawed_back",
     "points_adjusted",
     "points_expired",
+    "challenge_progress",
     "challenge_completed",
     "challenge_revoked",
     "badge_earned",

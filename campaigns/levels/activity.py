@@ -1,14 +1,15 @@
 """A cardholder's activity feed: points earned and taken back, challenges completed and
-revoked, badges earned, level and tier changes — one newest-first list in plain words.
+revoked, halfway to a challenge's target, badges earned, level and tier changes — one
+newest-first list in plain words.
 
 Items come from four sources, each read newest first from its own table (at most a page plus
 one per source) and merged: `ledger` (earn, bonus, challenge reward, clawback, adjust and
 expiry entries, with their stored explanations; a challenge reward is the challenge's
 completion, a challenge clawback its revocation), `challenge` (completions of challenges
 that grant no points, from their progress rows), `badge` and `event` (`customer.level_changed`,
-`customer.tier_changed`). The order — and the cursor — is `(occurred_at, source, key)`
-descending, `key` a per-source string (zero-padded ids), so pages never skip or repeat an
-item whatever the sources hold at equal times.
+`customer.tier_changed`, `challenge.progress_milestone`). The order — and the cursor — is
+`(occurred_at, source, key)` descending, `key` a per-source string (zero-padded ids), so
+pages never skip or repeat an item whatever the sources hold at equal times.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, true
 
+from campaigns.challenges.feed.halfway import MILESTONE
 from campaigns.challenges.models import Badge, Challenge, ChallengeProgress, CustomerBadge
 from rewards.balances import FALLBACK_SUMMARIES, find_customer
 from rewards.db import db
 from rewards.models import Account, Event, LedgerEntry
 
 LEDGER_KINDS = ("earn", "bonus", "challenge_reward", "clawback", "adjust", "expire")
-EVENT_TYPES = ("customer.level_changed", "customer.tier_changed")
+EVENT_TYPES = ("customer.level_changed", "customer.tier_changed", MILESTONE)
 SOURCES = ("badge", "challenge", "event", "ledger")
 
 Position = tuple[datetime, str, str]  # (occurred_at, source, key): where a page ended
@@ -204,6 +206,8 @@ def _event_item(event: Event) -> ActivityItem:
     payload: dict[str, Any] = event.payload or {}
     if event.type == "customer.level_changed":
         kind, title = "level_changed", _level_title(payload)
+    elif event.type == MILESTONE:
+        kind, title = "challenge_progress", _first(payload, ("summary",)) or "Halfway there"
     else:
         kind, title = "tier_changed", _tier_title(payload)
     return ActivityItem(_utc(event.created_at), "event", _key(event.id), kind, title)
