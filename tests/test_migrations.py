@@ -93,3 +93,75 @@ def test_0009_keys_counters_by_customer_first_and_back(scratch):
     downgrade(directory=directory, revision="0008")
     assert key() == ["campaign_id", "customer_id", "bucket"]
     assert list(db.session.execute(counters)) == [(7, 100, "m:2026-11", 40)]
+
+
+LEDGER_ROW = (
+    "INSERT INTO ledger_entries (id, program_id, account_id, kind, points, state, available_at, "
+    "source_type, idempotency_key, explanation, occurred_at, reverses_entry_id) VALUES "
+    "(:id, 1, :account, :kind, :points, 'available', '2026-03-01 00:00:00+00', 'transaction', "
+    ":key, '{}', '2026-03-01 00:00:00+00', :reverses)"
+)
+
+
+def test_0014_backfills_the_xp_points_and_their_watermark_from_the_ledger(scratch):
+    """What a customer's XP counts as points, summed here by hand: activity lots and the
+    clawbacks taken from a lot; not adjustments, expiry or a clawback with no lot."""
+    directory = scratch.config["MIGRATIONS_DIR"]
+    upgrade(directory=directory, revision="0013")
+    db.session.execute(
+        text(
+            "INSERT INTO programs (id, slug, name, currency, points_name, earn_rate, timezone, "
+            "pending_days, expiry_months, excluded_mccs) VALUES "
+            "(1, 'p', 'P', 'JPY', 'points', 1, 'UTC', 0, 0, '[]')"
+        )
+    )
+    for customer in (10, 11, 12):
+        db.session.execute(
+            text(
+                "INSERT INTO customers (id, program_id, external_ref, status, "
+                "consent_leaderboard, consent_marketing, tags, level, xp) VALUES "
+                "(:c, 1, :ref, 'active', false, false, '[]', 1, 0)"
+            ),
+            {"c": customer, "ref": f"ref-{customer}"},
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO accounts (id, program_id, customer_id, available, pending, "
+                "lifetime_earned, lifetime_redeemed) VALUES (:c, 1, :c, 0, 0, 0, 0)"
+            ),
+            {"c": customer},
+        )
+    rows = [  # (id, account, kind, points, reverses)
+        (1, 10, "earn", 500, None),
+        (2, 10, "bonus", 250, None),
+        (3, 11, "earn", 100, None),
+        (4, 10, "clawback", -200, 1),  # from a lot: counts
+        (5, 10, "adjust", 1000, None),  # not activity
+        (6, 10, "clawback", -50, None),  # no lot: not counted
+        (7, 11, "challenge_reward", 300, None),
+        (8, 10, "expire", -30, 2),  # expiry undoes no activity
+    ]
+    for entry_id, account, kind, points, reverses in rows:
+        db.session.execute(
+            text(LEDGER_ROW),
+            {
+                "id": entry_id,
+                "account": account,
+                "kind": kind,
+                "points": points,
+                "key": f"k-{entry_id}",
+                "reverses": reverses,
+            },
+        )
+    db.session.commit()
+
+    upgrade(directory=directory, revision="0014")
+    found = db.session.execute(
+        text("SELECT id, xp_points, xp_points_upto FROM customers ORDER BY id")
+    ).all()
+    assert [tuple(r) for r in found] == [(10, 550, 8), (11, 400, 7), (12, 0, 0)]
+    db.session.commit()
+
+    downgrade(directory=directory, revision="0013")
+    columns = {c["name"] for c in inspect(db.engine).get_columns("customers")}
+    assert "xp_points" not in columns and "xp_points_upto" not in columns

@@ -3,13 +3,15 @@ taking XP (and levels) back, re-runs writing nothing. Expected figures worked ou
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from campaigns.levels.models import XpEntry
-from rewards.models import Event, Transaction
+from rewards.models import Customer, Event, Transaction
 from rewards.processing import process_chunk
+from tests.challenge_feed_helpers import make_challenge
 from tests.ledger_helpers import enrol, store
 from tests.xp_helpers import (
     challenge,
@@ -157,3 +159,60 @@ def test_xp_rules_and_ladders_are_per_program(db, program, client, marketer_head
     # The other program keeps the defaults (0.1 per point) and no ladder; EUR 2.00 → 2 pts.
     assert standing(theirs.customer_id) == (0, 1)
     assert level_events(theirs.customer_id) == []
+
+
+def test_points_kept_per_customer_match_a_recount_of_the_whole_ledger(
+    db, program, client, marketer_headers
+):
+    """Chunk after chunk of purchases, partial and full refunds and challenge rewards taken
+    back: the points XP counts, kept per customer and summed only over newer entries, equal
+    a sum over every ledger entry of the account done here in SQL; the watermark is the
+    account's newest entry."""
+    configure(client, marketer_headers, per_point="1")
+    make_challenge(program.id, goal={"type": "count", "target": 2}, reward={"points": 70})
+    cards = [enrol(program.id, external_ref=f"cust-{n}") for n in range(3)]
+    rng = random.Random(9)
+    bought: list[tuple[object, str, int]] = []
+    for round_ in range(6):
+        chunk = []
+        for n, card in enumerate(cards):
+            amount = rng.randrange(100, 2000)
+            ref = f"p-{round_}-{n}"
+            chunk.append(store(program.id, card.token, ref, amount_minor=amount, mcc=GROCERIES))
+            bought.append((card, ref, amount))
+        for card, ref, amount in rng.sample(bought, 2):  # partial or full, maybe again
+            part = rng.choice([amount, amount // 3])
+            chunk.append(
+                store(
+                    program.id,
+                    card.token,
+                    f"r-{round_}-{ref}",
+                    kind="refund",
+                    amount_minor=part,
+                    original_external_id=ref,
+                    mcc=GROCERIES,
+                )
+            )
+        process_transactions(chunk)
+        for card in cards:
+            kept, upto = db.session.execute(
+                select(Customer.xp_points, Customer.xp_points_upto).where(
+                    Customer.id == card.customer_id
+                )
+            ).one()
+            recount, newest = db.session.execute(
+                text(
+                    "SELECT COALESCE(SUM(CASE WHEN e.kind IN ('earn', 'bonus', "
+                    "'challenge_reward') OR (e.kind = 'clawback' AND e.reverses_entry_id IS "
+                    "NOT NULL) THEN e.points ELSE 0 END), 0), MAX(e.id) FROM ledger_entries e "
+                    "JOIN accounts a ON a.id = e.account_id WHERE a.customer_id = :c"
+                ),
+                {"c": card.customer_id},
+            ).one()
+            assert (kept, upto) == (recount, newest), (round_, card.customer_id)
+            assert standing(card.customer_id)[0] >= 0
+    clawed = db.session.scalar(text("SELECT count(*) FROM ledger_entries WHERE kind = 'clawback'"))
+    rewarded = db.session.scalar(
+        text("SELECT count(*) FROM ledger_entries WHERE kind = 'challenge_reward'")
+    )
+    assert clawed > 0 and rewarded > 0  # the history had both

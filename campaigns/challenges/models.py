@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -125,6 +126,13 @@ class ChallengeProgress(Model):
         # with the customer last, a board sync for a chunk's customers reads only their rows
         # (a period's rows lie scattered over the heap: 9,500 blocks for 25,000 rows).
         Index("ix_challenge_progress_board", "challenge_id", "period", "customer_id"),
+        # A customer's completed periods (their XP) without reading every period they began.
+        Index(
+            "ix_challenge_progress_completed",
+            "customer_id",
+            postgresql_where=text("status = 'completed'"),
+            sqlite_where=text("status = 'completed'"),
+        ),
     )
 
     customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -6,15 +6,18 @@ activity, not on spendable points) plus every clawback taken from a lot (a refun
 revoked challenge's reward). A clawback with no lot (a refund whose purchase the platform
 never saw) took points no XP was earned from, so it is not counted; nor are manual
 adjustments, redemptions or expiry (the points were earned; spending or losing them undoes
-no activity).
+no activity). They are kept per customer (`customers.xp_points`, up to the ledger entry
+`xp_points_upto`), so a chunk reads only the entries written since, not the whole history.
+Completed periods and streak days are counted from indexed rows of the customer's
+challenges (completed periods; contributions to streak challenges).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from campaigns.challenges.models import Challenge, ChallengeContribution, ChallengeProgress
 from campaigns.levels.models import Level
@@ -35,28 +38,41 @@ class Ladder:
 
 @dataclass(frozen=True)
 class Standing:
-    """A customer's stored XP and level."""
+    """A customer's stored XP and level, and the points XP counted up to a ledger entry."""
 
     program_id: int
     xp: int
     level: int
+    points: int = 0
+    points_upto: int = 0
 
 
-def earned_points(customer_ids: Collection[int]) -> dict[int, int]:
-    """Customer → points earned by activity, net of clawbacks (see the module docstring)."""
+def new_points(marks: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+    """Customer → (points XP counts, newest entry id) among their ledger entries after their
+    watermark in `marks` (customer → entry id): what a chunk adds to `customers.xp_points`.
+    Customers with no newer entry are absent.
+
+    Only newer entries are read, whatever the history: every lot and clawback of an account
+    is written under its account lock by a chunk that commits before the next one for the
+    customer reads, and entry ids only grow, so nothing can appear below a watermark."""
+    if not marks:
+        return {}
+    counted = or_(
+        LedgerEntry.kind.in_(XP_LOT_KINDS),
+        and_(LedgerEntry.kind == "clawback", LedgerEntry.reverses_entry_id.is_not(None)),
+    )
     stmt = (
-        select(Account.customer_id, func.sum(LedgerEntry.points))
-        .join(LedgerEntry, LedgerEntry.account_id == Account.id)
-        .where(
-            among(Account.customer_id, customer_ids),
-            or_(
-                LedgerEntry.kind.in_(XP_LOT_KINDS),
-                and_(LedgerEntry.kind == "clawback", LedgerEntry.reverses_entry_id.is_not(None)),
-            ),
+        select(
+            Account.customer_id,
+            func.coalesce(func.sum(case((counted, LedgerEntry.points), else_=0)), 0),
+            func.max(LedgerEntry.id),
         )
+        .join(LedgerEntry, LedgerEntry.account_id == Account.id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .where(among(Account.customer_id, marks), LedgerEntry.id > Customer.xp_points_upto)
         .group_by(Account.customer_id)
     )
-    return {customer_id: int(points) for customer_id, points in db.session.execute(stmt)}
+    return {c: (int(points), int(upto)) for c, points, upto in db.session.execute(stmt)}
 
 
 def completed_challenges(customer_ids: Collection[int]) -> dict[int, int]:
@@ -75,15 +91,18 @@ def completed_challenges(customer_ids: Collection[int]) -> dict[int, int]:
 def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
     """Customer → distinct local days with a purchase that still counts (not refunded in
     full) towards a streak challenge: a day counts once, however many streaks it feeds."""
+    streaks = list(db.session.scalars(select(Challenge.id).where(Challenge.goal_type == "streak")))
+    if not streaks:
+        return {}
     stmt = (
         select(
             ChallengeContribution.customer_id,
             func.count(ChallengeContribution.local_day.distinct()),
         )
-        .join(Challenge, Challenge.id == ChallengeContribution.challenge_id)
         .where(
+            # Both leading columns of the contributions' (customer, challenge, period) index.
             among(ChallengeContribution.customer_id, customer_ids),
-            Challenge.goal_type == "streak",
+            among(ChallengeContribution.challenge_id, streaks),
             ChallengeContribution.refunded_minor < ChallengeContribution.amount_minor,
         )
         .group_by(ChallengeContribution.customer_id)
@@ -91,20 +110,35 @@ def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
     return dict(db.session.execute(stmt).all())
 
 
-def facts_of(customer_ids: Collection[int]) -> dict[int, Facts]:
-    """Every customer's `Facts` (zeros for one with no activity)."""
-    points = earned_points(customer_ids)
-    challenges = completed_challenges(customer_ids)
-    days = streak_days(customer_ids)
-    return {c: Facts(points.get(c, 0), challenges.get(c, 0), days.get(c, 0)) for c in customer_ids}
+def facts_of(standing: Mapping[int, Standing]) -> tuple[dict[int, Facts], dict[int, int]]:
+    """Every customer's `Facts` (zeros for one with no activity), and the new points
+    watermark of those whose ledger grew (customer → entry id)."""
+    added = new_points({c: s.points_upto for c, s in standing.items()})
+    challenges = completed_challenges(list(standing))
+    days = streak_days(list(standing))
+    facts = {
+        c: Facts(s.points + added.get(c, (0, 0))[0], challenges.get(c, 0), days.get(c, 0))
+        for c, s in standing.items()
+    }
+    return facts, {c: upto for c, (_, upto) in added.items()}
 
 
 def standings(customer_ids: Collection[int]) -> dict[int, Standing]:
     """The customers' stored XP and level."""
-    stmt = select(Customer.id, Customer.program_id, Customer.xp, Customer.level).where(
-        among(Customer.id, customer_ids)
-    )
-    return {row.id: Standing(row.program_id, row.xp, row.level) for row in db.session.execute(stmt)}
+    stmt = select(
+        Customer.id,
+        Customer.program_id,
+        Customer.xp,
+        Customer.level,
+        Customer.xp_points,
+        Customer.xp_points_upto,
+    ).where(among(Customer.id, customer_ids))
+    return {
+        row.id: Standing(
+            row.program_id, row.xp, row.level, row.xp_points or 0, row.xp_points_upto or 0
+        )
+        for row in db.session.execute(stmt)
+    }
 
 
 def program_settings(program_ids: Collection[int]) -> tuple[dict[int, XpRules], dict[int, Ladder]]:

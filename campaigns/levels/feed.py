@@ -3,10 +3,11 @@
 It grants no lots (empty `lot_kinds`, its own `xp` namespace); it only notes whose XP may
 have changed — the customers of the chunk's purchases and of the purchases its refunds
 reached — and in `finish`, after every other extra has written its lots, progress and
-clawbacks, recomputes their XP from scratch (`campaigns.levels.facts`, a few grouped
-queries for the whole chunk). What changed is written set-based in the chunk's transaction:
-`customers.xp` and `customers.level`, one `xp_entries` row per customer whose XP moved, one
-`customer.level_changed` event per level change (up, or down after a clawback), and the
+clawbacks, recomputes their XP (`campaigns.levels.facts`, a few grouped queries for the
+whole chunk, reading only the ledger entries since each customer's watermark). What changed
+is written set-based in the chunk's transaction: `customers.xp` and `customers.level`, the
+points XP counts and their new watermark, one `xp_entries` row per customer whose XP moved,
+one `customer.level_changed` event per level change (up, or down after a clawback), and the
 milestone badges now earned. A re-run computes the same figures and writes nothing.
 
 Those customers' accounts are locked by the chunk, so no other chunk recomputes them at once.
@@ -37,6 +38,11 @@ LEVEL_CHANGED = "customer.level_changed"
 _UPDATE_CUSTOMERS = text(
     "UPDATE customers AS c SET xp = v.xp, level = v.level "
     "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, xp bigint, level int) "
+    "WHERE c.id = v.id"
+)
+_UPDATE_POINTS = text(
+    "UPDATE customers AS c SET xp_points = v.points, xp_points_upto = v.upto "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, points bigint, upto bigint) "
     "WHERE c.id = v.id"
 )
 
@@ -113,8 +119,8 @@ class XpRulesExtra:
             return
         now = self.now or datetime.now().astimezone()
         customer_ids = sorted(self.customers)
-        facts = read.facts_of(customer_ids)
         standing = read.standings(customer_ids)
+        facts, marks = read.facts_of(standing)
         rules, ladders = read.program_settings({s.program_id for s in standing.values()})
         changes = []
         for customer_id in customer_ids:
@@ -128,6 +134,7 @@ class XpRulesExtra:
                     Change(customer_id, was.program_id, was.xp, xp, was.level, level, name)
                 )
         write_changes(changes, ladders)
+        write_points({c: (facts[c].points, upto) for c, upto in marks.items()})
         award_milestones(
             programs={c: standing[c].program_id for c in customer_ids},
             points={c: f.points for c, f in facts.items()},
@@ -171,6 +178,20 @@ def write_changes(changes: list[Change], ladders: dict[int, read.Ladder]) -> Non
     if events:
         stmt = dialect_insert(Event).values(events).on_conflict_do_nothing(index_elements=["key"])
         db.session.execute(stmt)
+
+
+def write_points(points: dict[int, tuple[int, int]]) -> None:
+    """Store the points XP counts and the entry they are counted up to (customer → both)."""
+    if not points:
+        return
+    rows = [{"id": c, "points": p, "upto": upto} for c, (p, upto) in sorted(points.items())]
+    if is_postgres():
+        db.session.execute(_UPDATE_POINTS, {"rows": json_rows(rows)})
+        return
+    db.session.execute(
+        update(Customer),
+        [{"id": r["id"], "xp_points": r["points"], "xp_points_upto": r["upto"]} for r in rows],
+    )
 
 
 def _update_customers(rows: list[dict[str, Any]]) -> None:

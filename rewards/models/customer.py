@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.db import BigId, JSONType, Model, UTCDateTime
@@ -12,7 +12,16 @@ from rewards.db import BigId, JSONType, Model, UTCDateTime
 
 class Customer(Model):
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("program_id", "external_ref"),)
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_ref"),
+        # The hourly tier review finds customers whose review date has come.
+        Index(
+            "ix_customers_tier_review_on",
+            "tier_review_on",
+            postgresql_where=text("tier_review_on IS NOT NULL"),
+            sqlite_where=text("tier_review_on IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
@@ -33,6 +42,10 @@ class Customer(Model):
     leaderboard_opted_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     level: Mapped[int] = mapped_column(default=1)
     xp: Mapped[int] = mapped_column(default=0)
+    # The points XP counts (campaigns.levels.facts), summed over the account's ledger entries
+    # up to entry id `xp_points_upto`: a chunk adds only the entries after it.
+    xp_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    xp_points_upto: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
 
