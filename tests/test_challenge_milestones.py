@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from campaigns.challenges.feed.halfway import write_milestones
 from rewards.db import db
 from rewards.models import Event
 from tests.challenge_feed_helpers import buy, make_challenge, refund, reset_to_received
@@ -95,3 +96,23 @@ def test_the_activity_feed_shows_the_milestone_in_plain_words(db, program, clien
     progress = [i for i in items if i["type"] == "challenge_progress"]
     assert [i["title"] for i in progress] == ["Halfway there: Coffee week (2 of 3)"]
     assert progress[0]["id"].startswith("event:")
+
+
+def test_a_chunk_may_write_more_milestones_than_a_statement_has_parameters(db, program):
+    """14,876 milestones in one 5,000-purchase chunk of the challenge benchmark once failed
+    (65,535 bound parameters at most): they are written as one JSON parameter."""
+    rows = [
+        {
+            "program_id": program.id,
+            "customer_id": n,
+            "type": "challenge.progress_milestone",
+            "key": f"chl-half:{n}:1:c",
+            "payload": {"summary": "Halfway there"},
+        }
+        for n in range(15_000)
+    ]
+    write_milestones(rows)
+    write_milestones(rows[:10])  # a re-run: nothing new
+    db.session.commit()
+    stored = db.session.scalar(select(func.count()).select_from(Event))
+    assert stored == 15_000

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
 from campaigns.challenges.feed.compiled import CompiledChallenge
 from campaigns.challenges.wording import money
-from rewards.db import db, dialect_insert
+from rewards.db import db, dialect_insert, is_postgres, json_rows
 from rewards.models import Event
 
 MILESTONE = "challenge.progress_milestone"
@@ -64,7 +66,22 @@ def milestone_event(
 
 
 def write_milestones(rows: list[dict[str, Any]]) -> None:
-    """Insert the milestone events; one already stored (a re-run) is left as it is."""
-    if rows:
-        stmt = dialect_insert(Event).values(rows).on_conflict_do_nothing(index_elements=["key"])
-        db.session.execute(stmt)
+    """Insert the milestone events (one statement on PostgreSQL, however many: a chunk may
+    pass halfway in tens of thousands of periods); one already stored (a re-run) is left."""
+    if not rows:
+        return
+    if is_postgres():
+        db.session.execute(_INSERT_EVENTS, {"rows": json_rows(rows)})
+        return
+    for start in range(0, len(rows), 500):  # SQLite's limit on bound parameters
+        stmt = dialect_insert(Event).values(rows[start : start + 500])
+        db.session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+
+
+_INSERT_EVENTS = text(
+    "INSERT INTO events (program_id, customer_id, type, key, payload) "
+    "SELECT v.program_id, v.customer_id, v.type, v.key, v.payload "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(program_id bigint, customer_id bigint, "
+    "type text, key text, payload jsonb) "
+    "ON CONFLICT (key) DO NOTHING"
+)
