@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--stats", help="also dump the profile here (pstats format)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--no-profile", action="store_true", help="only time the chunks")
     args = parser.parse_args()
     name = f"rewards_chlprof_{os.getpid()}"
     database_url = common.recreate_database(name).replace("postgresql://", "postgresql+psycopg://")
@@ -93,12 +94,14 @@ def _profile(env: dict[str, str], ids: list[int], args: argparse.Namespace) -> N
         for n, start in enumerate(range(0, len(ids), args.chunk)):
             chunk = ids[start : start + args.chunk]
             began = time.perf_counter()
-            if n:
+            if n and not args.no_profile:
                 profile.enable()
             process_transactions(chunk)
-            if n:
+            if n and not args.no_profile:
                 profile.disable()
             print(f"chunk {n}: {len(chunk):,} transactions in {time.perf_counter() - began:.2f}s")
+    if args.no_profile:
+        return
     if args.stats:
         profile.dump_stats(args.stats)
     pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)

@@ -1,5 +1,6 @@
-"""Redis unreachable while the processor uploads a file: the rows are stored, the answer says
-they are not queued yet, and the sweeper queues them once Redis answers again."""
+"""Redis unreachable while the processor sends a feed (a file, a JSON batch, a Marqeta
+webhook): the rows are stored, the answer says they are not queued yet, and the sweeper
+queues them once Redis answers again."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from api import create_app
 from rewards.models import Transaction
 from tests.ledger_helpers import balance, enrol
 from tests.test_ingest_files import csv_file, csv_line, upload
+from tests.test_marqeta import basic, mq, post
 from workers.jobs import sweep_stranded
 from workers.queues import enqueue_transactions
 
@@ -61,6 +63,58 @@ def test_an_upload_with_redis_up_says_queued_without_a_detail(
     assert response.status_code == 202
     assert response.get_json()["status"] == "queued"
     assert "detail" not in response.get_json()
+
+
+def _tx(n: int) -> dict:
+    return {
+        "external_id": f"j-{n}",
+        "card_token": "card_tok_000001",
+        "kind": "purchase",
+        "amount_minor": 500,
+        "currency": "JPY",
+        "mcc": "5812",
+        "occurred_at": "2026-05-01T12:00:00+09:00",
+    }
+
+
+def test_a_json_batch_and_a_marqeta_webhook_while_redis_is_down_say_stored_not_queued(
+    app, app_without_redis, db, program, processor_headers, run_jobs
+):
+    card = enrol(program.id, token="card_tok_000001")
+    marqeta = basic(processor_headers["Authorization"].removeprefix("Bearer "))
+    with app_without_redis.app_context():
+        client = app_without_redis.test_client()
+        batch = client.post(
+            "/v1/transactions",
+            json={"transactions": [_tx(1), _tx(2)]},
+            headers={**processor_headers, "Idempotency-Key": "batch-1"},
+        )
+        webhook = post(client, marqeta, [mq("c1", "authorization.clearing")])
+
+    assert batch.status_code == 202 and webhook.status_code == 200
+    for body, accepted in ((batch.get_json(), 2), (webhook.get_json(), 1)):
+        assert (body["status"], body["accepted"]) == ("stored", accepted)
+        assert "sweeper" in body["detail"]
+    assert app.extensions["rewards_queues"].queue("feed").count == 0
+    assert sweep_stranded(older_than_seconds=0) == 3
+    run_jobs()
+    assert balance(card.customer_id) == (2 * 500 + 1200, 0)
+
+
+def test_a_json_batch_and_a_webhook_with_redis_up_say_queued(
+    client, db, program, processor_headers
+):
+    enrol(program.id, token="card_tok_000001")
+    marqeta = basic(processor_headers["Authorization"].removeprefix("Bearer "))
+    batch = client.post(
+        "/v1/transactions", json={"transactions": [_tx(1)]}, headers=processor_headers
+    )
+    webhook = post(client, marqeta, [mq("c1", "authorization.clearing")])
+    for body in (batch.get_json(), webhook.get_json()):
+        assert body["status"] == "queued" and "detail" not in body
+    spec = client.get("/v1/openapi.json").get_json()["components"]["schemas"]
+    for name in ("TransactionBatch", "MarqetaResult"):
+        assert spec[name]["properties"]["status"]["enum"] == ["queued", "stored"]
 
 
 def test_enqueueing_reports_chunks_it_could_not_queue_without_raising(

@@ -13,10 +13,16 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from api.auth import auth_doc, program_id, requires
-from api.idempotency import after_commit, commit
+from api.enqueueing import (
+    DETAIL_DESCRIPTION,
+    QUEUED,
+    STATUS_DESCRIPTION,
+    STORED,
+    queue_after_commit,
+)
+from api.idempotency import commit
 from rewards.errors import InvalidInput
 from rewards.marqeta import ingest_webhook
-from workers.queues import enqueue_transactions
 
 blp = Blueprint(
     "marqeta",
@@ -28,6 +34,11 @@ blp = Blueprint(
 
 class MarqetaResultSchema(ma.Schema):
     batch_id = ma.fields.Integer()
+    status = ma.fields.String(
+        validate=ma.validate.OneOf([QUEUED, STORED]),
+        metadata={"description": STATUS_DESCRIPTION},
+    )
+    detail = ma.fields.String(metadata={"description": DETAIL_DESCRIPTION})
     accepted = ma.fields.Integer(metadata={"description": "settled transactions stored now"})
     duplicates = ma.fields.Integer(metadata={"description": "already stored (Marqeta retries)"})
     ignored = ma.fields.Integer(
@@ -93,13 +104,13 @@ class MarqetaFeed(MethodView):
         messages are recognised by the transaction token and counted as duplicates.
         """
         summary, ids = ingest_webhook(program_id=program_id(), items=_webhook_items())
-        if ids:
-            after_commit(lambda: enqueue_transactions(ids))
-        commit()
-        return {
+        body = {
             "batch_id": summary.batch_id,
             "accepted": summary.accepted,
             "duplicates": summary.duplicates,
             "ignored": summary.ignored,
             "rejected": summary.rejected,
         }
+        queue_after_commit(ids, body)
+        commit()
+        return body

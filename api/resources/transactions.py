@@ -13,7 +13,15 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest, ClientDisconnected, UnsupportedMediaType
 
 from api.auth import auth_doc, program_id, requires
-from api.idempotency import after_commit, commit, idempotent
+from api.enqueueing import (
+    DETAIL_DESCRIPTION,
+    QUEUED,
+    STATUS_DESCRIPTION,
+    STORED,
+    mark_not_queued,
+    queue_after_commit,
+)
+from api.idempotency import commit, idempotent
 from rewards.db import db
 from rewards.errors import InvalidInput
 from rewards.feed_files import read_rows
@@ -79,6 +87,11 @@ class RejectionSchema(ma.Schema):
 
 class TransactionBatchSchema(ma.Schema):
     batch_id = ma.fields.Integer()
+    status = ma.fields.String(
+        validate=ma.validate.OneOf([QUEUED, STORED]),
+        metadata={"description": STATUS_DESCRIPTION},
+    )
+    detail = ma.fields.String(metadata={"description": DETAIL_DESCRIPTION})
     accepted = ma.fields.Integer(metadata={"description": "rows stored now"})
     duplicates = ma.fields.Integer(metadata={"description": "valid rows already stored"})
     rejected = ma.fields.List(ma.fields.Nested(RejectionSchema))
@@ -87,15 +100,10 @@ class TransactionBatchSchema(ma.Schema):
 class TransactionFileSchema(ma.Schema):
     batch_id = ma.fields.Integer()
     status = ma.fields.String(
-        validate=ma.validate.OneOf(["queued", "stored"]),
-        metadata={
-            "description": "queued: every row stored is queued for processing; stored: "
-            "the rows are stored but the queue was unreachable, the sweeper queues them"
-        },
+        validate=ma.validate.OneOf([QUEUED, STORED]),
+        metadata={"description": STATUS_DESCRIPTION},
     )
-    detail = ma.fields.String(
-        metadata={"description": "what happens next, when the status is `stored`"}
-    )
+    detail = ma.fields.String(metadata={"description": DETAIL_DESCRIPTION})
     accepted = ma.fields.Integer()
     duplicates = ma.fields.Integer()
     rejected = ma.fields.Integer(metadata={"description": "number of rejected rows"})
@@ -134,11 +142,6 @@ def _batch_rows() -> list[Any]:
     return body["transactions"]
 
 
-def _enqueue_after_commit(ids: list[int]) -> None:
-    if ids:
-        after_commit(lambda: enqueue_transactions(ids))
-
-
 @blp.route("/transactions")
 class Transactions(MethodView):
     @blp.doc(**auth_doc("apiKey", problems=(400, 409, 413, 415, 422)))
@@ -160,21 +163,24 @@ class Transactions(MethodView):
         rows = _batch_rows()
         program = db.session.get_one(Program, program_id())
         batch = open_batch(program_id=program.id, source="api")
+        stored: list[int] = []
         summary = ingest_rows(
             batch=batch,
             validator=RowValidator(program_currency=program.currency),
             rows=rows,
-            on_chunk=_enqueue_after_commit,
+            on_chunk=stored.extend,
             chunk_rows=max(len(rows), 1),
         )
         finish_batch(batch)
         body = summary.as_dict()
-        return {
+        result = {
             "batch_id": body["batch_id"],
             "accepted": body["accepted"],
             "duplicates": body["duplicates"],
             "rejected": body["rejections"],
-        }, 202
+        }
+        queue_after_commit(stored, result)
+        return result, 202
 
 
 def _format_of(content_type: str | None, filename: str | None) -> str | None:
@@ -284,13 +290,8 @@ class TransactionFiles(MethodView):
         finish_batch(batch)
         commit()
         body = summary.as_dict()
-        body["status"] = "queued"
+        body["status"] = QUEUED
         if g.get("upload_not_queued"):
-            body["status"] = "stored"
-            body["detail"] = (
-                "The rows are stored, but the job queue is unreachable: processing starts "
-                "when the sweeper re-enqueues them, within a few minutes of the queue being "
-                "back; there is no need to send the file again."
-            )
+            mark_not_queued(body)
         del body["ignored"]
         return body, 202
