@@ -130,3 +130,22 @@ def test_the_file_upload_spec_documents_both_statuses(client):
     schema = spec["components"]["schemas"]["TransactionFile"]["properties"]
     assert schema["status"]["enum"] == ["queued", "stored"]
     assert "detail" in schema
+
+
+def test_the_import_file_command_says_when_rows_are_stored_but_not_queued(
+    app, app_without_redis, db, program, tmp_path
+):
+    enrol(program.id, token="card_tok_000001")
+    path = tmp_path / "feed.csv"
+    path.write_bytes(csv_file([csv_line(n) for n in range(1, 4)]))
+    with app_without_redis.app_context():
+        result = app_without_redis.test_cli_runner().invoke(
+            args=["import-file", str(path), "--program", program.slug]
+        )
+    assert result.exit_code == 0, result.output
+    assert "accepted 3" in result.output
+    assert "stored, not queued: 3 rows wait for the sweeper" in result.output
+    assert sweep_stranded(older_than_seconds=0) == 3
+
+    ok = app.test_cli_runner().invoke(args=["import-file", str(path), "--program", program.slug])
+    assert "not queued" not in ok.output  # all duplicates now, and the queue answers

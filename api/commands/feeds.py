@@ -50,12 +50,14 @@ def import_file(path: Path, slug: str, file_format: str | None) -> None:
             raise click.ClickException(f"{exc.detail} {exc.errors}") from exc
         batch = open_batch(program_id=program.id, source="cli", filename=path.name)
         db.session.commit()
-        shown = 0
+        shown, not_queued = 0, 0
 
         def on_chunk(ids: list[int]) -> None:
-            nonlocal shown
+            nonlocal shown, not_queued
             db.session.commit()
-            enqueue_transactions(ids)
+            # Once the queue failed, later chunks go straight to the sweeper (no wait per chunk).
+            if not_queued or not enqueue_transactions(ids).complete:
+                not_queued += len(ids)
             bar.update(counted.bytes_read - shown)
             shown = counted.bytes_read
 
@@ -72,6 +74,13 @@ def import_file(path: Path, slug: str, file_format: str | None) -> None:
     )
     for rejection in summary.rejections[:10]:
         click.echo(f"  row {rejection['index']}: {rejection['errors']}")
+    if not_queued:
+        click.echo(
+            f"stored, not queued: {not_queued} rows wait for the sweeper (the job queue is "
+            "unreachable); processing starts within minutes of it being back, no need to "
+            "import again",
+            err=True,
+        )
 
 
 @click.command("import-customers")

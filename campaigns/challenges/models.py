@@ -143,6 +143,9 @@ class ChallengeProgress(Model):
     status: Mapped[str] = mapped_column(String(16), default="active")
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a purchase first took the period to half its target without completing it (the
+    # "halfway there" milestone of the activity feed); never cleared.
+    halfway_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     awards: Mapped[int] = mapped_column(default=0, server_default="0")
     # The live award: its points and ledger lot (a clawback on revocation reverses that lot).
     reward_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

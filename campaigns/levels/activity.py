@@ -6,8 +6,8 @@ Items come from four sources, each read newest first from its own table (at most
 one per source) and merged: `ledger` (earn, bonus, challenge reward, clawback, adjust and
 expiry entries, with their stored explanations; a challenge reward is the challenge's
 completion, a challenge clawback its revocation), `challenge` (completions of challenges
-that grant no points, from their progress rows), `badge` and `event` (`customer.level_changed`,
-`customer.tier_changed`, `challenge.progress_milestone`). The order — and the cursor — is
+that grant no points, and "halfway there" milestones, from their progress rows), `badge` and
+`event` (`customer.level_changed`, `customer.tier_changed`). The order — and the cursor — is
 `(occurred_at, source, key)` descending, `key` a per-source string (zero-padded ids), so
 pages never skip or repeat an item whatever the sources hold at equal times.
 """
@@ -21,14 +21,14 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, true
 
-from campaigns.challenges.feed.halfway import MILESTONE
+from campaigns.challenges.feed.halfway import milestone_title
 from campaigns.challenges.models import Badge, Challenge, ChallengeProgress, CustomerBadge
 from rewards.balances import FALLBACK_SUMMARIES, find_customer
 from rewards.db import db
-from rewards.models import Account, Event, LedgerEntry
+from rewards.models import Account, Event, LedgerEntry, Program
 
 LEDGER_KINDS = ("earn", "bonus", "challenge_reward", "clawback", "adjust", "expire")
-EVENT_TYPES = ("customer.level_changed", "customer.tier_changed", MILESTONE)
+EVENT_TYPES = ("customer.level_changed", "customer.tier_changed")
 SOURCES = ("badge", "challenge", "event", "ledger")
 
 Position = tuple[datetime, str, str]  # (occurred_at, source, key): where a page ended
@@ -66,6 +66,7 @@ def activity_page(
     items = [
         *_ledger_items(customer.id, limit, after),
         *_challenge_items(customer.id, limit, after),
+        *_halfway_items(customer.id, limit, after),
         *_badge_items(customer.id, limit, after),
         *_event_items(customer.id, program_id, limit, after),
     ]
@@ -166,6 +167,42 @@ def _challenge_items(customer_id: int, limit: int, after: Position | None) -> li
     return [i for i in items if after is None or i.position < after]
 
 
+def _halfway_items(customer_id: int, limit: int, after: Position | None) -> list[ActivityItem]:
+    """Periods a purchase took to half their target ("halfway there")."""
+    stmt = (
+        select(ChallengeProgress.challenge_id, ChallengeProgress.period)
+        .add_columns(
+            ChallengeProgress.halfway_at,
+            ChallengeProgress.target,
+            Challenge.name,
+            Challenge.goal_type,
+            Program.currency,
+        )
+        .join(Challenge, Challenge.id == ChallengeProgress.challenge_id)
+        .join(Program, Program.id == Challenge.program_id)
+        .where(
+            ChallengeProgress.customer_id == customer_id,
+            ChallengeProgress.halfway_at.is_not(None),
+        )
+        .order_by(ChallengeProgress.halfway_at.desc())
+    )
+    if after is not None:
+        stmt = stmt.where(ChallengeProgress.halfway_at <= after[0])
+    items = [
+        ActivityItem(
+            _utc(at),
+            "challenge",
+            f"{_key(challenge_id)}:{period}:half",
+            "challenge_progress",
+            milestone_title(name, goal_type, target, currency),
+        )
+        for challenge_id, period, at, target, name, goal_type, currency in db.session.execute(
+            stmt.limit(limit + 1)
+        )
+    ]
+    return [i for i in items if after is None or i.position < after]
+
+
 def _badge_items(customer_id: int, limit: int, after: Position | None) -> list[ActivityItem]:
     stmt = (
         select(CustomerBadge.badge_id, CustomerBadge.awarded_at, Badge.name, Badge.description)
@@ -206,8 +243,6 @@ def _event_item(event: Event) -> ActivityItem:
     payload: dict[str, Any] = event.payload or {}
     if event.type == "customer.level_changed":
         kind, title = "level_changed", _level_title(payload)
-    elif event.type == MILESTONE:
-        kind, title = "challenge_progress", _first(payload, ("summary",)) or "Halfway there"
     else:
         kind, title = "tier_changed", _tier_title(payload)
     return ActivityItem(_utc(event.created_at), "event", _key(event.id), kind, title)

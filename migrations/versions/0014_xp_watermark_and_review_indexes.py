@@ -1,9 +1,11 @@
-"""XP points kept per customer up to a ledger entry (a chunk sums only newer entries), and
-indexes for the XP and tier reads that scanned a customer's or the whole table's history
+"""XP points kept per customer up to a ledger entry (a chunk sums only newer entries),
+indexes for the XP and tier reads that scanned a customer's or the whole table's history,
+and the "halfway there" moment of challenge progress
 
 - customers.xp_points / xp_points_upto: backfilled from the ledger as it stands;
 - ix_challenge_progress_completed: a customer's completed periods;
-- ix_customers_tier_review_on: customers whose tier review date has come.
+- ix_customers_tier_review_on: customers whose tier review date has come;
+- challenge_progress.halfway_at, and room on its pages for updates in place (fillfactor).
 
 Revision ID: 0014
 Revises: 0013
@@ -40,6 +42,8 @@ def upgrade():
                                       nullable=False))
         batch_op.add_column(sa.Column('xp_points_upto', sa.BigInteger(), server_default='0',
                                       nullable=False))
+    with op.batch_alter_table('challenge_progress') as batch_op:
+        batch_op.add_column(sa.Column('halfway_at', sa.DateTime(timezone=True), nullable=True))
     postgres = op.get_bind().dialect.name == 'postgresql'
     if postgres:
         # Workers of the previous release may be writing lots: wait for those in flight and
@@ -69,6 +73,8 @@ def downgrade():
         op.execute('ALTER TABLE challenge_progress RESET (fillfactor)')
     op.drop_index('ix_customers_tier_review_on', table_name='customers')
     op.drop_index('ix_challenge_progress_completed', table_name='challenge_progress')
+    with op.batch_alter_table('challenge_progress') as batch_op:
+        batch_op.drop_column('halfway_at')
     with op.batch_alter_table('customers') as batch_op:
         batch_op.drop_column('xp_points_upto')
         batch_op.drop_column('xp_points')

@@ -1,25 +1,16 @@
 """Progress milestones of challenge periods for the activity feed: "halfway there".
 
 A purchase that takes a period from below half its target to at least half, without
-completing it, is a milestone: a `challenge.progress_milestone` event in the chunk's
-transaction, keyed per (customer, challenge, period), so a period has at most one however
-often refunds take it back below half and purchases above it again, and a re-run of the
-chunk writes nothing new. Half is rounded up (2 of 3, 3 of 5, ¥25,000 of ¥50,000); a target
-of 1 has no halfway point (its first purchase completes it).
+completing it, sets the period's `halfway_at` (the purchase's time) in the same progress
+row write as its progress: at most once per period, however often refunds take it back below
+half and purchases above it again (it is never cleared), and a re-run of the chunk changes
+nothing. Half is rounded up (2 of 3, 3 of 5, ¥2,501 of ¥5,001); a target of 1 has no
+halfway point (its first purchase completes it).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import text
-
-from campaigns.challenges.feed.compiled import CompiledChallenge
 from campaigns.challenges.wording import money
-from rewards.db import db, dialect_insert, is_postgres, json_rows
-from rewards.models import Event
-
-MILESTONE = "challenge.progress_milestone"
 
 
 def halfway(target: int) -> int:
@@ -33,55 +24,9 @@ def reached(before: int, after: int, target: int) -> bool:
     return target > 1 and before < half <= after < target
 
 
-def milestone_event(
-    *,
-    program_id: int,
-    customer_id: int,
-    challenge: CompiledChallenge,
-    period: str,
-    value: int,
-    target: int,
-    currency: str,
-) -> dict[str, Any]:
-    """The event row of one period passing halfway."""
-    if challenge.goal.type == "spend":
-        done = f"{money(value, currency)} of {money(target, currency)}"
-    else:
-        done = f"{value} of {target}"
-    return {
-        "program_id": program_id,
-        "customer_id": customer_id,
-        "type": MILESTONE,
-        "key": f"chl-half:{customer_id}:{challenge.id}:{period}",
-        "payload": {
-            "challenge_id": challenge.id,
-            "challenge_name": challenge.name,
-            "period": period,
-            "milestone": "halfway",
-            "value": value,
-            "target": target,
-            "summary": f"Halfway there: {challenge.name} ({done})",
-        },
-    }
-
-
-def write_milestones(rows: list[dict[str, Any]]) -> None:
-    """Insert the milestone events (one statement on PostgreSQL, however many: a chunk may
-    pass halfway in tens of thousands of periods); one already stored (a re-run) is left."""
-    if not rows:
-        return
-    if is_postgres():
-        db.session.execute(_INSERT_EVENTS, {"rows": json_rows(rows)})
-        return
-    for start in range(0, len(rows), 500):  # SQLite's limit on bound parameters
-        stmt = dialect_insert(Event).values(rows[start : start + 500])
-        db.session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
-
-
-_INSERT_EVENTS = text(
-    "INSERT INTO events (program_id, customer_id, type, key, payload) "
-    "SELECT v.program_id, v.customer_id, v.type, v.key, v.payload "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS v(program_id bigint, customer_id bigint, "
-    "type text, key text, payload jsonb) "
-    "ON CONFLICT (key) DO NOTHING"
-)
+def milestone_title(name: str, goal_type: str, target: int, currency: str) -> str:
+    """The activity feed's line: "Halfway there: Coffee week (2 of 3)"; spend goals in money
+    ("half of ¥5,000": a purchase may pass half by any amount)."""
+    if goal_type == "spend":
+        return f"Halfway there: {name} (half of {money(target, currency)})"
+    return f"Halfway there: {name} ({halfway(target)} of {target})"

@@ -82,6 +82,7 @@ class Progress:
     reward_points: int = 0
     reward_key: str | None = None  # ledger key of the live award's lot
     completed_at: datetime | None = None
+    halfway_at: datetime | None = None
     revoked_at: datetime | None = None
     current_streak: int = 0
     best_streak: int = 0
@@ -162,6 +163,7 @@ class Progress:
             "target": self.target,
             "status": self.status,
             "completed_at": self.completed_at,
+            "halfway_at": self.halfway_at,
             "revoked_at": self.revoked_at,
             "awards": self.awards,
             "reward_points": self.reward_points,

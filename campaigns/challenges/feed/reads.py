@@ -120,6 +120,7 @@ _PROGRESS = (
     "reward_points",
     "reward_key",
     "completed_at",
+    "halfway_at",
     "revoked_at",
     "current_streak",
     "best_streak",

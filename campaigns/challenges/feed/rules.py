@@ -15,7 +15,7 @@ from campaigns.audiences.segments import segment_memberships
 from campaigns.challenges.completion import AWARD, COMPLETED, may_complete, settle
 from campaigns.challenges.feed import reads, writes
 from campaigns.challenges.feed.compiled import ChallengeSet, CompiledChallenge, challenge_set
-from campaigns.challenges.feed.halfway import milestone_event, reached, write_milestones
+from campaigns.challenges.feed.halfway import reached
 from campaigns.challenges.feed.progress import Counted, Progress
 from campaigns.challenges.feed.reversals import Reversals
 from campaigns.challenges.goals import Contribution
@@ -71,7 +71,6 @@ class ChallengeRules(Reversals):
         self.completed: dict[tuple[int, int], int] = {}  # (customer, challenge) → periods
         self.offered: tuple[int, int, list[Step]] | None = None
         self.badges: list[dict[str, Any]] = []
-        self.milestones: list[dict[str, Any]] = []  # `halfway` events
         self.counters: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self._purchases_read: set[int] = set()
         self._customers_read: set[int] = set()
@@ -243,18 +242,9 @@ class ChallengeRules(Reversals):
             row = self._row(customer_id, c, period)
             before = row.value
             row.add(step.contribution, c.goal)
-            if reached(before, row.value, row.target) and row.status != COMPLETED:
-                self.milestones.append(
-                    milestone_event(
-                        program_id=tx.program_id,
-                        customer_id=customer_id,
-                        challenge=c,
-                        period=period,
-                        value=row.value,
-                        target=row.target,
-                        currency=self.currencies[tx.program_id],
-                    )
-                )
+            fresh = row.halfway_at is None and row.status != COMPLETED
+            if fresh and reached(before, row.value, row.target):
+                row.halfway_at = tx.occurred_at
             self.counted[tx.id].append(
                 Counted(
                     transaction_id=tx.id,
@@ -313,5 +303,4 @@ class ChallengeRules(Reversals):
         )
         writes.upsert_progress([r.row() for _, r in sorted(self.rows.items()) if r.changed])
         writes.award_badges(self.badges)
-        write_milestones(self.milestones)
         writes.add_counters(self.counters)

@@ -40,24 +40,24 @@ _UPDATE_REFUNDED = text(
 # stays the one the row was created with; the live award's lot is found by its key.
 _UPSERT_PROGRESS = text(
     "INSERT INTO challenge_progress (customer_id, challenge_id, period, value, target, status, "
-    "completed_at, revoked_at, awards, reward_points, reward_entry_id, current_streak, "
-    "best_streak, last_active_day, freeze_used_on, tally) "
+    "completed_at, halfway_at, revoked_at, awards, reward_points, reward_entry_id, "
+    "current_streak, best_streak, last_active_day, freeze_used_on, tally) "
     "SELECT v.customer_id, v.challenge_id, v.period, v.value, v.target, v.status, "
-    "v.completed_at, v.revoked_at, v.awards, v.reward_points, e.id, v.current_streak, "
-    "v.best_streak, v.last_active_day, v.freeze_used_on, v.tally "
+    "v.completed_at, v.halfway_at, v.revoked_at, v.awards, v.reward_points, e.id, "
+    "v.current_streak, v.best_streak, v.last_active_day, v.freeze_used_on, v.tally "
     "FROM json_to_recordset(CAST(:rows AS json)) AS v(customer_id bigint, challenge_id bigint, "
     "period text, value bigint, target bigint, status text, completed_at timestamptz, "
-    "revoked_at timestamptz, awards integer, reward_points bigint, reward_key text, "
-    "current_streak integer, best_streak integer, last_active_day date, freeze_used_on date, "
-    "tally jsonb) "
+    "halfway_at timestamptz, revoked_at timestamptz, awards integer, reward_points bigint, "
+    "reward_key text, current_streak integer, best_streak integer, last_active_day date, "
+    "freeze_used_on date, tally jsonb) "
     "LEFT JOIN ledger_entries AS e ON e.idempotency_key = v.reward_key "
     "ON CONFLICT (customer_id, challenge_id, period) DO UPDATE SET "
     "value = EXCLUDED.value, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, "
-    "revoked_at = EXCLUDED.revoked_at, awards = EXCLUDED.awards, "
-    "reward_points = EXCLUDED.reward_points, reward_entry_id = EXCLUDED.reward_entry_id, "
-    "current_streak = EXCLUDED.current_streak, best_streak = EXCLUDED.best_streak, "
-    "last_active_day = EXCLUDED.last_active_day, freeze_used_on = EXCLUDED.freeze_used_on, "
-    "tally = EXCLUDED.tally, updated_at = now()"
+    "halfway_at = EXCLUDED.halfway_at, revoked_at = EXCLUDED.revoked_at, "
+    "awards = EXCLUDED.awards, reward_points = EXCLUDED.reward_points, "
+    "reward_entry_id = EXCLUDED.reward_entry_id, current_streak = EXCLUDED.current_streak, "
+    "best_streak = EXCLUDED.best_streak, last_active_day = EXCLUDED.last_active_day, "
+    "freeze_used_on = EXCLUDED.freeze_used_on, tally = EXCLUDED.tally, updated_at = now()"
 )
 # Only badges of the challenge's own program that are not retired: a badge id a marketer
 # mistyped or retired must not fail the chunk (nor be given).
@@ -194,7 +194,7 @@ def add_counters(deltas: dict[int, list[int]]) -> None:
 
 
 _DAYS = ("local_day", "last_active_day", "freeze_used_on")
-_MOMENTS = ("completed_at", "revoked_at", "updated_at", "awarded_at", "created_at")
+_MOMENTS = ("completed_at", "halfway_at", "revoked_at", "updated_at", "awarded_at", "created_at")
 
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:
