@@ -148,6 +148,8 @@ def _document_problems(operation: dict[str, Any]) -> None:
     responses.pop("default", None)  # a catch-all would make every status "documented"
     statuses = {int(status) for status in responses if _is_error(status)}
     statuses.add(429)
+    if any(p.get("in") == "query" for p in operation.get("parameters", ())):
+        statuses.add(422)  # an unknown query parameter (see api.extensions)
     if "requestBody" in operation:
         statuses |= {400, 413}
     for status in sorted(statuses):

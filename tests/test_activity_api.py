@@ -151,3 +151,32 @@ def test_another_programs_customer_with_the_same_ref_sees_only_their_own(
 def test_unknown_cardholder_is_a_404(client, cardholder_headers):
     response = client.get("/v1/me/activity", headers=cardholder_headers)
     assert response.status_code == 404
+
+
+def test_many_items_at_one_moment_page_without_skipping_or_repeating(db, program, client):
+    """One purchase passes half of six challenges and completes four that give no points, all
+    at its own moment: every page size still lists each item exactly once."""
+    from tests.challenge_feed_helpers import buy, make_challenge
+
+    halfway = [
+        make_challenge(program.id, name=f"Half {n}", goal={"type": "count", "target": 2})
+        for n in range(6)
+    ]
+    done = [
+        make_challenge(
+            program.id, name=f"Done {n}", goal={"type": "count", "target": 1}, reward={"xp": 5}
+        )
+        for n in range(4)
+    ]
+    card = enrol(program.id, external_ref="cust-1")
+    buy(card, "p-1", MARCH_1)
+    headers = bearer(make_token(sub="cust-1", program=program.slug, roles=["cardholder"]))
+    everything = _all(client, headers, 100)
+    expected = {f"Halfway there: Half {n} (1 of 2)" for n in range(6)} | {
+        f"Challenge completed: Done {n}" for n in range(4)
+    }
+    assert expected <= {i["title"] for i in everything}
+    assert len(halfway) + len(done) == len(expected)
+    for limit in (1, 2, 3, 4, 7):
+        paged = _all(client, headers, limit)
+        assert [i["id"] for i in paged] == [i["id"] for i in everything], limit

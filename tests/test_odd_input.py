@@ -103,3 +103,29 @@ def _b64(text: str) -> str:
 def test_a_cursor_that_is_not_ours_is_422_naming_it(client, admin_headers, cursor):
     body = _problem(client.get(f"/v1/programs?cursor={cursor}", headers=admin_headers), 422)
     assert list(body["errors"]) == ["cursor"]
+
+
+@pytest.mark.parametrize(
+    "path, role",
+    [
+        ("/v1/campaigns?stauts=active", "marketer"),
+        ("/v1/challenges?limit=5&colour=red", "marketer"),
+        ("/v1/me/activity?limt=5", "cardholder"),
+    ],
+)
+def test_an_unknown_query_parameter_is_422_naming_it(client, program, path, role):
+    """A misspelt filter is refused, not ignored with unfiltered results; the spec says so."""
+    subject = "cust-1" if role == "cardholder" else "mkt-1"
+    headers = bearer(make_token(sub=subject, program=program.slug, roles=[role]))
+    response = client.get(path, headers=headers)
+    assert response.status_code == 422, response.json
+    assert response.content_type == "application/problem+json"
+    unknown = path.split("?")[1].split("&")[-1].split("=")[0]
+    assert set(response.json["errors"]) == {unknown}
+    spec = client.get("/v1/openapi.json").json
+    for item in spec["paths"].values():
+        for method, operation in item.items():
+            if method == "parameters":  # path-level, not an operation
+                continue
+            if any(p["in"] == "query" for p in operation.get("parameters", [])):
+                assert "422" in operation["responses"], operation["operationId"]

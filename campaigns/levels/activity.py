@@ -140,66 +140,75 @@ def _points_type(entry: LedgerEntry) -> str:
 
 def _challenge_items(customer_id: int, limit: int, after: Position | None) -> list[ActivityItem]:
     """Completions of challenges without a points reward (those with one are ledger items)."""
-    stmt = (
-        select(ChallengeProgress.challenge_id, ChallengeProgress.period)
-        .add_columns(ChallengeProgress.completed_at, Challenge.name)
-        .join(Challenge, Challenge.id == ChallengeProgress.challenge_id)
-        .where(
-            ChallengeProgress.customer_id == customer_id,
+    items = [
+        ActivityItem(at, "challenge", key, "challenge_completed", f"Challenge completed: {name}")
+        for at, key, name, _, _, _ in _progress_moments(
+            customer_id,
+            limit,
+            after,
+            ChallengeProgress.completed_at,
             ChallengeProgress.status == "completed",
             ChallengeProgress.reward_entry_id.is_(None),
-            ChallengeProgress.completed_at.is_not(None),
         )
-        .order_by(ChallengeProgress.completed_at.desc())
-    )
-    if after is not None:
-        stmt = stmt.where(ChallengeProgress.completed_at <= after[0])
-    items = [
-        ActivityItem(
-            _utc(completed_at),
-            "challenge",
-            f"{_key(challenge_id)}:{period}",
-            "challenge_completed",
-            f"Challenge completed: {name}",
-        )
-        for challenge_id, period, completed_at, name in db.session.execute(stmt.limit(limit + 1))
     ]
-    return [i for i in items if after is None or i.position < after]
+    return _after(items, after)
 
 
 def _halfway_items(customer_id: int, limit: int, after: Position | None) -> list[ActivityItem]:
     """Periods a purchase took to half their target ("halfway there")."""
+    items = [
+        ActivityItem(
+            at,
+            "challenge",
+            f"{key}:half",
+            "challenge_progress",
+            milestone_title(name, goal_type, target, currency),
+        )
+        for at, key, name, goal_type, target, currency in _progress_moments(
+            customer_id, limit, after, ChallengeProgress.halfway_at
+        )
+    ]
+    return _after(items, after)
+
+
+def _progress_moments(
+    customer_id: int, limit: int, after: Position | None, moment: Any, *where: Any
+) -> list[tuple[datetime, str, str, str, int, str]]:
+    """(moment, key, challenge name, goal type, target, currency) of the customer's progress
+    rows with `moment` set (and `where`): a page plus one of those older than the cursor's
+    moment, and every row at exactly that moment (one purchase completes or passes half of
+    many periods at once; `_after` keeps those past the cursor's key). Keys are
+    `{challenge id, zero-padded}:{period}`."""
     stmt = (
-        select(ChallengeProgress.challenge_id, ChallengeProgress.period)
-        .add_columns(
-            ChallengeProgress.halfway_at,
-            ChallengeProgress.target,
+        select(
+            ChallengeProgress.challenge_id,
+            ChallengeProgress.period,
+            moment,
             Challenge.name,
             Challenge.goal_type,
+            ChallengeProgress.target,
             Program.currency,
         )
         .join(Challenge, Challenge.id == ChallengeProgress.challenge_id)
         .join(Program, Program.id == Challenge.program_id)
-        .where(
-            ChallengeProgress.customer_id == customer_id,
-            ChallengeProgress.halfway_at.is_not(None),
-        )
-        .order_by(ChallengeProgress.halfway_at.desc())
+        .where(ChallengeProgress.customer_id == customer_id, moment.is_not(None), *where)
     )
+    # Newest first, then by key (the zero-padded id, then the period) as the feed orders.
+    newest = stmt.order_by(
+        moment.desc(), ChallengeProgress.challenge_id.desc(), ChallengeProgress.period.desc()
+    )
+    pages = [newest.limit(limit + 1)]
     if after is not None:
-        stmt = stmt.where(ChallengeProgress.halfway_at <= after[0])
-    items = [
-        ActivityItem(
-            _utc(at),
-            "challenge",
-            f"{_key(challenge_id)}:{period}:half",
-            "challenge_progress",
-            milestone_title(name, goal_type, target, currency),
-        )
-        for challenge_id, period, at, target, name, goal_type, currency in db.session.execute(
-            stmt.limit(limit + 1)
-        )
+        pages = [pages[0].where(moment < after[0]), stmt.where(moment == after[0])]
+    return [
+        (_utc(at), f"{_key(cid)}:{period}", name, goal, target, currency)
+        for page in pages
+        for cid, period, at, name, goal, target, currency in db.session.execute(page)
     ]
+
+
+def _after(items: list[ActivityItem], after: Position | None) -> list[ActivityItem]:
+    """The items past the cursor (equal moments are ordered by source and key)."""
     return [i for i in items if after is None or i.position < after]
 
 
