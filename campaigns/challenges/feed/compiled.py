@@ -107,6 +107,11 @@ class ChallengeSet:
         }
         self.opt_in = {c.id for c in self.challenges if c.opt_in}
         self.new_merchants = any(c.conditions.first_purchase_at_merchant for c in self.challenges)
+        # Challenges share few windows: each gets the slot of its (equal) window, so a
+        # purchase's period is worked out once per window, looked up by a plain int.
+        slots: dict[Window, int] = {}
+        self.window_slot = {c.id: slots.setdefault(c.window, len(slots)) for c in self.challenges}
+        self.windows = list(slots)
 
 
 _SETS: dict[tuple[int, int], ChallengeSet] = {}

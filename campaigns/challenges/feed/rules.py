@@ -19,7 +19,7 @@ from campaigns.challenges.feed.halfway import reached
 from campaigns.challenges.feed.progress import Counted, Progress
 from campaigns.challenges.feed.reversals import Reversals
 from campaigns.challenges.goals import Contribution
-from campaigns.challenges.windows import Window, local_day
+from campaigns.challenges.windows import local_day
 from campaigns.challenges.wording import describe
 from campaigns.earning.shoppers import load_shoppers
 from campaigns.rules import Purchase, Shopper
@@ -153,14 +153,16 @@ class ChallengeRules(Reversals):
         purchase = Purchase.of(tx)
         shopper = self.shoppers.get(customer_id) or Shopper(customer_id=customer_id)
         qualified = []
-        periods: dict[Window, str | None] = {}  # challenges share few windows
+        periods: dict[int, str | None] = {}  # window slot → period (see ChallengeSet)
+        slots = found.window_slot
         for challenge in found.index.accepting(purchase):
             if (tx.id, challenge.id) in stored:
                 continue
-            window = challenge.window
-            if window not in periods:
-                periods[window] = window.period_of(purchase.occurred_at, zone)
-            period = periods[window]
+            slot = slots[challenge.id]
+            if slot in periods:
+                period = periods[slot]
+            else:
+                period = periods[slot] = found.windows[slot].period_of(purchase.occurred_at, zone)
             if period is None:
                 continue
             if challenge.admits(
