@@ -36,14 +36,9 @@ NAMESPACE = "xp"
 LEVEL_CHANGED = "customer.level_changed"
 
 _UPDATE_CUSTOMERS = text(
-    "UPDATE customers AS c SET xp = v.xp, level = v.level "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, xp bigint, level int) "
-    "WHERE c.id = v.id"
-)
-_UPDATE_POINTS = text(
-    "UPDATE customers AS c SET xp_points = v.points, xp_points_upto = v.upto "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, points bigint, upto bigint) "
-    "WHERE c.id = v.id"
+    "UPDATE customers AS c SET xp = v.xp, level = v.level, xp_points = v.points, "
+    "xp_points_upto = v.upto FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(id bigint, xp bigint, level int, points bigint, upto bigint) WHERE c.id = v.id"
 )
 
 
@@ -122,7 +117,7 @@ class XpRulesExtra:
         standing = read.standings(customer_ids)
         facts, marks = read.facts_of(standing)
         rules, ladders = read.program_settings({s.program_id for s in standing.values()})
-        changes = []
+        changes, rows = [], []
         for customer_id in customer_ids:
             was = standing[customer_id]
             xp = xp_for(facts[customer_id], rules[was.program_id])
@@ -133,8 +128,18 @@ class XpRulesExtra:
                 changes.append(
                     Change(customer_id, was.program_id, was.xp, xp, was.level, level, name)
                 )
+            if (xp, level) != (was.xp, was.level) or customer_id in marks:
+                rows.append(
+                    {
+                        "id": customer_id,
+                        "xp": xp,
+                        "level": level,
+                        "points": facts[customer_id].points,
+                        "upto": marks.get(customer_id, was.points_upto),
+                    }
+                )
         write_changes(changes, ladders)
-        write_points({c: (facts[c].points, upto) for c, upto in marks.items()})
+        write_customers(rows)
         award_milestones(
             programs={c: standing[c].program_id for c in customer_ids},
             points={c: f.points for c, f in facts.items()},
@@ -144,7 +149,8 @@ class XpRulesExtra:
 
 
 def write_changes(changes: list[Change], ladders: dict[int, read.Ladder]) -> None:
-    """Store new XP totals and levels; an XP entry per XP change, an event per level change."""
+    """An XP entry per XP change, an event per level change (`write_customers` stores the
+    new totals and levels)."""
     if not changes:
         return
     moved = [c for c in changes if c.xp_after != c.xp_before]
@@ -167,9 +173,6 @@ def write_changes(changes: list[Change], ladders: dict[int, read.Ladder]) -> Non
             rows,
         )
         entry_of = {customer_id: entry_id for entry_id, customer_id in returned}
-    _update_customers(
-        [{"id": c.customer_id, "xp": c.xp_after, "level": c.level_after} for c in changes]
-    )
     events = [
         _level_event(c, entry_of.get(c.customer_id), ladders[c.program_id])
         for c in changes
@@ -180,25 +183,27 @@ def write_changes(changes: list[Change], ladders: dict[int, read.Ladder]) -> Non
         db.session.execute(stmt)
 
 
-def write_points(points: dict[int, tuple[int, int]]) -> None:
-    """Store the points XP counts and the entry they are counted up to (customer → both)."""
-    if not points:
+def write_customers(rows: list[dict[str, Any]]) -> None:
+    """Store each customer's XP, level, the points XP counts and the ledger entry they are
+    counted up to (`rows`: id, xp, level, points, upto), one statement for them all."""
+    if not rows:
         return
-    rows = [{"id": c, "points": p, "upto": upto} for c, (p, upto) in sorted(points.items())]
     if is_postgres():
-        db.session.execute(_UPDATE_POINTS, {"rows": json_rows(rows)})
+        db.session.execute(_UPDATE_CUSTOMERS, {"rows": json_rows(rows)})
         return
     db.session.execute(
         update(Customer),
-        [{"id": r["id"], "xp_points": r["points"], "xp_points_upto": r["upto"]} for r in rows],
+        [
+            {
+                "id": r["id"],
+                "xp": r["xp"],
+                "level": r["level"],
+                "xp_points": r["points"],
+                "xp_points_upto": r["upto"],
+            }
+            for r in rows
+        ],
     )
-
-
-def _update_customers(rows: list[dict[str, Any]]) -> None:
-    if is_postgres():
-        db.session.execute(_UPDATE_CUSTOMERS, {"rows": json_rows(rows)})
-    else:
-        db.session.execute(update(Customer), rows)
 
 
 def _level_event(change: Change, entry_id: int | None, ladder: read.Ladder) -> dict[str, Any]:
