@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from flask import current_app
+from sqlalchemy import update
 
 import campaigns.leaderboards.sync as sync_module
 from campaigns.challenges.models import ChallengeProgress
@@ -295,3 +296,32 @@ def test_the_sync_reads_every_challenge_board_at_once_with_the_same_result(app, 
         assert together[spec].shown == one.shown
         assert together[spec].hidden == one.hidden
     assert any(s.shown for s in together.values()) and any(s.hidden for s in together.values())
+
+
+def test_an_opt_out_committed_while_a_sync_writes_is_taken_off_again(app, db, program):
+    """The sync read "may appear", the cardholder opted out (and the PATCH took them off),
+    then the sync wrote their score back: its check after the write takes them off again."""
+    fan = person(program, "ref-fan", xp=50)
+    db.session.commit()
+    fan_id = fan.id
+    store = _store(app)
+    real_write = store.write
+    opted_out = []
+
+    def write_then_opt_out(writes):
+        real_write(writes)
+        if not opted_out:  # another connection commits the opt-out after this write
+            with _db.engine.begin() as conn:
+                conn.execute(
+                    update(Customer)
+                    .where(Customer.id == fan_id)
+                    .values(consent_leaderboard=False, leaderboard_opted_in_at=None)
+                )
+            opted_out.append(True)
+
+    store.write = write_then_opt_out
+    all_time = Board(program.id, "xp", "all")
+
+    sync_customers([fan_id], store=store, now=datetime.now(UTC))
+
+    assert opted_out and store.scores(all_time) == []

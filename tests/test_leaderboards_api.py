@@ -378,3 +378,24 @@ def test_opting_in_or_out_puts_the_cardholder_on_or_off_every_board_at_once(
     assert opted_out.status_code == 200, opted_out.json
     assert boards.scores(all_time) == []
     assert boards.scores(spec.board) == []
+
+
+def test_a_read_never_shows_someone_who_may_no_longer_appear_however_many_they_are(
+    client, db, program
+):
+    """Four at the top lose the right to appear with no sync in between (an enrolment file
+    corrects their birth dates): a read with a top of 1, far below them, takes them off one
+    per board read as it meets them and, when they keep coming, ranks from PostgreSQL; none of
+    them is ever shown."""
+    people = [person(program, f"ref-t{n}", xp=100 - n, nickname=f"T{n}") for n in range(10)]
+    db.session.commit()
+    assert [e["nickname"] for e in _read(client, "ref-t9", limit=1)["top"]] == ["T0"]
+    for gone in people[:4]:
+        gone.birth_date = MINOR
+    db.session.commit()
+
+    seen = _read(client, "ref-t9", limit=1)
+
+    assert [e["nickname"] for e in seen["top"]] == ["T4"]
+    assert [e["nickname"] for e in seen["around"]] == ["T7", "T8", "T9"]
+    assert seen["you"]["rank"] == 6 and seen["members"] == 6

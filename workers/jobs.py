@@ -101,9 +101,10 @@ def process_transactions(transaction_ids: list[int]) -> dict[str, int]:
 
 
 def sync_leaderboards(transaction_ids: list[int]) -> None:
-    """Copy the chunk's customers' committed scores to the Redis boards. Never fails the
-    job: a board that missed a write is corrected by the customer's next chunk, by
-    `rewards leaderboards rebuild`, or rebuilt on read if Redis lost it. Embedded mode has
+    """Copy the committed scores of the chunk's customers who may appear to the Redis boards.
+    Never fails the job: a board that missed a write is corrected by the customer's next
+    chunk, by `rewards leaderboards rebuild`, or rebuilt on read if Redis lost it; a read never
+    shows anyone who may not appear. Embedded mode has
     no Redis boards (reads rank from PostgreSQL)."""
     if current_app.config.get("REDIS_URL") is None:
         return

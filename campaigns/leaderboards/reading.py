@@ -223,7 +223,10 @@ def _from_redis(
     limit: int,
     store: Leaderboards,
     now: datetime,
-) -> Standing:
+) -> Standing | None:
+    """The standing from Redis with nobody shown who may not appear (they are taken off the
+    board as they are met); None if the last re-read still shows one (many such members at
+    the top at once): the caller then ranks from PostgreSQL, which never shows them."""
     board = spec.board
     standing = store.built_standing(board, caller.id, top=limit, around=AROUND)
     if standing is None:  # Redis lost the board: rebuild it from PostgreSQL
@@ -241,11 +244,13 @@ def _from_redis(
     for _ in range(_REREADS):
         stale = others.may_not_appear(_shown(standing) - {caller.id})
         if not stale:
-            break
+            return standing
         store.set_scores(board, {}, hidden=stale, expires_at=spec.expires_at)
         standing = _placed(
             store.standing(board, caller.id, top=limit, around=AROUND), caller, store, board
         )
+    if others.may_not_appear(_shown(standing) - {caller.id}):
+        return None  # still someone who may not appear: rank from PostgreSQL instead
     return standing
 
 

@@ -54,9 +54,11 @@ def sync_customers(customer_ids: Collection[int], *, store: Leaderboards, now: d
 
     Customers who may not appear are not looked at: most cardholders never opt in, and
     reading their scores only to remove them from boards they are not on was most of a
-    chunk's sync. Consent withdrawn is taken off the boards when it is withdrawn
-    (`sync_customer`); anyone else who may no longer appear is taken off by the next read
-    that would show them (`reading`), and by a rebuild."""
+    chunk's sync. Consent withdrawn in the app is taken off the boards when it is withdrawn
+    (`sync_customer`), and again here if it was withdrawn while this sync ran; anyone else
+    who may no longer appear (a birth date or consent changed by enrolment, an erasure) is
+    taken off by the next read that would show them (`reading`, which never shows them), and
+    by a rebuild."""
     if not customer_ids:
         return 0
     by_program: dict[int, list[int]] = defaultdict(list)
@@ -65,16 +67,23 @@ def sync_customers(customer_ids: Collection[int], *, store: Leaderboards, now: d
     ):
         by_program[program_id].append(customer_id)
     writes: list[Write] = []
-    written = 0
+    written: dict[int, list[int]] = {}
     for program_id, ids in by_program.items():
         today = _today(program_id, now)
         shown = [c for c, ok in may_appear_today(ids, today).items() if ok]
         if not shown:
             continue
-        written += len(shown)
+        written[program_id] = shown
         writes.extend(_writes(program_boards(program_id, now), shown, today))
     store.write(writes)
-    return written
+    # Checked again after the write: an opt-out committed between the read and the write took
+    # its customer off the boards before this wrote them back; take them off again.
+    for program_id, shown in written.items():
+        gone = [c for c, ok in may_appear_today(shown, _today(program_id, now)).items() if not ok]
+        if gone:
+            specs = program_boards(program_id, now)
+            store.write([Write(s.board, {}, gone, s.expires_at) for s in specs])
+    return sum(len(shown) for shown in written.values())
 
 
 def sync_customer(customer_id: int, *, store: Leaderboards, now: datetime) -> None:
