@@ -76,3 +76,26 @@ def test_a_refund_below_half_and_a_rerun_leave_the_first_milestone(db, program, 
     jobs.process_transactions([second])  # a replay of the chunk counts nothing twice
     assert _halfway(card.customer_id) == {cid: _at(1)}
     assert _titles(client, program) == ["Halfway there: Coffee week (2 of 4)"]
+
+
+def test_no_halfway_in_a_period_that_can_no_longer_complete(db, program, client):
+    """A weekly challenge done once (not repeatable): next week's purchases count, but "halfway
+    there" would promise a completion that cannot come."""
+    cid = make_challenge(
+        program.id,
+        name="Coffee week",
+        goal={"type": "count", "target": 3},
+        window={"type": "recurring", "period": "week", "starts_at": "2026-01-05T00:00:00+09:00"},
+        repeatable=False,
+    )
+    card = enrol(program.id, external_ref="cust-1")
+    for day in (0, 1, 2, 7, 8):  # three in the week of 2 March, two in the next
+        buy(card, f"p-{day}", _at(day))
+    db.session.expire_all()
+    rows = db.session.execute(
+        select(ChallengeProgress.period, ChallengeProgress.value, ChallengeProgress.halfway_at)
+        .where(ChallengeProgress.challenge_id == cid)
+        .order_by(ChallengeProgress.period)
+    ).all()
+    assert [tuple(r) for r in rows] == [("w:2026-W10", 3, _at(1)), ("w:2026-W11", 2, None)]
+    assert _titles(client, program) == ["Halfway there: Coffee week (2 of 3)"]

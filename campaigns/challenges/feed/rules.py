@@ -46,6 +46,7 @@ class Step:
     period: str
     contribution: Contribution
     completes: bool
+    open: bool  # not completed, and may still complete (not "once" and done elsewhere)
 
 
 class ChallengeRules(Reversals):
@@ -184,7 +185,7 @@ class ChallengeRules(Reversals):
         contribution = Contribution(tx.id, tx.amount_minor, day, tx.merchant_id, tx.category)
         for challenge, period in qualified:
             row = self._row(customer_id, challenge, period)
-            completes = False
+            completes = allowed = False
             # A completed period stays completed whatever a purchase adds (values only grow),
             # and one that may not complete needs no value: most pairs stop here.
             if row.status != COMPLETED:
@@ -198,7 +199,7 @@ class ChallengeRules(Reversals):
                         status=row.status, value=value, target=row.target, may_complete=True
                     )
                     completes = settlement.action == AWARD
-            steps.append(Step(challenge, period, contribution, completes))
+            steps.append(Step(challenge, period, contribution, completes, allowed))
             if completes and challenge.reward_points > 0:
                 awards.append(self._award(tx, customer_id, challenge, row, period))
         self.offered = (tx.id, customer_id, steps)
@@ -244,7 +245,8 @@ class ChallengeRules(Reversals):
             row = self._row(customer_id, c, period)
             before = row.value
             row.add(step.contribution, c.goal)
-            fresh = row.halfway_at is None and row.status != COMPLETED
+            # Halfway only where the period can still be completed.
+            fresh = row.halfway_at is None and step.open
             if fresh and reached(before, row.value, row.target):
                 row.halfway_at = tx.occurred_at
             self.counted[tx.id].append(
