@@ -33,7 +33,10 @@ from tests.leaderboard_helpers import (
     person,
     progress,
 )
-from workers.jobs import process_transactions
+from workers.jobs import process_transactions, rebuild_leaderboards
+from workers.schedule import PERIODIC
+
+PERIODIC_NAMES = {p.name for p in PERIODIC}
 
 
 def _store(app) -> Leaderboards:
@@ -325,3 +328,23 @@ def test_an_opt_out_committed_while_a_sync_writes_is_taken_off_again(app, db, pr
     sync_customers([fan_id], store=store, now=datetime.now(UTC))
 
     assert opted_out and store.scores(all_time) == []
+
+
+def test_the_periodic_rebuild_takes_off_members_who_may_no_longer_appear(app, db, program):
+    """Drift the syncs leave (here: a member who may no longer appear, a lost write) is gone
+    after the periodic rebuild, which leaves exactly the ranking PostgreSQL gives."""
+    stays = person(program, "ref-stays", xp=70)
+    lost = person(program, "ref-lost", xp=40)  # never written: a write Redis lost
+    gone = person(program, "ref-gone", xp=90)
+    db.session.commit()
+    store = _store(app)
+    all_time = Board(program.id, "xp", "all")
+    store.set_scores(all_time, {stays.id: 70, gone.id: 90})
+    gone.birth_date = MINOR  # corrected by enrolment, no sync
+    db.session.commit()
+    stays_id, lost_id = stays.id, lost.id
+
+    assert {"rebuild-leaderboards"} <= PERIODIC_NAMES
+    assert rebuild_leaderboards() >= 2
+
+    assert store.scores(all_time) == [(stays_id, 70), (lost_id, 40)]

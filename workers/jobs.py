@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from campaigns.challenges.feed import ChallengeRules
 from campaigns.earning.feed import CampaignRules
 from campaigns.leaderboards.store import Leaderboards
-from campaigns.leaderboards.sync import sync_transactions
+from campaigns.leaderboards.sync import rebuild_boards, sync_transactions
 from campaigns.levels.feed import XpRulesExtra
 from rewards.db import db
 from rewards.ledger import utcnow
@@ -116,6 +116,21 @@ def sync_leaderboards(transaction_ids: list[int]) -> None:
             sync_transactions(transaction_ids, store=boards, now=utcnow())
     except (RedisError, OSError, SQLAlchemyError) as exc:
         log.warning("leaderboards not updated for a chunk of %d (%s)", len(transaction_ids), exc)
+
+
+def rebuild_leaderboards() -> int:
+    """Rebuild every current board of every program from PostgreSQL (periodic): whatever a
+    board drifted by since the last rebuild is gone. Returns the members written; 0 in
+    embedded mode (no Redis boards)."""
+    if current_app.config.get("REDIS_URL") is None:
+        return 0
+    boards = Leaderboards(
+        current_app.extensions["rewards_queues"].redis, current_app.config["QUEUE_PREFIX"]
+    )
+    with unit_of_work():  # reads only
+        built = rebuild_boards(store=boards, now=utcnow())
+    log.info("leaderboards rebuilt: %d boards, %d members", len(built), sum(built.values()))
+    return sum(built.values())
 
 
 def _repeat(step: Callable[[], int], limit: int) -> int:

@@ -40,6 +40,9 @@ PERIODIC = (
     Periodic("expire-points", "workers.jobs.expire_points", 3600),
     # The daily tier review, checked hourly: each program's local day starts at its own hour.
     Periodic("review-tiers", "workers.tier_review.review_tiers", 3600),
+    # Boards drift between rebuilds: a write lost to a Redis error, a member who may no longer
+    # appear (reads never show them, but they still count in others' ranks).
+    Periodic("rebuild-leaderboards", "workers.jobs.rebuild_leaderboards", 6 * 3600),
 )
 
 
