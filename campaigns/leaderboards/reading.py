@@ -38,8 +38,7 @@ from sqlalchemy import ARRAY, Row, Select, any_, bindparam, cast, select
 
 from campaigns.challenges.windows import local_day
 from campaigns.leaderboards.catalogue import BoardSpec, find_board
-from campaigns.leaderboards.privacy import may_appear
-from campaigns.leaderboards.sources import appears, board_scores, score_of
+from campaigns.leaderboards.sources import APPEARANCE, appears, board_scores, score_of
 from campaigns.leaderboards.store import Board, Entry, Leaderboards, Standing
 from campaigns.leaderboards.sync import ensure_board
 from rewards.balances import zone
@@ -179,17 +178,7 @@ class _Others:
         return {c for c in customer_ids if not self._appears(self.rows.get(c))}
 
     def _appears(self, row: Row | None) -> bool:
-        return (
-            row is not None
-            and row.status == "active"
-            and may_appear(
-                consent=row.consent_leaderboard,
-                opted_in_at=row.leaderboard_opted_in_at,
-                birth_date=row.birth_date,
-                created_at=row.created_at,
-                today=self.today,
-            )
-        )
+        return row is not None and appears(row, self.today)
 
     def nickname(self, customer_id: int) -> str | None:
         row = self.rows.get(customer_id)
@@ -205,15 +194,8 @@ def _others_statement(postgres: bool) -> Select:
         if postgres
         else bindparam("ids", expanding=True)
     )
-    return select(
-        Customer.id,
-        Customer.nickname,
-        Customer.status,
-        Customer.consent_leaderboard,
-        Customer.leaderboard_opted_in_at,
-        Customer.birth_date,
-        Customer.created_at,
-    ).where(Customer.id == ids if postgres else Customer.id.in_(ids))
+    where = Customer.id == ids if postgres else Customer.id.in_(ids)
+    return select(Customer.id, Customer.nickname, *APPEARANCE).where(where)
 
 
 def _from_redis(

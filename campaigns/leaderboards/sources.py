@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Select, func, select
 
@@ -33,13 +34,24 @@ class Scores:
     hidden: set[int] = field(default_factory=set)
 
 
-def appears(customer: Customer, today: date) -> bool:
-    """Whether `customer` may be shown on leaderboards today."""
-    return customer.status == "active" and may_appear(
-        consent=customer.consent_leaderboard,
-        opted_in_at=customer.leaderboard_opted_in_at,
-        birth_date=customer.birth_date,
-        created_at=customer.created_at,
+# What decides whether a customer may be shown (`appears`), as columns to select with them.
+APPEARANCE = (
+    Customer.status,
+    Customer.consent_leaderboard,
+    Customer.leaderboard_opted_in_at,
+    Customer.birth_date,
+    Customer.created_at,
+)
+
+
+def appears(who: Any, today: date) -> bool:
+    """Whether `who` — a `Customer`, or a row selected with the `APPEARANCE` columns — may
+    be shown on leaderboards today."""
+    return who.status == "active" and may_appear(
+        consent=who.consent_leaderboard,
+        opted_in_at=who.leaderboard_opted_in_at,
+        birth_date=who.birth_date,
+        created_at=who.created_at,
         today=today,
     )
 
@@ -50,25 +62,12 @@ def board_scores(
     """The board's scores, split by who may appear: every customer with a score (a rebuild)
     or only `customer_ids` (a sync, which also gets their zero scores, to remove them)."""
     raw = _score_query(spec, customer_ids).subquery()
-    query = select(
-        raw.c.customer_id,
-        raw.c.score,
-        Customer.status,
-        Customer.consent_leaderboard,
-        Customer.leaderboard_opted_in_at,
-        Customer.birth_date,
-        Customer.created_at,
-    ).join(Customer, Customer.id == raw.c.customer_id)
+    query = select(raw.c.customer_id, raw.c.score, *APPEARANCE).join(
+        Customer, Customer.id == raw.c.customer_id
+    )
     result = Scores()
     for row in db.session.execute(query):
-        shown = row.status == "active" and may_appear(
-            consent=row.consent_leaderboard,
-            opted_in_at=row.leaderboard_opted_in_at,
-            birth_date=row.birth_date,
-            created_at=row.created_at,
-            today=today,
-        )
-        if shown:
+        if appears(row, today):
             result.shown[row.customer_id] = int(row.score)
         else:
             result.hidden.add(row.customer_id)
@@ -111,25 +110,8 @@ def may_appear_today(customer_ids: Collection[int], today: date) -> dict[int, bo
     """`customer → whether they may be shown on leaderboards today` (one query)."""
     if not customer_ids:
         return {}
-    query = select(
-        Customer.id,
-        Customer.status,
-        Customer.consent_leaderboard,
-        Customer.leaderboard_opted_in_at,
-        Customer.birth_date,
-        Customer.created_at,
-    ).where(among(Customer.id, customer_ids))
-    return {
-        row.id: row.status == "active"
-        and may_appear(
-            consent=row.consent_leaderboard,
-            opted_in_at=row.leaderboard_opted_in_at,
-            birth_date=row.birth_date,
-            created_at=row.created_at,
-            today=today,
-        )
-        for row in db.session.execute(query)
-    }
+    query = select(Customer.id, *APPEARANCE).where(among(Customer.id, customer_ids))
+    return {row.id: appears(row, today) for row in db.session.execute(query)}
 
 
 def score_of(spec: BoardSpec, customer_id: int) -> int:
