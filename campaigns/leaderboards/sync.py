@@ -67,37 +67,37 @@ def sync_customers(customer_ids: Collection[int], *, store: Leaderboards, now: d
     ):
         by_program[program_id].append(customer_id)
     writes: list[Write] = []
-    written: dict[int, list[int]] = {}
+    written: dict[int, tuple[date, list[BoardSpec], list[int]]] = {}
     for program_id, ids in by_program.items():
         today = _today(program_id, now)
         shown = [c for c, ok in may_appear_today(ids, today).items() if ok]
-        if not shown:
-            continue
-        written[program_id] = shown
-        writes.extend(_writes(program_boards(program_id, now), shown, today))
+        if shown:
+            specs = program_boards(program_id, now)
+            written[program_id] = (today, specs, shown)
+            writes.extend(_writes(specs, shown, today))
     store.write(writes)
     # Checked again after the write: an opt-out committed between the read and the write took
     # its customer off the boards before this wrote them back; take them off again.
-    for program_id, shown in written.items():
-        gone = [c for c, ok in may_appear_today(shown, _today(program_id, now)).items() if not ok]
+    for today, specs, shown in written.values():
+        gone = [c for c, ok in may_appear_today(shown, today).items() if not ok]
         if gone:
-            specs = program_boards(program_id, now)
-            store.write([Write(s.board, {}, gone, s.expires_at) for s in specs])
-    return sum(len(shown) for shown in written.values())
+            store.write(_taken_off(specs, gone))
+    return sum(len(shown) for _, _, shown in written.values())
 
 
 def sync_customer(customer_id: int, *, store: Leaderboards, now: datetime) -> None:
     """Put one customer on their program's current boards with their scores, or take them
     off every one of them if they may not appear (their consent just changed)."""
-    program_id = db.session.scalar(select(Customer.program_id).where(Customer.id == customer_id))
-    if program_id is None:
+    if sync_customers([customer_id], store=store, now=now):
         return
-    specs = program_boards(program_id, now)
-    today = _today(program_id, now)
-    if may_appear_today([customer_id], today).get(customer_id, False):
-        store.write(_writes(specs, [customer_id], today))
-    else:
-        store.write([Write(s.board, {}, [customer_id], s.expires_at) for s in specs])
+    program_id = db.session.scalar(select(Customer.program_id).where(Customer.id == customer_id))
+    if program_id is not None:
+        store.write(_taken_off(program_boards(program_id, now), [customer_id]))
+
+
+def _taken_off(specs: list[BoardSpec], customer_ids: list[int]) -> list[Write]:
+    """Writes taking these customers off every one of the boards."""
+    return [Write(spec.board, {}, customer_ids, spec.expires_at) for spec in specs]
 
 
 def _writes(specs: list[BoardSpec], customer_ids: list[int], today: date) -> list[Write]:
