@@ -47,15 +47,15 @@ class Standing:
     points_upto: int = 0
 
 
-def new_points(marks: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+def new_points(customer_ids: Collection[int]) -> dict[int, tuple[int, int]]:
     """Customer → (points XP counts, newest entry id) among their ledger entries after their
-    watermark in `marks` (customer → entry id): what a chunk adds to `customers.xp_points`.
+    watermark (`customers.xp_points_upto`): what a chunk adds to `customers.xp_points`.
     Customers with no newer entry are absent.
 
     Only newer entries are read, whatever the history: every lot and clawback of an account
     is written under its account lock by a chunk that commits before the next one for the
     customer reads, and entry ids only grow, so nothing can appear below a watermark."""
-    if not marks:
+    if not customer_ids:
         return {}
     counted = or_(
         LedgerEntry.kind.in_(XP_LOT_KINDS),
@@ -69,7 +69,7 @@ def new_points(marks: Mapping[int, int]) -> dict[int, tuple[int, int]]:
         )
         .join(LedgerEntry, LedgerEntry.account_id == Account.id)
         .join(Customer, Customer.id == Account.customer_id)
-        .where(among(Account.customer_id, marks), LedgerEntry.id > Customer.xp_points_upto)
+        .where(among(Account.customer_id, customer_ids), LedgerEntry.id > Customer.xp_points_upto)
         .group_by(Account.customer_id)
     )
     return {c: (int(points), int(upto)) for c, points, upto in db.session.execute(stmt)}
@@ -113,7 +113,7 @@ def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
 def facts_of(standing: Mapping[int, Standing]) -> tuple[dict[int, Facts], dict[int, int]]:
     """Every customer's `Facts` (zeros for one with no activity), and the new points
     watermark of those whose ledger grew (customer → entry id)."""
-    added = new_points({c: s.points_upto for c, s in standing.items()})
+    added = new_points(list(standing))
     challenges = completed_challenges(list(standing))
     days = streak_days(list(standing))
     facts = {
@@ -134,9 +134,7 @@ def standings(customer_ids: Collection[int]) -> dict[int, Standing]:
         Customer.xp_points_upto,
     ).where(among(Customer.id, customer_ids))
     return {
-        row.id: Standing(
-            row.program_id, row.xp, row.level, row.xp_points or 0, row.xp_points_upto or 0
-        )
+        row.id: Standing(row.program_id, row.xp, row.level, row.xp_points, row.xp_points_upto)
         for row in db.session.execute(stmt)
     }
 

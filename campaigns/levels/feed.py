@@ -36,9 +36,10 @@ NAMESPACE = "xp"
 LEVEL_CHANGED = "customer.level_changed"
 
 _UPDATE_CUSTOMERS = text(
-    "UPDATE customers AS c SET xp = v.xp, level = v.level, xp_points = v.points, "
-    "xp_points_upto = v.upto FROM json_to_recordset(CAST(:rows AS json)) "
-    "AS v(id bigint, xp bigint, level int, points bigint, upto bigint) WHERE c.id = v.id"
+    "UPDATE customers AS c SET xp = v.xp, level = v.level, xp_points = v.xp_points, "
+    "xp_points_upto = v.xp_points_upto FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(id bigint, xp bigint, level int, xp_points bigint, xp_points_upto bigint) "
+    "WHERE c.id = v.id"
 )
 
 
@@ -123,19 +124,20 @@ class XpRulesExtra:
             xp = xp_for(facts[customer_id], rules[was.program_id])
             ladder = ladders[was.program_id]
             level = level_for(xp, ladder.thresholds)
-            if (xp, level) != (was.xp, was.level):
+            moved = (xp, level) != (was.xp, was.level)
+            if moved:
                 name = ladder.names.get(level)
                 changes.append(
                     Change(customer_id, was.program_id, was.xp, xp, was.level, level, name)
                 )
-            if (xp, level) != (was.xp, was.level) or customer_id in marks:
+            if moved or customer_id in marks:
                 rows.append(
                     {
                         "id": customer_id,
                         "xp": xp,
                         "level": level,
-                        "points": facts[customer_id].points,
-                        "upto": marks.get(customer_id, was.points_upto),
+                        "xp_points": facts[customer_id].points,
+                        "xp_points_upto": marks.get(customer_id, was.points_upto),
                     }
                 )
         write_changes(changes, ladders)
@@ -185,25 +187,13 @@ def write_changes(changes: list[Change], ladders: dict[int, read.Ladder]) -> Non
 
 def write_customers(rows: list[dict[str, Any]]) -> None:
     """Store each customer's XP, level, the points XP counts and the ledger entry they are
-    counted up to (`rows`: id, xp, level, points, upto), one statement for them all."""
+    counted up to (`rows`: the columns by name, with `id`), one statement for them all."""
     if not rows:
         return
     if is_postgres():
         db.session.execute(_UPDATE_CUSTOMERS, {"rows": json_rows(rows)})
-        return
-    db.session.execute(
-        update(Customer),
-        [
-            {
-                "id": r["id"],
-                "xp": r["xp"],
-                "level": r["level"],
-                "xp_points": r["points"],
-                "xp_points_upto": r["upto"],
-            }
-            for r in rows
-        ],
-    )
+    else:
+        db.session.execute(update(Customer), rows)
 
 
 def _level_event(change: Change, entry_id: int | None, ladder: read.Ladder) -> dict[str, Any]:
