@@ -135,7 +135,7 @@ def _exact_points(
     """The lot's exact points, whether that figure is certain, and whether any part of it was
     one the rounding could touch (a multiplier on part of the amount)."""
     total, certain, looked = 0, True, False
-    purchase = _purchase(tx, base)
+    purchase = Purchase.of(tx, base)
     for part in explained_parts(lot.explanation or {}, lot.points):
         stored = int(part["points"])
         qualifying = int(part.get("qualifying_minor") or 0)
@@ -156,22 +156,6 @@ def _exact_points(
             certain = False
         total += exact
     return total, certain, looked
-
-
-def _purchase(tx: Transaction, base: int) -> Purchase:
-    return Purchase(
-        id=tx.id,
-        amount_minor=tx.amount_minor,
-        currency=tx.currency,
-        mcc=tx.mcc,
-        category=tx.category,
-        merchant_id=tx.merchant_id,
-        merchant_name=tx.merchant_name,
-        partner=None,
-        channel=tx.channel,
-        occurred_at=tx.occurred_at,
-        base_points=base,
-    )
 
 
 def _version(

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rewards.models import Transaction
     from rewards.processing.rules import TxFacts
 
 
@@ -31,8 +32,10 @@ class Purchase:
     base_points: int
 
     @classmethod
-    def of(cls, tx: TxFacts, base_points: int = 0) -> Purchase:
-        """The purchase the feed's transaction facts describe, earning `base_points`."""
+    def of(cls, tx: TxFacts | Transaction, base_points: int = 0) -> Purchase:
+        """The purchase the feed's transaction facts (or a stored transaction) describe,
+        earning `base_points`. A stored transaction has no partner: that is derived when the
+        feed loads it."""
         return cls(
             id=tx.id,
             amount_minor=tx.amount_minor,
@@ -41,7 +44,7 @@ class Purchase:
             category=tx.category,
             merchant_id=tx.merchant_id,
             merchant_name=tx.merchant_name,
-            partner=tx.partner,
+            partner=getattr(tx, "partner", None),
             channel=tx.channel,
             occurred_at=tx.occurred_at,
             base_points=base_points,
