@@ -16,7 +16,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.challenges.feed import ChallengeRules
 from campaigns.earning.feed import CampaignRules
-from campaigns.leaderboards.store import Leaderboards
 from campaigns.leaderboards.sync import rebuild_boards, sync_transactions
 from campaigns.levels.feed import XpRulesExtra
 from rewards.db import db
@@ -25,7 +24,7 @@ from rewards.maintenance import expire_lots, release_pending, stranded_transacti
 from rewards.processing import ChunkResult, process_chunk
 from rewards.processing.extras import ExtraRules, OptimisticRace
 from workers.held import held_transaction_ids
-from workers.queues import enqueue_transactions
+from workers.queues import enqueue_transactions, leaderboard_store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,11 +105,9 @@ def sync_leaderboards(transaction_ids: list[int]) -> None:
     chunk, by `rewards leaderboards rebuild`, or rebuilt on read if Redis lost it; a read never
     shows anyone who may not appear. Embedded mode has
     no Redis boards (reads rank from PostgreSQL)."""
-    if current_app.config.get("REDIS_URL") is None:
+    boards = leaderboard_store()
+    if boards is None:
         return
-    boards = Leaderboards(
-        current_app.extensions["rewards_queues"].redis, current_app.config["QUEUE_PREFIX"]
-    )
     try:
         with unit_of_work():  # reads only
             sync_transactions(transaction_ids, store=boards, now=utcnow())
@@ -122,11 +119,9 @@ def rebuild_leaderboards() -> int:
     """Rebuild every current board of every program from PostgreSQL (periodic): whatever a
     board drifted by since the last rebuild is gone. Returns the members written; 0 in
     embedded mode (no Redis boards)."""
-    if current_app.config.get("REDIS_URL") is None:
+    boards = leaderboard_store()
+    if boards is None:
         return 0
-    boards = Leaderboards(
-        current_app.extensions["rewards_queues"].redis, current_app.config["QUEUE_PREFIX"]
-    )
     with unit_of_work():  # reads only
         built = rebuild_boards(store=boards, now=utcnow())
     log.info("leaderboards rebuilt: %d boards, %d members", len(built), sum(built.values()))

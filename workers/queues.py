@@ -17,6 +17,7 @@ from rq import Queue, Retry
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from campaigns.leaderboards.store import Leaderboards
 from rewards.db import among, db
 from rewards.models import Transaction
 
@@ -174,3 +175,12 @@ def enqueue_transactions(transaction_ids: list[int]) -> Enqueued:
             # Redis is down: do not wait on it once per chunk; the sweeper takes them all.
             return Enqueued(jobs=done, not_queued=len(chunks) - done)
     return Enqueued(jobs=len(chunks))
+
+
+def leaderboard_store() -> Leaderboards | None:
+    """This app's Redis leaderboards (on the queues' connection and prefix); None in embedded
+    mode, which has no Redis (boards rank from PostgreSQL)."""
+    if current_app.config.get("REDIS_URL") is None:
+        return None
+    queues: Queues = current_app.extensions["rewards_queues"]
+    return Leaderboards(queues.redis, current_app.config["QUEUE_PREFIX"])

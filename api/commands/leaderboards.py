@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -23,11 +22,12 @@ def leaderboards_group() -> None:
 @with_appcontext
 def rebuild_command(slug: str | None) -> None:
     """Rebuild every current board (XP week, month, all time; live challenges) from PostgreSQL."""
-    from campaigns.leaderboards.store import Leaderboards
     from campaigns.leaderboards.sync import rebuild_boards
     from rewards.ledger import utcnow
+    from workers.queues import leaderboard_store
 
-    if current_app.config.get("REDIS_URL") is None:
+    store = leaderboard_store()
+    if store is None:
         click.echo("no REDIS_URL: embedded mode ranks from PostgreSQL, nothing to rebuild")
         return
     program_id = None
@@ -36,9 +36,6 @@ def rebuild_command(slug: str | None) -> None:
         if program_id is None:
             click.echo(f"no program {slug!r}", err=True)
             sys.exit(1)
-    store = Leaderboards(
-        current_app.extensions["rewards_queues"].redis, current_app.config["QUEUE_PREFIX"]
-    )
     built = rebuild_boards(store=store, now=utcnow(), program_id=program_id)
     db.session.rollback()  # read only
     for (pid, board_id), members in built.items():

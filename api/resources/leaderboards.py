@@ -17,11 +17,11 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import MAX_PAGE, UtcDateTime
-from campaigns.leaderboards import store
 from campaigns.leaderboards.catalogue import boards_for
 from campaigns.leaderboards.reading import BoardView, find_caller, read_board
 from rewards.ledger import utcnow
 from rewards.models import Customer
+from workers.queues import leaderboard_store
 
 blp = Blueprint(
     "leaderboards",
@@ -92,14 +92,6 @@ class LeaderboardQueryArgsSchema(ma.Schema):
     )
 
 
-def board_store() -> store.Leaderboards | None:
-    """The Redis boards; None in embedded mode (ranked from PostgreSQL instead)."""
-    if current_app.config.get("REDIS_URL") is None:
-        return None
-    redis = current_app.extensions["rewards_queues"].redis
-    return store.Leaderboards(redis, current_app.config["QUEUE_PREFIX"])
-
-
 def _caller() -> tuple[Customer, ZoneInfo]:
     """The calling cardholder and their program's timezone (one query)."""
     return find_caller(program_id=program_id(), external_ref=current_principal().subject)
@@ -144,7 +136,7 @@ class LeaderboardById(MethodView):
             customer=customer,
             board_id=board_id,
             limit=args["limit"],
-            store=board_store(),
+            store=leaderboard_store(),
             now=utcnow(),
             secret=current_app.config["SECRET_KEY"].encode(),
             program_zone=zone,

@@ -18,7 +18,6 @@ from redis.exceptions import RedisError
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.fields import PageQueryArgsSchema, UtcDateTime, encode_cursor
 from api.idempotency import commit
-from api.resources.leaderboards import board_store
 from campaigns.earning import labels
 from campaigns.leaderboards.sync import sync_customer
 from campaigns.levels.service import level_progress
@@ -28,6 +27,7 @@ from rewards.models import Customer, Program
 from rewards.models.ledger import ENTRY_KINDS
 from rewards.tiers.config import ladders_for
 from rewards.tiers.standing import tier_status
+from workers.queues import leaderboard_store
 
 blp = Blueprint(
     "me", __name__, url_prefix="/v1", description="Cardholder: profile, balance and history."
@@ -258,7 +258,7 @@ class Me(MethodView):
 def _show_on_boards(customer_id: int) -> None:
     """Put a cardholder who just opted in on the boards at once, or take one who opted out
     off them (best-effort, after the commit: a read or a rebuild corrects a missed write)."""
-    boards = board_store()
+    boards = leaderboard_store()
     if boards is None:
         return
     try:
