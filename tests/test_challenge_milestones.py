@@ -99,3 +99,20 @@ def test_no_halfway_in_a_period_that_can_no_longer_complete(db, program, client)
     ).all()
     assert [tuple(r) for r in rows] == [("w:2026-W10", 3, _at(1)), ("w:2026-W11", 2, None)]
     assert _titles(client, program) == ["Halfway there: Coffee week (2 of 3)"]
+
+
+def test_a_halfway_later_than_the_completion_of_purchases_fed_out_of_order_is_dropped(
+    db, program, client
+):
+    """Day 5 and day 6 arrive first (2 of 4: halfway, on day 6), then days 1 and 2 complete the
+    period on day 2: "halfway" after "completed" would read backwards, so only the completion
+    stays."""
+    cid = make_challenge(program.id, name="Coffee week", goal={"type": "count", "target": 4})
+    card = enrol(program.id, external_ref="cust-1")
+    buy(card, "p-5", _at(5))
+    buy(card, "p-6", _at(6))
+    assert _halfway(card.customer_id) == {cid: _at(6)}
+    buy(card, "p-1", _at(1))
+    buy(card, "p-2", _at(2))
+    assert _halfway(card.customer_id) == {cid: None}
+    assert _titles(client, program) == []

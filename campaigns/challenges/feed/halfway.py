@@ -5,7 +5,9 @@ completing it, sets the period's `halfway_at` (the purchase's time) in the same 
 row write as its progress: at most once per period, however often refunds take it back below
 half and purchases above it again (it is never cleared), and a re-run of the chunk changes
 nothing. Half is rounded up (2 of 3, 3 of 5, ¥2,501 of ¥5,001); a target of 1 has no
-halfway point (its first purchase completes it).
+halfway point (its first purchase completes it). When purchases arrive out of time order
+and the one that completes the period is older than the one that passed half, the halfway
+moment is dropped at completion: the feed shows the completion alone.
 """
 
 from __future__ import annotations

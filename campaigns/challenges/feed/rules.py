@@ -271,6 +271,10 @@ class ChallengeRules(Reversals):
 
     def _complete(self, tx: TxFacts, row: Progress, c: CompiledChallenge) -> None:
         row.status, row.completed_at = COMPLETED, tx.occurred_at
+        if row.halfway_at is not None and row.halfway_at > tx.occurred_at:
+            # Purchases fed out of time order passed half with a later one than the one that
+            # completes: a "halfway there" after the completion would read backwards.
+            row.halfway_at = None
         row.awards += 1
         row.reward_points = c.reward_points
         row.reward_key = f"tx:{tx.id}:{NAMESPACE}:{c.id}" if c.reward_points > 0 else None
