@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from campaigns.challenges.definition import validate_challenge
 from campaigns.challenges.models import (
     Challenge,
-    ChallengeContribution,
     ChallengeJoin,
     ChallengeProgress,
+    ChallengePurchase,
     CustomerBadge,
 )
 from campaigns.rules import section_validator
@@ -153,7 +153,8 @@ def badges(customer_id: int) -> list[tuple[int, str, int]]:
 
 
 def contributions() -> int:
-    return db.session.scalar(select(func.count()).select_from(ChallengeContribution))
+    """How many (purchase, challenge) pairs counted."""
+    return sum(len(c) for c in db.session.scalars(select(ChallengePurchase.counted)))
 
 
 def reset_to_received(tx_id: int) -> None:

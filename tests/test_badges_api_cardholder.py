@@ -15,8 +15,8 @@ from sqlalchemy import update
 from api.resources import my_challenges as my_challenges_api
 from campaigns.challenges.models import (
     Badge,
-    ChallengeContribution,
     ChallengeProgress,
+    ChallengePurchase,
     CustomerBadge,
 )
 from rewards.models import Account
@@ -94,16 +94,16 @@ def world(client, db, program, marketer_headers):
     for tx, day in enumerate((10, 11, 13, 14, 23, 24), start=1):
         period = "w:2026-W13" if day > 22 else "w:2026-W11"
         db.session.add(
-            ChallengeContribution(
-                transaction_id=tx, challenge_id=coffee, customer_id=me.id, period=period,
+            ChallengePurchase(
+                transaction_id=tx, customer_id=me.id, counted={str(coffee): period},
                 local_day=date(2026, 3, day), amount_minor=500,
             )
         )  # fmt: skip
     for day in range(1, 21):
         db.session.add(
-            ChallengeContribution(
-                transaction_id=100 + day, challenge_id=coffee, customer_id=other.id,
-                period="w:2026-W10", local_day=date(2026, 3, day), amount_minor=500,
+            ChallengePurchase(
+                transaction_id=100 + day, customer_id=other.id, counted={str(coffee): "w:2026-W10"},
+                local_day=date(2026, 3, day), amount_minor=500,
             )
         )  # fmt: skip
     # Processed purchases at m-1 (twice), m-2 (p1), m-3 (p2), m-9 (no partner); m-4 (p3) only

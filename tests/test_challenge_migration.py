@@ -3,6 +3,8 @@ and removes them again, on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
@@ -91,6 +93,48 @@ def test_0012_adds_the_progress_tally_and_the_board_index_and_removes_them(scrat
     assert indexes["ix_challenge_progress_challenge_id_period"] == ["challenge_id", "period"]
     assert db.session.execute(text("SELECT value FROM challenge_progress")).scalar() == 2
     db.session.commit()
+
+
+def test_0015_folds_contributions_into_a_row_per_purchase_and_back(scratch):  # noqa: F811
+    directory = scratch.config["MIGRATIONS_DIR"]
+    upgrade(directory=directory, revision="0014")
+    # Purchase 1 counted towards challenges 7 and 8 (refunded 200 since), purchase 2 to 7.
+    for tx, challenge, refunded in ((1, 7, 200), (1, 8, 200), (2, 7, 0)):
+        db.session.execute(text(CONTRIBUTION), {"t": tx, "c": challenge, "a": 500, "r": refunded})
+    db.session.commit()
+
+    upgrade(directory=directory, revision="0015")
+    assert "challenge_contributions" not in inspect(db.engine).get_table_names()
+    rows = db.session.execute(
+        text(
+            "SELECT transaction_id, customer_id, counted, local_day, amount_minor, "
+            "refunded_minor FROM challenge_purchases ORDER BY transaction_id"
+        )
+    ).all()
+    found = [(t, u, _json(c), str(d), a, r) for t, u, c, d, a, r in rows]
+    assert found == [
+        (1, 100, {"7": "c", "8": "c"}, "2026-03-29", 500, 200),
+        (2, 100, {"7": "c"}, "2026-03-29", 500, 0),
+    ]
+    db.session.commit()
+
+    downgrade(directory=directory, revision="0014")
+    rows = db.session.execute(
+        text(
+            "SELECT transaction_id, challenge_id, customer_id, period, amount_minor, "
+            "refunded_minor FROM challenge_contributions ORDER BY transaction_id, challenge_id"
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, 7, 100, "c", 500, 200),
+        (1, 8, 100, "c", 500, 200),
+        (2, 7, 100, "c", 500, 0),
+    ]
+    db.session.commit()
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _indexes() -> list[dict]:

@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from api.resources import my_challenges as my_challenges_api
-from campaigns.challenges.models import ChallengeContribution, ChallengeProgress
+from campaigns.challenges.models import ChallengeProgress
 from tests.conftest import bearer, make_token
 from tests.factories import CustomerFactory, ProgramFactory
+from tests.xp_helpers import counted_purchase
 
 NOW = datetime(2026, 3, 25, 12, 30, tzinfo=UTC)  # 21:30 in Tokyo
 MARCH = "2026-03-01T00:00:00+09:00"
@@ -71,17 +72,7 @@ def progress(db, customer_id, challenge_id, period, value, target, **extra) -> N
 
 
 def contribution(db, tx: int, customer_id, challenge_id, period, day, refunded=0) -> None:
-    db.session.add(
-        ChallengeContribution(
-            transaction_id=tx,
-            challenge_id=challenge_id,
-            customer_id=customer_id,
-            period=period,
-            local_day=day,
-            amount_minor=500,
-            refunded_minor=refunded,
-        )
-    )
+    counted_purchase(tx, customer_id, {challenge_id: period}, day, refunded=refunded)
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from campaigns.challenges.models import (
     Badge,
     Challenge,
-    ChallengeContribution,
     ChallengeProgress,
+    ChallengePurchase,
 )
 from campaigns.levels.models import XpEntry
 from rewards.db import db
@@ -97,18 +97,32 @@ def contributed(
     customer_id: int, challenge_id: int, tx_id: int, day: date, *, refunded: bool = False
 ) -> None:
     """A purchase's contribution to a challenge on local `day` (refunded in full or not)."""
+    counted_purchase(tx_id, customer_id, {challenge_id: "c"}, day, refunded=500 if refunded else 0)
+    db.session.commit()
+
+
+def counted_purchase(
+    tx_id: int, customer_id: int, periods: dict[int, str], day: date, *, refunded: int = 0
+) -> None:
+    """Purchase `tx_id` (500 minor units) counted towards these challenge periods, added to
+    what it already counted towards."""
+    stored = db.session.get(ChallengePurchase, tx_id)
+    counted = {str(challenge): period for challenge, period in periods.items()}
+    if stored is not None:
+        stored.counted = {**stored.counted, **counted}
+        stored.refunded_minor = refunded
+        return
     db.session.add(
-        ChallengeContribution(
+        ChallengePurchase(
             transaction_id=tx_id,
-            challenge_id=challenge_id,
             customer_id=customer_id,
-            period="c",
+            counted=counted,
             local_day=day,
             amount_minor=500,
-            refunded_minor=500 if refunded else 0,
+            refunded_minor=refunded,
         )
     )
-    db.session.commit()
+    db.session.flush()
 
 
 def badge(program_id: int, name: str, criteria: dict[str, Any], status: str = "active") -> int:

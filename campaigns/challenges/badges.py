@@ -11,7 +11,7 @@ A badge's `criteria` says what awards it, exactly one of:
 
 Milestone progress is computed on read from what the feed has settled: purchases that are
 processed and not refunded in full, their merchants mapped to partners (`rewards.partners`),
-the best daily streak of any challenge period (`challenge_contributions`, purchases refunded
+the best daily streak of any challenge period (`challenge_purchases`, purchases refunded
 in full left out), and the account's `lifetime_earned`.
 """
 
@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from campaigns.challenges.models import BADGE_STATUSES, Badge, ChallengeContribution, CustomerBadge
+from campaigns.challenges.models import BADGE_STATUSES, Badge, ChallengePurchase, CustomerBadge
 from campaigns.challenges.service import challenges_rewarding
 from campaigns.challenges.streaks import daily_streak
 from campaigns.resources import Item, Kind, effective_status
@@ -224,17 +224,14 @@ def best_daily_streak(customer_id: int, today: date) -> int:
     from the purchases that still count."""
     days: dict[tuple[int, str], list[date]] = defaultdict(list)
     rows = db.session.execute(
-        select(
-            ChallengeContribution.challenge_id,
-            ChallengeContribution.period,
-            ChallengeContribution.local_day,
-        ).where(
-            ChallengeContribution.customer_id == customer_id,
-            ChallengeContribution.refunded_minor < ChallengeContribution.amount_minor,
+        select(ChallengePurchase.counted, ChallengePurchase.local_day).where(
+            ChallengePurchase.customer_id == customer_id,
+            ChallengePurchase.refunded_minor < ChallengePurchase.amount_minor,
         )
     )
-    for challenge_id, period, day in rows:
-        days[(challenge_id, period)].append(day)
+    for counted, day in rows:
+        for challenge_id, period in counted.items():
+            days[(int(challenge_id), period)].append(day)
     return max((daily_streak(found, today).best for found in days.values()), default=0)
 
 

@@ -1,7 +1,7 @@
 """Challenge and badge tables: definitions and their versions, opt-ins, progress per period,
 the purchases that counted, badges and the badges customers hold.
 
-Progress and contributions are the feed's per-purchase bookkeeping and, like the campaign
+Progress and counted purchases are the feed's per-purchase bookkeeping and, like the campaign
 counters, carry no foreign keys: the feed writes them set-based (`INSERT ... ON CONFLICT`) for
 thousands of rows per chunk with ids it read from locked rows, and challenges and customers
 are never deleted. Their unique keys are what make a re-run or a second worker harmless.
@@ -167,36 +167,32 @@ class ChallengeProgress(Model):
     )
 
 
-class ChallengeContribution(Model):
-    """What one purchase contributed to one challenge period of its customer.
+class ChallengePurchase(Model):
+    """A purchase counted towards challenges: which period of each challenge it counted
+    towards (`counted`, challenge id → period), with the facts goals read from it.
 
-    The key (transaction, challenge) is the rule "a transaction counts at most once per
-    challenge", enforced by the database for re-runs and concurrent workers alike; it leads
-    with the transaction because refunds look up everything their purchase contributed.
-    Rows are never deleted: a refund raises `refunded_minor`, and a purchase refunded in full
-    stops counting (count, distinct sets, streak day) while its row keeps it from counting
-    again on a replay.
+    One row per purchase, not per (purchase, challenge): a purchase meets about as many
+    challenges as a program runs program-wide, and a row each made this the feed's largest
+    write. The key is the purchase; the rule "a transaction counts at most once per
+    challenge" is `counted` holding each challenge once, merged by the feed under the
+    customer's account lock (a re-run adds only challenges not there yet; a conflicting
+    write fails the chunk, which runs again). Rows are never deleted: a refund raises
+    `refunded_minor`, and a purchase refunded in full stops counting everywhere (count,
+    distinct sets, streak day) while its row keeps it from counting again on a replay.
     """
 
-    __tablename__ = "challenge_contributions"
+    __tablename__ = "challenge_purchases"
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund_range"
         ),
-        # Recomputing one progress row (distinct sets, streak days) from its purchases.
-        Index(
-            "ix_challenge_contributions_progress",
-            "customer_id",
-            "challenge_id",
-            "period",
-        ),
     )
 
     transaction_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    challenge_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(BigId)
-    period: Mapped[str] = mapped_column(String(16))
+    # A customer's purchases (recounts, streak views, XP streak days, badges).
+    customer_id: Mapped[int] = mapped_column(BigId, index=True)
+    counted: Mapped[dict[str, str]] = mapped_column(JSONType)
     # The purchase's day in the program's timezone (streaks count days, not instants).
     local_day: Mapped[date] = mapped_column(Date)
     amount_minor: Mapped[int] = mapped_column(BigInteger)

@@ -11,7 +11,7 @@
   the points actually granted (the current version names the badge and XP).
 
 Progress is what the feed settled in `challenge_progress`; a streak is evaluated on read from
-the period's `challenge_contributions` (purchases refunded in full left out) as of today, so
+the period's purchases in `challenge_purchases` (those refunded in full left out) as of today, so
 a day missed yesterday shows as a used freeze before the next purchase. Everything is the
 customer's own; nothing here takes a customer id from the caller.
 """
@@ -29,9 +29,9 @@ from campaigns.audiences.segments import segment_memberships
 from campaigns.challenges.badges import Progress, badges_by_id
 from campaigns.challenges.models import (
     Challenge,
-    ChallengeContribution,
     ChallengeJoin,
     ChallengeProgress,
+    ChallengePurchase,
     ChallengeVersion,
 )
 from campaigns.challenges.streaks import streak
@@ -217,11 +217,10 @@ class _Reader:
 
     def streak(self, challenge_id: int, period: str, unit: str) -> StreakView:
         days = db.session.scalars(
-            select(ChallengeContribution.local_day).where(
-                ChallengeContribution.customer_id == self.customer.id,
-                ChallengeContribution.challenge_id == challenge_id,
-                ChallengeContribution.period == period,
-                ChallengeContribution.refunded_minor < ChallengeContribution.amount_minor,
+            select(ChallengePurchase.local_day).where(
+                ChallengePurchase.customer_id == self.customer.id,
+                ChallengePurchase.counted[str(challenge_id)].as_string() == period,
+                ChallengePurchase.refunded_minor < ChallengePurchase.amount_minor,
             )
         )
         found = streak(unit, list(days), local_day(self.now, self.tz))

@@ -14,12 +14,14 @@ challenges (completed periods; contributions to streak challenges).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import and_, case, func, or_, select
 
-from campaigns.challenges.models import Challenge, ChallengeContribution, ChallengeProgress
+from campaigns.challenges.models import Challenge, ChallengeProgress, ChallengePurchase
 from campaigns.levels.models import Level
 from campaigns.levels.rules import Facts, XpRules
 from rewards.db import among, db
@@ -91,23 +93,21 @@ def completed_challenges(customer_ids: Collection[int]) -> dict[int, int]:
 def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
     """Customer → distinct local days with a purchase that still counts (not refunded in
     full) towards a streak challenge: a day counts once, however many streaks it feeds."""
-    streaks = list(db.session.scalars(select(Challenge.id).where(Challenge.goal_type == "streak")))
+    found = db.session.scalars(select(Challenge.id).where(Challenge.goal_type == "streak"))
+    streaks = {str(challenge_id) for challenge_id in found}
     if not streaks:
         return {}
-    stmt = (
-        select(
-            ChallengeContribution.customer_id,
-            func.count(ChallengeContribution.local_day.distinct()),
-        )
-        .where(
-            # Both leading columns of the contributions' (customer, challenge, period) index.
-            among(ChallengeContribution.customer_id, customer_ids),
-            among(ChallengeContribution.challenge_id, streaks),
-            ChallengeContribution.refunded_minor < ChallengeContribution.amount_minor,
-        )
-        .group_by(ChallengeContribution.customer_id)
+    stmt = select(
+        ChallengePurchase.customer_id, ChallengePurchase.local_day, ChallengePurchase.counted
+    ).where(
+        among(ChallengePurchase.customer_id, customer_ids),
+        ChallengePurchase.refunded_minor < ChallengePurchase.amount_minor,
     )
-    return dict(db.session.execute(stmt).all())
+    days: dict[int, set[date]] = defaultdict(set)
+    for customer_id, day, counted in db.session.execute(stmt):
+        if not streaks.isdisjoint(counted):
+            days[customer_id].add(day)
+    return {customer_id: len(active) for customer_id, active in days.items()}
 
 
 def facts_of(standing: Mapping[int, Standing]) -> tuple[dict[int, Facts], dict[int, int]]:

@@ -20,7 +20,9 @@ from campaigns.challenges.streaks import streak
 
 @dataclass
 class Counted:
-    """A purchase counted towards one challenge period (a `challenge_contributions` row)."""
+    """A purchase counted towards one challenge period (one entry of its
+    `challenge_purchases` row: every challenge it counted towards shares the purchase's
+    facts and its refunded amount)."""
 
     transaction_id: int
     challenge_id: int
@@ -51,20 +53,6 @@ class Counted:
             merchant_id=self.merchant_id,
             category=self.category,
         )
-
-    def row(self) -> dict[str, Any]:
-        """The row to insert."""
-        return {
-            "transaction_id": self.transaction_id,
-            "challenge_id": self.challenge_id,
-            "customer_id": self.customer_id,
-            "period": self.period,
-            "local_day": self.local_day.isoformat(),
-            "amount_minor": self.amount_minor,
-            "refunded_minor": self.refunded_minor,
-            "merchant_id": self.merchant_id,
-            "category": self.category,
-        }
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from campaigns.challenges.completion import COMPLETED
 from campaigns.challenges.feed.progress import Counted, Progress, tally_of_json
 from campaigns.challenges.goals import Tally
-from campaigns.challenges.models import ChallengeContribution, ChallengeJoin, ChallengeProgress
+from campaigns.challenges.models import ChallengeJoin, ChallengeProgress, ChallengePurchase
 from rewards.db import among, db
 from rewards.models import LedgerEntry
 
@@ -26,7 +26,7 @@ def counted_for(transaction_ids: Collection[int]) -> dict[tuple[int, int], Count
     """`(transaction, challenge) → Counted` already stored for these purchases."""
     if not transaction_ids:
         return {}
-    found = _counted(among(ChallengeContribution.transaction_id, transaction_ids))
+    found = _counted(among(ChallengePurchase.transaction_id, transaction_ids))
     return {(c.transaction_id, c.challenge_id): c for c in found}
 
 
@@ -86,7 +86,7 @@ def progress_rows(keys: Collection[Key]) -> dict[Key, Progress]:
 
 def recounted_tallies(keys: Collection[Key]) -> dict[Key, Tally]:
     """For each of these progress rows, the tally of its purchases that still count, counted
-    from `challenge_contributions` (rows stored before their tally was kept, and tests)."""
+    from `challenge_purchases` (rows stored before their tally was kept, and tests)."""
     found: dict[Key, Tally] = {key: Tally() for key in keys}
     for counted in period_purchases(found):
         contribution = counted.contribution()
@@ -100,11 +100,7 @@ def period_purchases(keys: Collection[Key]) -> list[Counted]:
     if not keys:
         return []
     wanted = set(keys)
-    found = _counted(
-        among(ChallengeContribution.customer_id, {u for u, _, _ in wanted}),
-        among(ChallengeContribution.challenge_id, {c for _, c, _ in wanted}),
-        among(ChallengeContribution.period, {p for _, _, p in wanted}),
-    )
+    found = _counted(among(ChallengePurchase.customer_id, {u for u, _, _ in wanted}))
     return [c for c in found if c.key in wanted]
 
 
@@ -128,18 +124,27 @@ _PROGRESS = (
     "freeze_used_on",
     "tally",
 )
-_COUNTED = (
-    ChallengeContribution.transaction_id,
-    ChallengeContribution.challenge_id,
-    ChallengeContribution.customer_id,
-    ChallengeContribution.period,
-    ChallengeContribution.local_day,
-    ChallengeContribution.amount_minor,
-    ChallengeContribution.refunded_minor,
-    ChallengeContribution.merchant_id,
-    ChallengeContribution.category,
+_PURCHASE = (
+    ChallengePurchase.transaction_id,
+    ChallengePurchase.customer_id,
+    ChallengePurchase.counted,
+    ChallengePurchase.local_day,
+    ChallengePurchase.amount_minor,
+    ChallengePurchase.refunded_minor,
+    ChallengePurchase.merchant_id,
+    ChallengePurchase.category,
 )
 
 
 def _counted(*where: Any) -> list[Counted]:
-    return [Counted(*row) for row in db.session.execute(select(*_COUNTED).where(*where))]
+    """The stored purchases matching `where`, one `Counted` per challenge each counted for."""
+    found: list[Counted] = []
+    for tx, customer, counted, day, amount, refunded, merchant, category in db.session.execute(
+        select(*_PURCHASE).where(*where)
+    ):
+        facts = (day, amount, refunded, merchant, category)
+        found.extend(
+            Counted(tx, int(challenge_id), customer, period, *facts)
+            for challenge_id, period in counted.items()
+        )
+    return found

@@ -295,19 +295,16 @@ class ChallengeRules(Reversals):
         """Nothing: reward lots are found by their keys when progress is written."""
 
     def finish(self) -> None:
-        """Write contributions, refunded amounts, progress and badges (a statement each);
+        """Write counted purchases, refunded amounts, progress and badges (a statement each);
         the challenges' shared counters last, locked in id order until the commit."""
         new = [c for rows in self.counted.values() for c in rows if c.new]
-        if writes.insert_counted([c.row() for c in new]) != len(new):
+        if not writes.insert_counted(new):
             raise CountedRace("a purchase was already counted towards a challenge")
         writes.update_refunded(
-            [
-                {"transaction_id": c.transaction_id, "challenge_id": c.challenge_id}
-                | {"refunded_minor": c.refunded_minor}
-                for rows in self.counted.values()
-                for c in rows
-                if c.refund_changed and not c.new
-            ]
+            c
+            for rows in self.counted.values()
+            if any(c.refund_changed and not c.new for c in rows)
+            for c in rows
         )
         writes.upsert_progress([r.row() for _, r in sorted(self.rows.items()) if r.changed])
         writes.award_badges(self.badges)

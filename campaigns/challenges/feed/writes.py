@@ -1,40 +1,46 @@
-"""The feed's challenge writes: contributions, refunded amounts, progress, badges and the
+"""The feed's challenge writes: counted purchases, refunded amounts, progress, badges and the
 challenges' counters, each one set-based statement per chunk on PostgreSQL
 (`json_to_recordset`), a statement per row on SQLite (embedded mode)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, text, update
 
+from campaigns.challenges.feed.progress import Counted
 from campaigns.challenges.models import (
     Badge,
     Challenge,
-    ChallengeContribution,
     ChallengeProgress,
+    ChallengePurchase,
     CustomerBadge,
 )
 from rewards.db import db, dialect_insert, is_postgres, json_rows
 from rewards.models import LedgerEntry
 
+# A purchase stored before (reset and run again) gains only challenges it did not count
+# for; one it already counted for leaves the row as it was, and the count of rows written
+# comes up short (`CountedRace`).
 _INSERT_COUNTED = text(
-    "WITH inserted AS (INSERT INTO challenge_contributions (transaction_id, challenge_id, "
-    "customer_id, period, local_day, amount_minor, refunded_minor, merchant_id, category) "
-    "SELECT v.transaction_id, v.challenge_id, v.customer_id, v.period, v.local_day, "
-    "v.amount_minor, v.refunded_minor, v.merchant_id, v.category "
+    "WITH written AS (INSERT INTO challenge_purchases AS p (transaction_id, customer_id, "
+    "counted, local_day, amount_minor, refunded_minor, merchant_id, category) "
+    "SELECT v.transaction_id, v.customer_id, v.counted, v.local_day, v.amount_minor, "
+    "v.refunded_minor, v.merchant_id, v.category "
     "FROM json_to_recordset(CAST(:rows AS json)) AS v(transaction_id bigint, "
-    "challenge_id bigint, customer_id bigint, period text, local_day date, amount_minor bigint, "
+    "customer_id bigint, counted jsonb, local_day date, amount_minor bigint, "
     "refunded_minor bigint, merchant_id text, category text) "
-    "ON CONFLICT (transaction_id, challenge_id) DO NOTHING RETURNING 1) "
-    "SELECT count(*) FROM inserted"
+    "ON CONFLICT (transaction_id) DO UPDATE SET counted = p.counted || EXCLUDED.counted "
+    "WHERE NOT p.counted ?| ARRAY(SELECT jsonb_object_keys(EXCLUDED.counted)) RETURNING 1) "
+    "SELECT count(*) FROM written"
 )
 _UPDATE_REFUNDED = text(
-    "UPDATE challenge_contributions AS c SET refunded_minor = v.refunded_minor "
+    "UPDATE challenge_purchases AS p SET refunded_minor = v.refunded_minor "
     "FROM json_to_recordset(CAST(:rows AS json)) AS v(transaction_id bigint, "
-    "challenge_id bigint, refunded_minor bigint) "
-    "WHERE c.transaction_id = v.transaction_id AND c.challenge_id = v.challenge_id"
+    "refunded_minor bigint) WHERE p.transaction_id = v.transaction_id"
 )
 # Absolute values: the chunk computed them under the customers' account locks. The target
 # stays the one the row was created with; the live award's lot is found by its key.
@@ -78,27 +84,35 @@ _ADD_COUNTERS = text(
 )
 
 
-def insert_counted(rows: list[dict[str, Any]]) -> int:
-    """Insert contributions whose (transaction, challenge) is new; how many were inserted
-    (counted in the database: a chunk inserts a hundred thousand)."""
+def insert_counted(counted: Iterable[Counted]) -> bool:
+    """Store what these purchases newly counted towards, a row per purchase; False if a
+    purchase had already counted towards one of those challenges (nothing of it is stored)."""
+    rows = _purchase_rows(counted)
     if not rows:
-        return 0
+        return True
     if is_postgres():
-        return int(db.session.execute(_INSERT_COUNTED, {"rows": json_rows(rows)}).scalar_one())
-    inserted = 0
+        written = db.session.execute(_INSERT_COUNTED, {"rows": json_rows(rows)}).scalar_one()
+        return int(written) == len(rows)
+    written = 0
     for row in rows:
-        stmt = (
-            dialect_insert(ChallengeContribution)
-            .values(**_typed(row))
-            .on_conflict_do_nothing(index_elements=["transaction_id", "challenge_id"])
-            .returning(ChallengeContribution.transaction_id)
-        )
-        inserted += len(db.session.execute(stmt).all())
-    return inserted
+        stored = db.session.get(ChallengePurchase, row["transaction_id"])
+        if stored is None:
+            db.session.add(ChallengePurchase(**_typed(row)))
+            written += 1
+        elif not set(stored.counted) & set(row["counted"]):
+            stored.counted = {**stored.counted, **row["counted"]}
+            written += 1
+    db.session.flush()
+    return written == len(rows)
 
 
-def update_refunded(rows: list[dict[str, Any]]) -> None:
-    """Set the refunded amounts of stored contributions."""
+def update_refunded(counted: Iterable[Counted]) -> None:
+    """Store the refunded amounts of these stored purchases (one per purchase: a refund
+    lowers what the purchase brings to every challenge alike)."""
+    refunded: dict[int, int] = {}
+    for c in counted:
+        refunded[c.transaction_id] = max(refunded.get(c.transaction_id, 0), c.refunded_minor)
+    rows = [{"transaction_id": t, "refunded_minor": r} for t, r in sorted(refunded.items())]
     if not rows:
         return
     if is_postgres():
@@ -106,13 +120,33 @@ def update_refunded(rows: list[dict[str, Any]]) -> None:
         return
     for row in rows:
         db.session.execute(
-            update(ChallengeContribution)
-            .where(
-                ChallengeContribution.transaction_id == row["transaction_id"],
-                ChallengeContribution.challenge_id == row["challenge_id"],
-            )
+            update(ChallengePurchase)
+            .where(ChallengePurchase.transaction_id == row["transaction_id"])
             .values(refunded_minor=row["refunded_minor"])
         )
+
+
+def _purchase_rows(counted: Iterable[Counted]) -> list[dict[str, Any]]:
+    """One `challenge_purchases` row per purchase, with the challenge periods it counted for."""
+    rows: dict[int, dict[str, Any]] = {}
+    periods: dict[int, dict[str, str]] = defaultdict(dict)
+    for c in counted:
+        periods[c.transaction_id][str(c.challenge_id)] = c.period
+        if c.transaction_id in rows:
+            row = rows[c.transaction_id]
+            row["refunded_minor"] = max(row["refunded_minor"], c.refunded_minor)
+        else:
+            rows[c.transaction_id] = {
+                "transaction_id": c.transaction_id,
+                "customer_id": c.customer_id,
+                "counted": periods[c.transaction_id],
+                "local_day": c.local_day.isoformat(),
+                "amount_minor": c.amount_minor,
+                "refunded_minor": c.refunded_minor,
+                "merchant_id": c.merchant_id,
+                "category": c.category,
+            }
+    return [rows[t] for t in sorted(rows)]
 
 
 def upsert_progress(rows: list[dict[str, Any]]) -> None:
