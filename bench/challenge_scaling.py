@@ -119,15 +119,17 @@ def run(count: int, args: argparse.Namespace) -> float:
         )
         result = feed_throughput.run_feed(feed_args, env, base, key, tokens, database_url)
         with feed_throughput._pg(database_url) as conn:
-            counted, progress = (
-                conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("challenge_contributions", "challenge_progress")
-            )
+            purchases, counted = conn.execute(
+                "SELECT count(*), coalesce(sum((SELECT count(*) "
+                "FROM jsonb_object_keys(counted))), 0) FROM challenge_purchases"
+            ).fetchone()
+            progress = conn.execute("SELECT count(*) FROM challenge_progress").fetchone()[0]
             rewards = conn.execute(
                 "SELECT count(*) FROM ledger_entries WHERE kind = 'challenge_reward'"
             ).fetchone()[0]
         print(
-            f"challenges {count}: {counted:,} contributions, {progress:,} progress rows, "
+            f"challenges {count}: {purchases:,} purchases counted {counted:,} times, "
+            f"{progress:,} progress rows, "
             f"{rewards:,} rewards"
         )
         return result["feed_tps"]
