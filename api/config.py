@@ -8,7 +8,7 @@ from typing import Any
 
 from api.ratelimit import per_caller_limit
 
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "rewards" / "migrations")
 
 
 def _int(name: str, default: int) -> int:

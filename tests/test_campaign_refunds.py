@@ -25,7 +25,7 @@ from tests.ledger_helpers import assert_reconciled, balance, enrol, entries, sto
 from workers.jobs import process_transactions
 
 NOW = datetime.now(UTC)
-REVISION_0005 = importlib.import_module("migrations.versions.0005_campaign_days")
+REVISION_0005 = importlib.import_module("rewards.migrations.versions.0005_campaign_days")
 
 
 @given(st.lists(st.integers(0, 5000), min_size=1, max_size=8), st.data())

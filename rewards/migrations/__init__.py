@@ -1,0 +1,1 @@
+"""Alembic's migration environment (Flask-Migrate), shipped with the package."""

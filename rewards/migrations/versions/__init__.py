@@ -1,0 +1,1 @@
+"""The revisions, applied in order by `rewards db upgrade`."""
