@@ -118,6 +118,8 @@ def _insert_entry(
         dialect_insert(LedgerEntry)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(LedgerEntry)
+        # Every column as given, None too: a column default can never stand in for a NULL.
+        .execution_options(render_nulls=True)
     )
     # RETURNING the entity puts the new row in the session without a second SELECT. The
     # values go as parameters, so the statement is compiled once, not per entry. The insert

@@ -246,6 +246,33 @@ def test_rerun_and_duplicate_deliveries_change_no_progress(db, program):
     assert_reconciled()
 
 
+def test_a_purchase_replayed_after_a_refund_brings_new_challenges_only_what_is_left(db, program):
+    spend = {"type": "spend", "target": 100_000}
+    first = make_challenge(program.id, goal=spend)
+    card = enrol(program.id)
+    p = buy(card, "p-1", _at(0), amount=500)
+    refund(card, "r-1", "p-1", 200, at=_at(1))
+    assert progress(card.customer_id, first) == {"c": (300, "active", 0, 0)}
+    # A second spend challenge goes live, then an operator replays the purchase: of its 500,
+    # 200 were refunded before, so it brings the new challenge 300 (the first keeps its 300).
+    second = make_challenge(program.id, goal=spend)
+    reset_to_received(p)
+    jobs.process_transactions([p])
+    assert progress(card.customer_id, second) == {"c": (300, "active", 0, 0)}
+    assert progress(card.customer_id, first) == {"c": (300, "active", 0, 0)}
+    # The rest is refunded: nothing is left in either.
+    refund(card, "r-2", "p-1", 300, at=_at(2))
+    assert progress(card.customer_id, first) == {"c": (0, "active", 0, 0)}
+    assert progress(card.customer_id, second) == {"c": (0, "active", 0, 0)}
+    # Refunded in full, a replay counts towards a third challenge not at all.
+    third = make_challenge(program.id, goal=spend)
+    reset_to_received(p)
+    jobs.process_transactions([p])
+    assert progress(card.customer_id, third) == {}
+    assert contributions() == 2
+    assert_reconciled()
+
+
 def test_a_purchase_and_its_refund_in_one_chunk(db, program):
     cid = make_challenge(program.id, goal={"type": "count", "target": 1})
     card = enrol(program.id)

@@ -159,8 +159,8 @@ class ChallengeProgress(Model):
     # Distinct and streak goals: the still-counting purchases' facts as multisets
     # (`campaigns.challenges.feed.progress`): {"n": count, "s": spend, "m": {merchant: n},
     # "c": {category: n}, "d": {"2026-03-29": n}}, so the feed never re-reads the period's
-    # contributions. None for count and spend goals, and for rows written before 0012 (the
-    # feed then recounts them from `challenge_contributions` once).
+    # purchases. None for count and spend goals, and for rows written before 0012 (the feed
+    # then recounts them from `challenge_purchases` once).
     tally: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()

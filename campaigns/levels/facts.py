@@ -21,6 +21,7 @@ from datetime import date
 
 from sqlalchemy import and_, case, func, or_, select
 
+from campaigns.challenges.feed.reads import counted_towards
 from campaigns.challenges.models import Challenge, ChallengeProgress, ChallengePurchase
 from campaigns.levels.models import Level
 from campaigns.levels.rules import Facts, XpRules
@@ -101,6 +102,7 @@ def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
         ChallengePurchase.customer_id, ChallengePurchase.local_day, ChallengePurchase.counted
     ).where(
         among(ChallengePurchase.customer_id, customer_ids),
+        counted_towards({int(s) for s in streaks}),
         ChallengePurchase.refunded_minor < ChallengePurchase.amount_minor,
     )
     days: dict[int, set[date]] = defaultdict(set)

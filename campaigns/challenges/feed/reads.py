@@ -10,13 +10,14 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Text, case, cast, func, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from campaigns.challenges.completion import COMPLETED
 from campaigns.challenges.feed.progress import Counted, Progress, tally_of_json
 from campaigns.challenges.goals import Tally
 from campaigns.challenges.models import ChallengeJoin, ChallengeProgress, ChallengePurchase
-from rewards.db import among, db
+from rewards.db import among, db, is_postgres
 from rewards.models import LedgerEntry
 
 Key = tuple[int, int, str]  # (customer, challenge, period)
@@ -100,8 +101,21 @@ def period_purchases(keys: Collection[Key]) -> list[Counted]:
     if not keys:
         return []
     wanted = set(keys)
-    found = _counted(among(ChallengePurchase.customer_id, {u for u, _, _ in wanted}))
+    found = _counted(
+        among(ChallengePurchase.customer_id, {u for u, _, _ in wanted}),
+        counted_towards({c for _, c, _ in wanted}),
+    )
     return [c for c in found if c.key in wanted]
+
+
+def counted_towards(challenge_ids: Collection[int]) -> ColumnElement[bool]:
+    """SQL: the purchase counted towards one of these challenges (on PostgreSQL, where a
+    customer's other purchases then never leave the database; everywhere else callers
+    filter the rows they read)."""
+    if not is_postgres():
+        return true()
+    keys = sorted(str(c) for c in challenge_ids)
+    return type_coerce(ChallengePurchase.counted, JSONB).has_any(cast(keys, ARRAY(Text)))
 
 
 # `Progress` fields read from `challenge_progress` (and the live award's ledger key).

@@ -65,6 +65,7 @@ class ChallengeRules(Reversals):
         self.currencies: dict[int, str] = {}
         self.shoppers: dict[int, Shopper] = {}
         self.joined: dict[tuple[int, int], datetime] = {}
+        self.refunded_before: dict[int, int] = {}
         self.qualified: dict[int, list[tuple[CompiledChallenge, str]]] = {}
         self.challenges: dict[int, CompiledChallenge] = {}
         self.counted: dict[int, list[Counted]] = defaultdict(list)  # purchase → its rows
@@ -108,6 +109,8 @@ class ChallengeRules(Reversals):
             # Counted before (a purchase reset and run again): kept, never counted twice.
             stored = reads.counted_for([tx.id for tx, _ in mine])
             keys |= self._keep_counted({tx.id for tx, _ in mine}, lambda _: stored)
+            # Refunded since: what it brings to a challenge it counts towards only now.
+            self.refunded_before = {tx_id: c.refunded_minor for (tx_id, _), c in stored.items()}
             for tx, customer_id in mine:
                 self._qualify(tx, customer_id, stored)
                 keys.update((customer_id, c.id, p) for c, p in self.qualified.get(tx.id, ()))
@@ -149,7 +152,10 @@ class ChallengeRules(Reversals):
         self, tx: TxFacts, customer_id: int, stored: dict[tuple[int, int], Counted]
     ) -> None:
         """The challenge periods `tx` counts towards, except those it already counted for
-        (a chunk run again after its purchase was reset: it never counts twice)."""
+        (a chunk run again after its purchase was reset: it never counts twice); none once
+        it was refunded in full."""
+        if self.refunded_before.get(tx.id, 0) >= tx.amount_minor:
+            return
         found, zone = self.sets[tx.program_id], self.zones[tx.program_id]
         purchase = Purchase.of(tx)
         shopper = self.shoppers.get(customer_id) or Shopper(customer_id=customer_id)
@@ -182,7 +188,8 @@ class ChallengeRules(Reversals):
             return []
         day = local_day(tx.occurred_at, self.zones[tx.program_id])
         steps, awards = [], []
-        contribution = Contribution(tx.id, tx.amount_minor, day, tx.merchant_id, tx.category)
+        left = tx.amount_minor - self.refunded_before.get(tx.id, 0)
+        contribution = Contribution(tx.id, left, day, tx.merchant_id, tx.category)
         for challenge, period in qualified:
             row = self._row(customer_id, challenge, period)
             completes = allowed = False
@@ -257,6 +264,7 @@ class ChallengeRules(Reversals):
                     period=period,
                     local_day=step.contribution.local_day,
                     amount_minor=tx.amount_minor,
+                    refunded_minor=tx.amount_minor - step.contribution.amount_minor,
                     merchant_id=tx.merchant_id,
                     category=tx.category,
                     new=True,

@@ -86,7 +86,8 @@ _ADD_COUNTERS = text(
 
 def insert_counted(counted: Iterable[Counted]) -> bool:
     """Store what these purchases newly counted towards, a row per purchase; False if a
-    purchase had already counted towards one of those challenges (nothing of it is stored)."""
+    purchase had already counted towards one of those challenges (that purchase's row is left
+    as it was; the caller rolls the chunk back)."""
     rows = _purchase_rows(counted)
     if not rows:
         return True

@@ -6,9 +6,12 @@ transaction), whose `counted` maps each challenge the purchase counted towards t
 a program's program-wide challenges every purchase met about twenty of them, and the row
 each was the feed's largest write.
 
-The copy runs in one transaction holding an EXCLUSIVE lock on the old table: a worker still
-on the old code that writes to it waits, then fails its chunk on the dropped table, and the
-chunk is run again by the new code. Downgrading expands the rows back.
+Each way, the copy runs in one transaction holding the table it empties locked (ACCESS
+EXCLUSIVE, taken first, giving up after 10 s behind a running chunk): a worker on the other
+code waits, then fails its chunk on the dropped table, and the chunk runs again on the code
+that matches the schema. Nothing is written to the old table after its rows were copied.
+Downgrading expands the rows back; a purchase's refunded amount (one per purchase now) goes
+to each of its rows.
 
 Revision ID: 0015
 Revises: 0014
@@ -53,7 +56,7 @@ def upgrade():
     postgres = op.get_bind().dialect.name == 'postgresql'
     if postgres:
         op.execute("SET LOCAL lock_timeout = '10s'")
-        op.execute('LOCK TABLE challenge_contributions IN EXCLUSIVE MODE')
+        op.execute('LOCK TABLE challenge_contributions IN ACCESS EXCLUSIVE MODE')
     op.create_table(
         'challenge_purchases',
         sa.Column('transaction_id', ID, nullable=False),
@@ -64,7 +67,8 @@ def upgrade():
         *_checks('challenge_purchases'),
         sa.PrimaryKeyConstraint('transaction_id', name=op.f('pk_challenge_purchases')),
     )
-    # A purchase's facts are the same in each of its rows; its refunded amount is the latest.
+    # A purchase's facts are the same in each of its rows; its refunded amount is the largest
+    # (rows written when a purchase replayed after a refund counted anew started at 0).
     agg = ("jsonb_object_agg(challenge_id::text, period)" if postgres
            else "json_group_object(CAST(challenge_id AS TEXT), period)")
     facts = ', '.join(f'max({f})' if f == 'refunded_minor' else f'min({f})' for f in FACTS)
@@ -80,6 +84,9 @@ def upgrade():
 
 def downgrade():
     postgres = op.get_bind().dialect.name == 'postgresql'
+    if postgres:
+        op.execute("SET LOCAL lock_timeout = '10s'")
+        op.execute('LOCK TABLE challenge_purchases IN ACCESS EXCLUSIVE MODE')
     op.create_table(
         'challenge_contributions',
         sa.Column('transaction_id', ID, nullable=False),
