@@ -1,11 +1,14 @@
 """Feed throughput with live challenges beside live campaigns.
 
     .venv/bin/python bench/challenge_scaling.py [--transactions 100000] [--challenges 0,50]
+        [--rounds 3]
 
 For each challenge count N: a fresh scratch database (20,000 customers), the 15 live campaigns
 of `bench/campaign_scaling.py` with `--counts 10` (10 targeted + 5 global), N live challenges
 and the same feed as `bench/feed_throughput.py`. Prints transactions/s per N and the ratio to
-the first N (target: 50 challenges ≥ 70% of none).
+the first N (target: 50 challenges ≥ 70% of none). Absolute rates swing by a fifth from run
+to run on a small box; `--rounds 3` runs the counts in turn three times and prints the
+medians (a CHECKPOINT before each run).
 
 The mix, challenge n = 0 … N-1 (for N = 50, exactly):
 - goal `GOALS[n % 5]`: 10 each of count 5, spend ¥50,000, 4 distinct merchants,
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,10 +150,36 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--challenges", default="0,50")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the counts this many times in turn; prints each round and the medians",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.challenges.split(",")]
-    rates = {count: run(count, args) for count in counts}
     first = counts[0]
+    rounds = []
+    for _ in range(args.rounds):
+        rates = {}
+        for count in counts:
+            common.checkpoint()  # each run starts without the last one's pages to write
+            rates[count] = run(count, args)
+        rounds.append(rates)
+        _report(rates, first)
+    if len(rounds) > 1:
+        print("=" * 60)
+        print(f"medians of {len(rounds)} rounds (ratio: the median of each round's ratio)")
+        for count in counts:
+            rate = statistics.median(r[count] for r in rounds)
+            ratio = statistics.median(r[count] / r[first] for r in rounds)
+            print(
+                f"{count:>3} challenges + {CAMPAIGNS + campaign_scaling.GLOBAL} campaigns: "
+                f"{rate:>7,.0f} transactions/s ({ratio:.0%} of {first})"
+            )
+
+
+def _report(rates: dict[int, float], first: int) -> None:
     print("-" * 60)
     for count, rate in rates.items():
         print(
