@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
+
 from api.idempotency import after_commit
 from workers.queues import enqueue_transactions
 
@@ -23,6 +25,16 @@ NOT_QUEUED = (
     "sweeper re-enqueues them, within a few minutes of the queue being back; there is no "
     "need to send them again."
 )
+
+
+class QueueStatusSchema(ma.Schema):
+    """The `status` and `detail` every feed response carries (batches, files, Marqeta)."""
+
+    status = ma.fields.String(
+        validate=ma.validate.OneOf([QUEUED, STORED]),
+        metadata={"description": STATUS_DESCRIPTION},
+    )
+    detail = ma.fields.String(metadata={"description": DETAIL_DESCRIPTION})
 
 
 def mark_not_queued(body: dict[str, Any]) -> None:

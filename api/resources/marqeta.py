@@ -13,13 +13,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from api.auth import auth_doc, program_id, requires
-from api.enqueueing import (
-    DETAIL_DESCRIPTION,
-    QUEUED,
-    STATUS_DESCRIPTION,
-    STORED,
-    queue_after_commit,
-)
+from api.enqueueing import QueueStatusSchema, queue_after_commit
 from api.idempotency import commit
 from rewards.errors import InvalidInput
 from rewards.marqeta import ingest_webhook
@@ -32,13 +26,8 @@ blp = Blueprint(
 )
 
 
-class MarqetaResultSchema(ma.Schema):
+class MarqetaResultSchema(QueueStatusSchema):
     batch_id = ma.fields.Integer()
-    status = ma.fields.String(
-        validate=ma.validate.OneOf([QUEUED, STORED]),
-        metadata={"description": STATUS_DESCRIPTION},
-    )
-    detail = ma.fields.String(metadata={"description": DETAIL_DESCRIPTION})
     accepted = ma.fields.Integer(metadata={"description": "settled transactions stored now"})
     duplicates = ma.fields.Integer(metadata={"description": "already stored (Marqeta retries)"})
     ignored = ma.fields.Integer(

@@ -13,14 +13,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest, ClientDisconnected, UnsupportedMediaType
 
 from api.auth import auth_doc, program_id, requires
-from api.enqueueing import (
-    DETAIL_DESCRIPTION,
-    QUEUED,
-    STATUS_DESCRIPTION,
-    STORED,
-    mark_not_queued,
-    queue_after_commit,
-)
+from api.enqueueing import QUEUED, QueueStatusSchema, mark_not_queued, queue_after_commit
 from api.idempotency import commit, idempotent
 from rewards.db import db
 from rewards.errors import InvalidInput
@@ -85,25 +78,15 @@ class RejectionSchema(ma.Schema):
     )
 
 
-class TransactionBatchSchema(ma.Schema):
+class TransactionBatchSchema(QueueStatusSchema):
     batch_id = ma.fields.Integer()
-    status = ma.fields.String(
-        validate=ma.validate.OneOf([QUEUED, STORED]),
-        metadata={"description": STATUS_DESCRIPTION},
-    )
-    detail = ma.fields.String(metadata={"description": DETAIL_DESCRIPTION})
     accepted = ma.fields.Integer(metadata={"description": "rows stored now"})
     duplicates = ma.fields.Integer(metadata={"description": "valid rows already stored"})
     rejected = ma.fields.List(ma.fields.Nested(RejectionSchema))
 
 
-class TransactionFileSchema(ma.Schema):
+class TransactionFileSchema(QueueStatusSchema):
     batch_id = ma.fields.Integer()
-    status = ma.fields.String(
-        validate=ma.validate.OneOf([QUEUED, STORED]),
-        metadata={"description": STATUS_DESCRIPTION},
-    )
-    detail = ma.fields.String(metadata={"description": DETAIL_DESCRIPTION})
     accepted = ma.fields.Integer()
     duplicates = ma.fields.Integer()
     rejected = ma.fields.Integer(metadata={"description": "number of rejected rows"})

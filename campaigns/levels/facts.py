@@ -94,20 +94,20 @@ def completed_challenges(customer_ids: Collection[int]) -> dict[int, int]:
 def streak_days(customer_ids: Collection[int]) -> dict[int, int]:
     """Customer → distinct local days with a purchase that still counts (not refunded in
     full) towards a streak challenge: a day counts once, however many streaks it feeds."""
-    found = db.session.scalars(select(Challenge.id).where(Challenge.goal_type == "streak"))
-    streaks = {str(challenge_id) for challenge_id in found}
+    streaks = set(db.session.scalars(select(Challenge.id).where(Challenge.goal_type == "streak")))
     if not streaks:
         return {}
+    keys = {str(challenge_id) for challenge_id in streaks}  # as `counted` names them
     stmt = select(
         ChallengePurchase.customer_id, ChallengePurchase.local_day, ChallengePurchase.counted
     ).where(
         among(ChallengePurchase.customer_id, customer_ids),
-        counted_towards({int(s) for s in streaks}),
+        counted_towards(streaks),
         ChallengePurchase.refunded_minor < ChallengePurchase.amount_minor,
     )
     days: dict[int, set[date]] = defaultdict(set)
     for customer_id, day, counted in db.session.execute(stmt):
-        if not streaks.isdisjoint(counted):
+        if not keys.isdisjoint(counted):
             days[customer_id].add(day)
     return {customer_id: len(active) for customer_id, active in days.items()}
 
