@@ -16,11 +16,10 @@ from sqlalchemy import ColumnElement, and_, or_
 
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
+from rewards.lifecycle import LIVE, effective_status
 from rewards.models import Program
 
 STATUSES = ("draft", "scheduled", "active", "paused", "ended")
-# Stored statuses whose effective status follows the window (see effective_status).
-LIVE = ("scheduled", "active")
 EDITABLE = ("draft", "scheduled", "active", "paused")
 TRANSITIONS = ("activate", "pause", "end")
 
@@ -38,16 +37,6 @@ class Scope:
 
 
 Filter = Callable[[Any, Scope, Any], ColumnElement[bool]]  # (model, scope, value) → SQL
-
-
-def effective_status(row: Any, now: datetime) -> str:
-    """The status at `now`: a scheduled object whose start has passed is active, and a
-    scheduled or active one whose end has passed is ended. Others are as stored."""
-    if row.status not in LIVE:
-        return str(row.status)
-    if row.ends_at is not None and row.ends_at <= now:
-        return "ended"
-    return "scheduled" if row.starts_at > now else "active"
 
 
 def status_filter(model: Any, scope: Scope, status: str) -> ColumnElement[bool]:

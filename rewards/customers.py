@@ -150,3 +150,8 @@ def _customer_by_ref(program_id: int, external_ref: str, *, lock: bool = False) 
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return db.session.scalar(stmt)
+
+
+def age_on(birth: date, day: date) -> int:
+    """Completed years on `day` (someone born on 29 February turns a year older on 1 March)."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))

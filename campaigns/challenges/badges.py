@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -63,7 +62,7 @@ def validate_badge(raw: Any, program: Program | None = None) -> dict[str, Any]:
         {
             "name": lambda v, p: c.text(v, p, 200),
             "description": lambda v, p: c.text(v, p, 1000),
-            "image_url": lambda v, p: _https_url(c, v, p),
+            "image_url": c.https_url,
             "criteria": lambda v, p: _criteria(c, v, p),
             "status": lambda v, p: c.choice(v, p, BADGE_STATUSES),
         },
@@ -77,17 +76,6 @@ def validate_badge(raw: Any, program: Program | None = None) -> dict[str, Any]:
         "criteria": found["criteria"],
         "status": found.get("status", "draft"),
     }
-
-
-def _https_url(c: Checker, value: Any, path: str) -> str | None:
-    text = c.text(value, path, 500)
-    if text is None:
-        return None
-    parts = urlsplit(text)
-    if parts.scheme != "https" or not parts.hostname or any(ch.isspace() for ch in text):
-        c.fail(path, "Must be an https:// URL.")
-        return None
-    return text
 
 
 def _criteria(c: Checker, value: Any, path: str) -> dict[str, Any] | None:

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from rewards.customers import age_on
+
 ADULT_AGE = 18
-
-
-def age_on(birth: date, day: date) -> int:
-    """Completed years on `day` (someone born on 29 February turns a year older on 1 March)."""
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def may_appear(

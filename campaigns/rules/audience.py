@@ -12,6 +12,7 @@ from typing import Any
 
 from campaigns.rules.checking import MAX_ID, Check, Checker, checked, join
 from campaigns.rules.facts import Shopper
+from rewards.customers import age_on
 
 FIELDS = ("segment_id", "tiers", "min_age", "max_age")
 
@@ -29,11 +30,6 @@ def check_audience(c: Checker, value: Any, path: str = "audience") -> dict[str, 
     if low is not None and high is not None and low > high:
         c.fail(join(path, "max_age"), "Must not be below min_age.")
     return audience
-
-
-def age_on(birth: date, day: date) -> int:
-    """Whole years from `birth` to `day` (a 29 February birthday counts from 1 March)."""
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -100,6 +101,17 @@ class Checker:
             self.fail(path, f"At most {max_length} characters, without NUL.")
             return None
         return value
+
+    def https_url(self, value: Any, path: str, max_length: int = 500) -> str | None:
+        """An https:// URL with a host and no whitespace (images the app loads)."""
+        text = self.text(value, path, max_length)
+        if text is None:
+            return None
+        parts = urlsplit(text)
+        if parts.scheme != "https" or not parts.hostname or any(ch.isspace() for ch in text):
+            self.fail(path, "Must be an https:// URL.")
+            return None
+        return text
 
     def choice(self, value: Any, path: str, choices: Iterable[str]) -> str | None:
         """One of `choices`, spelled exactly."""
