@@ -38,10 +38,13 @@ def register_extensions(app: Flask) -> None:
     import campaigns.earning.usage
     import campaigns.levels.models  # noqa: F401
     import rewards.models
+    import rewards.perks.models
     import rewards.tiers.models  # noqa: F401
     from api import ratelimit, request_limits
     from api.extensions import api, db, limiter, migrate, queues
+    from rewards import sealing
 
+    sealing.configure(app.config["DATA_KEY"])
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
     api.init_app(app)

@@ -23,6 +23,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
     redis_url = os.environ.get("REDIS_URL")
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
+        # Master secret for values sealed at rest (rewards/sealing.py): losing or changing it
+        # makes them unreadable. At least 32 random characters; the default is for dev only.
+        "DATA_KEY": os.environ.get("DATA_KEY", "dev-only-data-key-change-me-0000000000"),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # hide_parameters: logged SQL errors must never carry request values (card tokens...).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},

@@ -56,6 +56,12 @@ class ProblemSchema(ma.Schema):
         values=ma.fields.List(ma.fields.String()),
         metadata={"description": "Field path → list of messages, for validation errors"},
     )
+    rule = ma.fields.String(
+        metadata={"description": "Refused redemptions: the rule that refused (min_age, stock...)"}
+    )
+    points_missing = ma.fields.Integer(
+        metadata={"description": "Refused redemptions (insufficient-points): how many more"}
+    )
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -79,8 +85,10 @@ def problem(
     title: str | None = None,
     slug: str | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
-    """Build an `application/problem+json` response."""
+    """Build an `application/problem+json` response; `extensions` are RFC 9457 extension
+    members (e.g. `points_missing`)."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + (slug or HTTP_SLUGS.get(status, "error")),
         "title": title or _title(status),
@@ -90,6 +98,7 @@ def problem(
         body["detail"] = detail
     if errors:
         body["errors"] = errors
+    body.update(extensions or {})
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -149,7 +158,10 @@ def register(app: Flask) -> None:
         errors = getattr(error, "errors", None) or (
             {error.field: [error.detail]} if error.field else None
         )
-        return problem(status, error.detail, errors=errors, slug=slug)
+        # A refusal may name a more precise problem type, and carry extension members.
+        slug = getattr(error, "slug", None) or slug
+        extensions = getattr(error, "extensions", None)
+        return problem(status, error.detail, errors=errors, slug=slug, extensions=extensions)
 
     @app.errorhandler(HTTPException)
     def handle_http(error: HTTPException) -> Response:

@@ -5,6 +5,10 @@ response is written in the same DB transaction as the work, so a crash leaves ne
 concurrent requests with one key serialise on the unique index and the loser replays the winner.
 Decorated views must not commit: `idempotent` commits, then runs `after_commit` callbacks
 (e.g. enqueueing jobs), so work is never enqueued for rows that were rolled back.
+
+The stored body is sealed (`{"sealed": token}`, rewards/sealing.py): responses carry voucher
+codes and personal data, which a database reader must not see. Records from before sealing
+hold the plain body and replay as they are.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from sqlalchemy import select, text
 
 from api.auth import current_principal
 from api.errors import problem
+from rewards import sealing
 from rewards.db import db, dialect_insert, is_postgres
 from rewards.models import IdempotencyRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 HEADER = "Idempotency-Key"
+_SEALED = "sealed"
 
 
 def after_commit(callback: Callable[[], Any]) -> None:
@@ -51,6 +57,18 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _sealed_body(body: Any) -> dict[str, str]:
+    return {_SEALED: sealing.seal(json.dumps(body))}
+
+
+def _opened_body(stored: Any) -> Any:
+    """The response body of a record: unsealed, or as stored by the version before sealing."""
+    # No view answers with exactly {"sealed": <string>}, so this shape marks a sealed body.
+    if isinstance(stored, dict) and stored.keys() == {_SEALED} and isinstance(stored[_SEALED], str):
+        return json.loads(sealing.unseal(stored[_SEALED]))
+    return stored
+
+
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.request_fingerprint != fingerprint:
         return problem(
@@ -60,7 +78,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
             slug="idempotency-key-reused",
         )
     response = Response(
-        json.dumps(record.response_body),
+        json.dumps(_opened_body(record.response_body)),
         status=record.response_status,
         mimetype="application/json",
     )
@@ -103,7 +121,7 @@ def idempotent(view: F) -> F:
                 key=key,
                 request_fingerprint=fingerprint,
                 response_status=status,
-                response_body=body,
+                response_body=_sealed_body(body),
             )
             .on_conflict_do_nothing(index_elements=["caller", "key"])
             .returning(IdempotencyRecord.id)

@@ -91,6 +91,10 @@ class Ladder:
     def rank(self, tier: Tier) -> int:
         return self._rank[tier.code]
 
+    def has(self, code: str) -> bool:
+        """Whether the ladder has a tier with `code`."""
+        return code in self._rank
+
 
 def decimal_text(value: Fraction) -> str:
     """`Fraction(5, 4)` → `'1.25'` (multipliers have at most 4 decimals: exact)."""

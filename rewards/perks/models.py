@@ -1,0 +1,107 @@
+"""Perk tables: a program's perks and their versions, and the redemptions that spent points on
+them.
+
+A perk's price, stock and limits live in its versioned definition; the row mirrors what the
+redemption path and the catalog read without JSON (title, window, cost, stock) and keeps the
+live stock counter `stock_used`, which only a redemption (or, later, a cancellation) moves,
+under the perk row's lock. The CHECK constraints are the last line of defence: stock is
+never oversold even if a code path forgot to look.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rewards.db import BigId, JSONType, Model, UTCDateTime
+
+REDEMPTION_STATUSES = ("completed", "cancelled")
+
+
+class Perk(Model):
+    """One perk of a program, offered by one of its partners."""
+
+    __tablename__ = "perks"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft', 'scheduled', 'active', 'paused', 'ended')", name="status_known"
+        ),
+        CheckConstraint("current_version >= 1", name="version_positive"),
+        CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="window_ordered"),
+        CheckConstraint("cost_points > 0", name="cost_positive"),
+        CheckConstraint("stock_used >= 0", name="stock_used_not_negative"),
+        CheckConstraint(
+            "stock_total IS NULL OR stock_used <= stock_total", name="stock_not_oversold"
+        ),
+        Index("ix_perks_program_id_status", "program_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # the title (list filters, audit)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    current_version: Mapped[int] = mapped_column(default=1)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cost_points: Mapped[int] = mapped_column(BigInteger)
+    stock_total: Mapped[int | None] = mapped_column(BigInteger)  # None: unlimited
+    stock_used: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class PerkVersion(Model):
+    """The full definition a perk had from one edit to the next (never changed): a
+    redemption names the version whose price it paid."""
+
+    __tablename__ = "perk_versions"
+    __table_args__ = (
+        UniqueConstraint("perk_id", "version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    perk_id: Mapped[int] = mapped_column(ForeignKey("perks.id"))
+    version: Mapped[int]
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
+class Redemption(Model):
+    """A cardholder spent `points` on one unit of a perk (the price of `perk_version`); the
+    `redeem` ledger entry that took the points is `ledger_entry_id`."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        CheckConstraint("status IN ('completed', 'cancelled')", name="status_known"),
+        CheckConstraint("points > 0", name="points_positive"),
+        # A customer's redemptions of a perk since a period began (per-customer limits).
+        Index("ix_redemptions_customer_perk", "customer_id", "perk_id", "created_at"),
+        Index("ix_redemptions_perk_id", "perk_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    perk_id: Mapped[int] = mapped_column(ForeignKey("perks.id"))
+    perk_version: Mapped[int]
+    points: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="completed")
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())

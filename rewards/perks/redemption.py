@@ -1,0 +1,178 @@
+"""Redeeming points for a perk, in the caller's one DB transaction.
+
+Locks, always in this order: the customer's account row, then the perk row. The account lock
+serialises everything one customer does (two taps, two phones), so the balance and the
+per-customer limit read under it cannot move before the commit; the perk lock serialises the
+units of its stock. Nothing else takes an account and then a perk, or a perk and then an
+account: the feed locks the rules and then accounts, a marketer's edit the rules and then the
+perk, so no cycle can form.
+
+Under the locks: every rule of `rewards.perks.eligibility` (the first refusal is raised and
+nothing is written), then the redemption row, a `redeem` ledger entry debiting the price from
+the oldest available lots (keyed `redemption:{id}`; pending points are never spent and a
+redemption never leaves debt), and one unit of stock. The HTTP layer requires an
+`Idempotency-Key`, so a retried request replays the first answer instead of spending twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from rewards.balances import find_customer
+from rewards.db import db
+from rewards.errors import Conflict, NotFound
+from rewards.ledger import Movement, account_of_customer, debit, ensure_accounts, utcnow
+from rewards.models import Account, Customer, LedgerEntry, Partner, Program
+from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
+from rewards.perks.models import Perk, PerkVersion, Redemption
+from rewards.tiers.config import ladders_for
+
+KIND = "redeem"
+
+
+# The problem type of each refusing rule (`https://rewards.example/problems/<slug>`).
+SLUGS = {
+    "active": "perk-not-active",
+    "min_age": "not-eligible",
+    "min_tier": "not-eligible",
+    "limit": "limit-reached",
+    "stock": "out-of-stock",
+    "points": "insufficient-points",
+}
+
+
+class RedemptionRefused(Conflict):
+    """A rule refused the redemption (409): its problem type says which kind of refusal,
+    `rule` which rule, and `points_missing` how many points are missing."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.detail, field="perk_id")
+        self.slug = SLUGS[refusal.rule]
+        self.extensions: dict[str, Any] = {"rule": refusal.rule}
+        if refusal.points_missing is not None:
+            self.extensions["points_missing"] = refusal.points_missing
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """A completed redemption with what the app shows next to it."""
+
+    redemption: Redemption
+    perk: Perk
+    definition: dict[str, Any]
+    partner: Partner
+    entry: LedgerEntry
+    available: int
+
+
+def redeem(
+    *, program_id: int, external_ref: str, perk_id: int, now: datetime | None = None
+) -> Redeemed:
+    """Spend the perk's price on one unit of it; RedemptionRefused (naming the rule) or
+    NotFound (another program's perk, or none) leaves everything as it was."""
+    now = now or utcnow()
+    customer_id = find_customer(program_id=program_id, external_ref=external_ref).id
+    known = select(Perk.id).where(Perk.id == perk_id, Perk.program_id == program_id)
+    if db.session.scalar(known) is None:
+        raise NotFound(f"Perk {perk_id} not found.", field="perk_id")
+    ensure_accounts([(program_id, customer_id)])
+    account = account_of_customer(customer_id, lock=True)
+    assert account is not None
+    perk = db.session.scalars(
+        select(Perk)
+        .where(Perk.id == perk_id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+        .execution_options(populate_existing=True)
+    ).one()
+    definition = current_definition(perk)
+    program = db.session.get_one(Program, program_id)
+    zone = ZoneInfo(program.timezone)
+    customer = db.session.get_one(Customer, customer_id)
+    used = redemptions_in_period(customer_id, perk, definition, now, zone)
+    ladder = ladders_for([program_id]).get(program_id)
+    refused = refusals(
+        perk,
+        definition,
+        Holder(customer.birth_date, customer.tier, account.available),
+        ladder=ladder.ladder if ladder else None,
+        used_in_period=used,
+        now=now,
+        zone=zone,
+    )
+    if refused:
+        raise RedemptionRefused(refused[0])
+    redemption = Redemption(
+        program_id=program_id,
+        customer_id=customer_id,
+        perk_id=perk.id,
+        perk_version=perk.current_version,
+        points=perk.cost_points,
+        status="completed",
+        created_at=now,
+    )
+    db.session.add(redemption)
+    db.session.flush()
+    partner = db.session.get_one(Partner, perk.partner_id)
+    entry = _debit(account, redemption, perk, partner, now)
+    redemption.ledger_entry_id = entry.id
+    perk.stock_used += 1
+    db.session.flush()
+    return Redeemed(redemption, perk, definition, partner, entry, account.available)
+
+
+def _debit(
+    account: Account, redemption: Redemption, perk: Perk, partner: Partner, now: datetime
+) -> LedgerEntry:
+    move = Movement(
+        kind=KIND,
+        points=-redemption.points,
+        source_type="redemption",
+        source_id=redemption.id,
+        idempotency_key=f"redemption:{redemption.id}",
+        occurred_at=now,
+        explanation={
+            "summary": f"Redeemed: {perk.name} from {partner.name} (-{redemption.points} pts)",
+            "rule": "redemption",
+            "perk_id": perk.id,
+            "perk_version": redemption.perk_version,
+            "partner": partner.code,
+            "redemption_id": redemption.id,
+        },
+    )
+    entry = debit(account, move, now=now)
+    assert entry is not None, "a new redemption's key cannot have been used"
+    return entry
+
+
+def current_definition(perk: Perk) -> dict[str, Any]:
+    """The definition of the perk's current version."""
+    definition: dict[str, Any] = db.session.scalars(
+        select(PerkVersion.definition).where(
+            PerkVersion.perk_id == perk.id, PerkVersion.version == perk.current_version
+        )
+    ).one()
+    return definition
+
+
+def redemptions_in_period(
+    customer_id: int, perk: Perk, definition: dict[str, Any], now: datetime, zone: ZoneInfo
+) -> int:
+    """The customer's redemptions of the perk (not cancelled) in the limit's current period;
+    0 when the perk has no limit."""
+    limit = definition.get("limit")
+    if limit is None:
+        return 0
+    stmt = select(func.count()).where(
+        Redemption.customer_id == customer_id,
+        Redemption.perk_id == perk.id,
+        Redemption.status != "cancelled",
+    )
+    since = period_start(limit["per"], now, zone)
+    if since is not None:
+        stmt = stmt.where(Redemption.created_at >= since)
+    return int(db.session.scalar(stmt) or 0)

@@ -1,0 +1,126 @@
+"""Concurrent redemptions against real PostgreSQL: one customer tapping many times never
+overspends, many customers never oversell the stock. Each test first holds the lock the
+requests queue on and waits until every request is queued behind it (seen in
+`pg_stat_activity`), so they really contend at the moment that matters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from rewards.models import Account, Customer
+from rewards.reconcile import reconcile
+from tests.conftest import bearer, make_token
+from tests.factories import CustomerFactory
+from tests.perk_helpers import (
+    available,
+    give_points,
+    make_partner,
+    make_perk,
+    redeem_entries,
+    redemptions,
+    stock_used,
+)
+
+URL = "/v1/me/redemptions"
+
+
+def _conninfo(db) -> str:
+    return db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _waiting_on_locks(conn: psycopg.Connection) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    ).fetchone()[0]
+
+
+def _race(app, db, lock_sql: str, calls: list[tuple[dict, dict]]) -> list:
+    """Hold `lock_sql`'s lock, start every call, wait until all are queued on a lock, let go."""
+    responses: list = [None] * len(calls)
+
+    def call(i: int) -> None:
+        headers, body = calls[i]
+        with app.app_context():
+            responses[i] = app.test_client().post(URL, json=body, headers=headers)
+
+    with psycopg.connect(_conninfo(db)) as holder:
+        holder.execute(lock_sql)
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        with psycopg.connect(_conninfo(db), autocommit=True) as watcher:
+            while _waiting_on_locks(watcher) < len(calls):
+                assert time.monotonic() < deadline, "the requests never queued on the lock"
+                time.sleep(0.01)
+        holder.rollback()  # let them all go at once
+    for thread in threads:
+        thread.join(timeout=60)
+    return responses
+
+
+@pytest.fixture
+def partner(client, marketer_headers):
+    make_partner(client, marketer_headers)
+
+
+def test_one_customer_tapping_six_times_spends_only_what_they_have(
+    app, client, db, program, partner, marketer_headers
+):
+    CustomerFactory(program=program, external_ref="cust-1")
+    db.session.commit()
+    give_points(client, marketer_headers, "cust-1", 600)  # exactly two at 300
+    perk_id = make_perk(client, marketer_headers, cost_points=300, stock=10)
+    account_id = db.session.scalar(
+        select(Account.id).join(Customer).where(Customer.external_ref == "cust-1")
+    )
+    headers = bearer(make_token(sub="cust-1", program=program.slug, roles=["cardholder"]))
+    calls = [({**headers, "Idempotency-Key": f"tap-{i}"}, {"perk_id": perk_id}) for i in range(6)]
+
+    responses = _race(app, db, f"SELECT 1 FROM accounts WHERE id = {account_id} FOR UPDATE", calls)
+
+    assert Counter(r.status_code for r in responses) == {201: 2, 409: 4}
+    refused = {r.json["type"].rsplit("/", 1)[1] for r in responses if r.status_code == 409}
+    assert refused == {"insufficient-points"}
+    assert available(db, "cust-1") == 0
+    assert (redemptions(db), redeem_entries(db), stock_used(db, perk_id)) == (2, 2, 2)
+    assert reconcile() == []
+
+
+def test_eight_customers_racing_for_three_units_get_exactly_three(
+    app, client, db, program, partner, marketer_headers
+):
+    refs = [f"cust-{i}" for i in range(8)]
+    for ref in refs:
+        CustomerFactory(program=program, external_ref=ref)
+    db.session.commit()
+    for ref in refs:
+        give_points(client, marketer_headers, ref, 500)
+    perk_id = make_perk(client, marketer_headers, cost_points=200, stock=3)
+    calls = [
+        (
+            {
+                **bearer(make_token(sub=ref, program=program.slug, roles=["cardholder"])),
+                "Idempotency-Key": "tap",
+            },
+            {"perk_id": perk_id},
+        )
+        for ref in refs
+    ]
+
+    responses = _race(app, db, f"SELECT 1 FROM perks WHERE id = {perk_id} FOR UPDATE", calls)
+
+    assert Counter(r.status_code for r in responses) == {201: 3, 409: 5}
+    refused = {r.json["type"].rsplit("/", 1)[1] for r in responses if r.status_code == 409}
+    assert refused == {"out-of-stock"}
+    assert (redemptions(db), redeem_entries(db), stock_used(db, perk_id)) == (3, 3, 3)
+    balances = sorted(available(db, ref) for ref in refs)
+    assert balances == [300, 300, 300] + [500] * 5
+    assert reconcile() == []
