@@ -46,6 +46,7 @@ OPERATION_IDS = {
     "PerkPause.post": "pausePerk",
     "PerkEnd.post": "endPerk",
     "MyRedemptions.post": "redeemPerk",
+    "MyVoucherCancellation.post": "cancelMyVoucher",
     "Customers.post": "enrolCustomer",
     "CustomerCards.post": "enrolCustomerCard",
     "CustomerAdjustments.post": "adjustCustomerPoints",

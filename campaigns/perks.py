@@ -9,7 +9,13 @@ A definition:
      "stock": 1000,                                # null or absent: unlimited
      "limit": {"count": 1, "per": "week"},         # per customer; per lifetime|day|week|month
      "starts_at": "2026-12-01T00:00:00Z", "ends_at": null,
-     "min_age": 18, "min_tier": "gold"}
+     "min_age": 18, "min_tier": "gold",
+     "voucher": {"codes": "generated", "valid_days": 30, "cancel_within_hours": 24}}
+
+Each redemption issues a voucher: a code the platform generates, or the next code of the
+pool the partner uploaded (`codes: uploaded`; the pool running dry is "out of stock"). It is
+valid `valid_days` from issue, and the cardholder may cancel it (points back) within
+`cancel_within_hours` of issue while unused (0: never). `voucher.codes` is fixed once live.
 
 A live perk's edit is a new version; a redemption records the version whose price it paid.
 Stock is the number of units ever offered: it cannot go below what was already redeemed.
@@ -47,7 +53,10 @@ FIELDS = (
     "ends_at",
     "min_age",
     "min_tier",
+    "voucher",
 )
+CODE_SOURCES = ("generated", "uploaded")
+DEFAULT_VOUCHER = {"codes": "generated", "valid_days": 90, "cancel_within_hours": 24}
 LIMIT_PERIODS = ("lifetime", "day", "week", "month")
 MAX_COST = 10**9
 MAX_STOCK = 10**9
@@ -78,6 +87,7 @@ def validate_perk(raw: Any, program: Program | None = None) -> dict[str, Any]:
             "ends_at": c.timestamp,
             "min_age": lambda v, p: c.integer(v, p, 0, 120),
             "min_tier": lambda v, p: c.text(v, p, 32),
+            "voucher": lambda v, p: _voucher(c, v, p),
         },
     )
     starts_at = found.get("starts_at") or datetime.now(UTC).replace(microsecond=0)
@@ -99,7 +109,25 @@ def validate_perk(raw: Any, program: Program | None = None) -> dict[str, Any]:
         "ends_at": iso(ends_at) if ends_at else None,
         "min_age": found.get("min_age"),
         "min_tier": found.get("min_tier"),
+        "voucher": found.get("voucher") or dict(DEFAULT_VOUCHER),
     }
+
+
+def _voucher(c: Checker, value: Any, path: str) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        c.fail(path, "Must be an object: {codes, valid_days, cancel_within_hours}.")
+        return None
+    given = {**DEFAULT_VOUCHER, **c.obj(value, path, tuple(DEFAULT_VOUCHER))}
+    found = checked(
+        given,
+        path,
+        {
+            "codes": lambda v, p: c.choice(v, p, CODE_SOURCES),
+            "valid_days": lambda v, p: c.integer(v, p, 1, 3650),
+            "cancel_within_hours": lambda v, p: c.integer(v, p, 0, 720),
+        },
+    )
+    return found if len(found) == len(DEFAULT_VOUCHER) else None
 
 
 def _limit(c: Checker, value: Any, path: str) -> dict[str, Any] | None:
@@ -138,8 +166,8 @@ def check(program_id: int, values: dict[str, Any], current: Item | None) -> None
     tier is one of the program's tiers, and stock covers what was already redeemed."""
     errors: dict[str, list[str]] = {}
     live_before = current is not None and current.row.status != "draft"
-    if live_before and values["partner"] != current.version.definition["partner"]:  # type: ignore[union-attr]
-        raise Conflict("A perk's partner cannot change once it has been live.", field="partner")
+    if live_before:
+        _keep_fixed(current.version.definition, values)  # type: ignore[union-attr]
     partner_id = _partner_id(program_id, values["partner"])
     if partner_id is None:
         errors["partner"] = ["No active partner with this code in the program."]
@@ -151,6 +179,18 @@ def check(program_id: int, values: dict[str, Any], current: Item | None) -> None
         errors["stock"] = [f"Must be at least the {used} units already redeemed."]
     if errors:
         raise InvalidInput(INVALID, errors=errors)
+
+
+def _keep_fixed(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """409 if a perk that has been live changes its partner or where its codes come from."""
+    if after["partner"] != before["partner"]:
+        raise Conflict("A perk's partner cannot change once it has been live.", field="partner")
+    was = (before.get("voucher") or DEFAULT_VOUCHER)["codes"]
+    if after["voucher"]["codes"] != was:
+        raise Conflict(
+            "Where a perk's codes come from cannot change once it has been live.",
+            field="voucher.codes",
+        )
 
 
 def _partner_id(program_id: int, code: str) -> Any:

@@ -90,6 +90,8 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/me/perks"): {"cardholder"},
     ("GET", "/v1/me/redemptions"): {"cardholder"},
     ("POST", "/v1/me/redemptions"): {"cardholder"},
+    ("GET", "/v1/me/vouchers"): {"cardholder"},
+    ("POST", "/v1/me/vouchers/<int:voucher_id>/cancel"): {"cardholder"},
     ("GET", "/v1/me/challenges"): {"cardholder"},
     ("POST", "/v1/me/challenges/<int:challenge_id>/join"): {"cardholder"},
     ("GET", "/v1/me/badges"): {"cardholder"},
@@ -118,6 +120,7 @@ PATH_VALUES = {
     "partner_id": "999",
     "challenge_id": "999",
     "perk_id": "999",
+    "voucher_id": "999",
     "badge_id": "999",
     "job_id": "sim-unknown",
     "board_id": "xp-week",
@@ -246,6 +249,7 @@ CROSS_PROGRAM_CALLS = [
     ("cardholder_b", "GET", "/v1/me/badges", None),
     ("cardholder_b", "GET", "/v1/me/perks", None),
     ("cardholder_b", "GET", "/v1/me/redemptions", None),
+    ("cardholder_b", "GET", "/v1/me/vouchers", None),
 ]
 
 

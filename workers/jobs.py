@@ -21,6 +21,7 @@ from campaigns.levels.feed import XpRulesExtra
 from rewards.db import db
 from rewards.ledger import utcnow
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
+from rewards.perks.vouchers import expire_due
 from rewards.processing import ChunkResult, process_chunk
 from rewards.processing.extras import ExtraRules, OptimisticRace
 from workers.held import held_transaction_ids
@@ -147,6 +148,11 @@ def release_pending_points(limit: int = 5000) -> int:
 def expire_points(limit: int = 5000) -> int:
     """Scheduled: expire the remainders of lots past their expiry date."""
     return _repeat(lambda: expire_lots(limit=limit), limit)
+
+
+def expire_vouchers(limit: int = 5000) -> int:
+    """Scheduled: mark issued vouchers past their validity expired (their points stay spent)."""
+    return _repeat(lambda: expire_due(limit=limit), limit)
 
 
 def sweep_stranded(

@@ -38,6 +38,7 @@ PERIODIC = (
     Periodic("sweep-stranded", "workers.jobs.sweep_stranded", 60),
     Periodic("release-pending", "workers.jobs.release_pending_points", 300),
     Periodic("expire-points", "workers.jobs.expire_points", 3600),
+    Periodic("expire-vouchers", "workers.jobs.expire_vouchers", 300),
     # The daily tier review, checked hourly: each program's local day starts at its own hour.
     Periodic("review-tiers", "workers.tier_review.review_tiers", 3600),
     # Boards drift between rebuilds: a write lost to a Redis error, a member who may no longer

@@ -5,7 +5,8 @@ redemptions.
 retry with the same key and body replays the first answer (spending nothing twice); the
 same key with another body is a 409. A refused redemption is a 409 whose problem type says
 why (`insufficient-points` with `points_missing`, `out-of-stock`, `limit-reached`,
-`not-eligible` with the `rule`, `perk-not-active`) and changes nothing.
+`not-eligible` with the `rule`, `perk-not-active`) and changes nothing. A redemption answers
+with its voucher's code: the stored first answer that a retry replays is sealed at rest.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from api.resources.perks import PerkLimitSchema
 from api.resources.programs import page
 from rewards.mcc import CATEGORIES
 from rewards.perks.catalog import CatalogEntry, catalog, my_redemptions
-from rewards.perks.models import REDEMPTION_STATUSES
+from rewards.perks.models import REDEMPTION_STATUSES, VOUCHER_STATUSES
 from rewards.perks.redemption import redeem
+from rewards.perks.vouchers import cancellable_until
 
 blp = Blueprint(
     "my_perks",
@@ -94,8 +96,19 @@ class RedemptionSchema(ma.Schema):
     created_at = UtcDateTime()
 
 
+class IssuedVoucherSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String(metadata={"description": "Show it at the partner's till"})
+    status = ma.fields.String(metadata={"enum": list(VOUCHER_STATUSES)})
+    expires_at = UtcDateTime()
+    cancellable_until = UtcDateTime(
+        allow_none=True, metadata={"description": "null: it cannot be cancelled"}
+    )
+
+
 class RedemptionResultSchema(RedemptionSchema):
     available = ma.fields.Integer(metadata={"description": "My available points afterwards"})
+    voucher = ma.fields.Nested(IssuedVoucherSchema)
 
 
 class RedemptionPageSchema(ma.Schema):
@@ -197,10 +210,18 @@ class MyRedemptions(MethodView):
 @idempotent
 def _redeem(data: dict[str, Any]) -> Any:
     done = redeem(program_id=program_id(), external_ref=_ref(), perk_id=data["perk_id"])
+    voucher = done.voucher
     body = RedemptionResultSchema().dump(
         {
             **redemption_dict(done.redemption, done.perk, done.partner),
             "available": done.available,
+            "voucher": {
+                "id": voucher.id,
+                "code": done.code,
+                "status": voucher.status,
+                "expires_at": voucher.expires_at,
+                "cancellable_until": cancellable_until(voucher, done.definition["voucher"]),
+            },
         }
     )
     return body, 201

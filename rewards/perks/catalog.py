@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rewards.balances import find_customer
 from rewards.db import db
@@ -25,7 +25,7 @@ from rewards.ledger import account_of_customer
 from rewards.lifecycle import LIVE
 from rewards.models import Partner, Program
 from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
-from rewards.perks.models import Perk, PerkVersion, Redemption
+from rewards.perks.models import Perk, PerkVersion, Redemption, VoucherCode
 from rewards.tiers.config import ladders_for
 
 MAX_CATALOG = 500
@@ -74,6 +74,8 @@ def catalog(*, program_id: int, external_ref: str, now: datetime) -> list[Catalo
     )
     rows = db.session.execute(stmt).all()
     used = _used_in_period(customer.id, [(p, d) for p, d, _ in rows], now, zone)
+    uploaded = {p.id for p, d, _ in rows if d["voucher"]["codes"] == "uploaded"}
+    pools = _codes_left(uploaded)
     ladder = ladders_for([program_id]).get(program_id)
     holder = Holder(customer.birth_date, customer.tier, available)
     entries = [
@@ -89,6 +91,7 @@ def catalog(*, program_id: int, external_ref: str, now: datetime) -> list[Catalo
                 used_in_period=used.get(perk.id, 0),
                 now=now,
                 zone=zone,
+                codes_left=pools.get(perk.id, 0) if perk.id in uploaded else None,
             ),
             used.get(perk.id, 0),
         )
@@ -122,6 +125,18 @@ def _used_in_period(
         if start is None or created_at >= start:
             counts[perk_id] += 1
     return counts
+
+
+def _codes_left(perk_ids: set[int]) -> dict[int, int]:
+    """Available uploaded codes per perk (perks with none are absent)."""
+    if not perk_ids:
+        return {}
+    stmt = (
+        select(VoucherCode.perk_id, func.count())
+        .where(VoucherCode.perk_id.in_(sorted(perk_ids)), VoucherCode.status == "available")
+        .group_by(VoucherCode.perk_id)
+    )
+    return {perk_id: int(n) for perk_id, n in db.session.execute(stmt)}
 
 
 def my_redemptions(

@@ -11,7 +11,7 @@ Rules, in the order a refusal names them:
   keeps the perk closed, never open);
 - `limit`: the customer's redemptions in the current period (day, ISO week or month in the
   program timezone, or lifetime) are below the limit;
-- `stock`: units are left;
+- `stock`: units are left (and codes, for a perk that issues its partner's uploaded codes);
 - `points`: the available balance covers the price (pending points cannot be spent).
 """
 
@@ -70,8 +70,10 @@ def refusals(
     used_in_period: int,
     now: datetime,
     zone: ZoneInfo,
+    codes_left: int | None = None,
 ) -> list[Refusal]:
-    """Every rule that refuses `holder` the perk now, in the order above (empty: may redeem)."""
+    """Every rule that refuses `holder` the perk now, in the order above (empty: may redeem).
+    `codes_left`: what is left of the uploaded pool of a perk that issues uploaded codes."""
     found: list[Refusal] = []
     status = effective_status(perk, now)
     if status != "active":
@@ -80,7 +82,8 @@ def refusals(
     limit = definition.get("limit")
     if limit is not None and used_in_period >= limit["count"]:
         found.append(Refusal("limit", _limit_text(limit)))
-    if perk.stock_total is not None and perk.stock_used >= perk.stock_total:
+    sold_out = perk.stock_total is not None and perk.stock_used >= perk.stock_total
+    if sold_out or (codes_left is not None and codes_left <= 0):
         found.append(Refusal("stock", "This perk is out of stock."))
     missing = perk.cost_points - max(holder.available, 0)
     if missing > 0:

@@ -19,14 +19,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.db import BigId, JSONType, Model, UTCDateTime
 
 REDEMPTION_STATUSES = ("completed", "cancelled")
+VOUCHER_STATUSES = ("issued", "used", "expired", "cancelled")
+CODE_SOURCES = ("generated", "uploaded")
 
 
 class Perk(Model):
@@ -104,4 +108,74 @@ class Redemption(Model):
     points: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="completed")
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    # When points given back on a cancellation expire: the soonest expiry among the lots the
+    # redemption spent (the first one it took from), so cancelling never extends a point's life.
+    refund_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class VoucherCode(Model):
+    """A code a partner uploaded to a perk's pool, waiting to be issued. Stored sealed (for
+    display) and as a keyed hash (for look-ups), never in clear. Unique per partner, so a
+    code typed at the partner's till names one voucher."""
+
+    __tablename__ = "voucher_codes"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "code_hash"),
+        CheckConstraint("status IN ('available', 'issued')", name="status_known"),
+        # The next code to issue: the oldest available one of the perk.
+        Index(
+            "ix_voucher_codes_available",
+            "perk_id",
+            "id",
+            postgresql_where=text("status = 'available'"),
+            sqlite_where=text("status = 'available'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    perk_id: Mapped[int] = mapped_column(ForeignKey("perks.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    code_sealed: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+
+class Voucher(Model):
+    """What a redemption gave the cardholder: a code to show at the partner's till, valid
+    until `expires_at`. issued → used (the partner confirms it) | expired | cancelled."""
+
+    __tablename__ = "vouchers"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "code_hash"),
+        CheckConstraint(
+            "status IN ('issued', 'used', 'expired', 'cancelled')", name="status_known"
+        ),
+        CheckConstraint("source IN ('generated', 'uploaded')", name="source_known"),
+        Index("ix_vouchers_customer_id", "customer_id", "id"),
+        # The expiry job's look-up: issued vouchers by expiry.
+        Index(
+            "ix_vouchers_issued_expiry",
+            "expires_at",
+            postgresql_where=text("status = 'issued'"),
+            sqlite_where=text("status = 'issued'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    perk_id: Mapped[int] = mapped_column(ForeignKey("perks.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    redemption_id: Mapped[int] = mapped_column(ForeignKey("redemptions.id"), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    code_sealed: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

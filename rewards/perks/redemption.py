@@ -10,7 +10,8 @@ perk, so no cycle can form.
 Under the locks: every rule of `rewards.perks.eligibility` (the first refusal is raised and
 nothing is written), then the redemption row, a `redeem` ledger entry debiting the price from
 the oldest available lots (keyed `redemption:{id}`; pending points are never spent and a
-redemption never leaves debt), and one unit of stock. The HTTP layer requires an
+redemption never leaves debt), one unit of stock and its voucher (`rewards.perks.vouchers`:
+a generated code, or the next of the partner's uploaded pool). The HTTP layer requires an
 `Idempotency-Key`, so a retried request replays the first answer instead of spending twice.
 """
 
@@ -26,10 +27,18 @@ from sqlalchemy import func, select
 from rewards.balances import find_customer
 from rewards.db import db
 from rewards.errors import Conflict, NotFound
-from rewards.ledger import Movement, account_of_customer, debit, ensure_accounts, utcnow
+from rewards.ledger import (
+    Movement,
+    account_of_customer,
+    debit,
+    ensure_accounts,
+    open_lots,
+    utcnow,
+)
 from rewards.models import Account, Customer, LedgerEntry, Partner, Program
 from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
-from rewards.perks.models import Perk, PerkVersion, Redemption
+from rewards.perks.models import Perk, PerkVersion, Redemption, Voucher
+from rewards.perks.vouchers import issue, next_pool_code
 from rewards.tiers.config import ladders_for
 
 KIND = "redeem"
@@ -68,6 +77,8 @@ class Redeemed:
     partner: Partner
     entry: LedgerEntry
     available: int
+    voucher: Voucher
+    code: str  # in clear, for the response only
 
 
 def redeem(
@@ -94,6 +105,8 @@ def redeem(
     zone = ZoneInfo(program.timezone)
     customer = db.session.get_one(Customer, customer_id)
     used = redemptions_in_period(customer_id, perk, definition, now, zone)
+    settings = definition["voucher"]
+    pool_code = next_pool_code(perk.id) if settings["codes"] == "uploaded" else None
     ladder = ladders_for([program_id]).get(program_id)
     refused = refusals(
         perk,
@@ -103,6 +116,7 @@ def redeem(
         used_in_period=used,
         now=now,
         zone=zone,
+        codes_left=None if settings["codes"] != "uploaded" else int(pool_code is not None),
     )
     if refused:
         raise RedemptionRefused(refused[0])
@@ -114,6 +128,7 @@ def redeem(
         points=perk.cost_points,
         status="completed",
         created_at=now,
+        refund_expires_at=_soonest_expiry(account.id),
     )
     db.session.add(redemption)
     db.session.flush()
@@ -121,8 +136,18 @@ def redeem(
     entry = _debit(account, redemption, perk, partner, now)
     redemption.ledger_entry_id = entry.id
     perk.stock_used += 1
+    voucher, code = issue(
+        redemption=redemption, perk=perk, settings=settings, pool_code=pool_code, now=now
+    )
     db.session.flush()
-    return Redeemed(redemption, perk, definition, partner, entry, account.available)
+    return Redeemed(redemption, perk, definition, partner, entry, account.available, voucher, code)
+
+
+def _soonest_expiry(account_id: int) -> datetime | None:
+    """The expiry of the lot a debit takes from first (lots go soonest expiry first): the
+    soonest among those the redemption spends, which points given back keep."""
+    lots = open_lots(account_id)
+    return lots[0].expires_at if lots else None
 
 
 def _debit(

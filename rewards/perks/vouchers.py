@@ -1,0 +1,222 @@
+"""Vouchers: what a redemption gives the cardholder, and their life after it.
+
+issued → used (the partner confirms it at the till) | expired (the scheduled job, at
+`expires_at`) | cancelled (the cardholder, unused, within the perk's cancellation window:
+points back as a `redemption_refund`, the unit back in stock, the per-customer limit counts
+it no more). Codes are kept sealed (shown only to their cardholder and, at the till, matched
+by the partner) and as keyed hashes for look-ups (`rewards.sealing`); nothing here logs one.
+
+Locks: a cancellation takes the customer's account, then the perk, then the voucher, the
+order a redemption uses; the till and the expiry job take only the voucher row, so no cycle
+can form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from rewards import sealing
+from rewards.balances import find_customer
+from rewards.db import db
+from rewards.errors import Conflict, NotFound
+from rewards.ledger import Movement, account_of_customer, credit, utcnow
+from rewards.models import Partner
+from rewards.perks.codes import check_code, new_code, normalise_code
+from rewards.perks.models import Perk, PerkVersion, Redemption, Voucher, VoucherCode
+
+REFUND_KIND = "redemption_refund"
+
+
+class VoucherNotCancellable(Conflict):
+    """The voucher is used, expired, already cancelled, or past its cancellation window."""
+
+    slug = "voucher-not-cancellable"
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    voucher: Voucher
+    redemption: Redemption
+    perk: Perk
+    partner: Partner
+    code: str
+    available: int
+
+
+def next_pool_code(perk_id: int) -> VoucherCode | None:
+    """The oldest available uploaded code of the perk, locked (the caller holds the perk)."""
+    stmt = (
+        select(VoucherCode)
+        .where(VoucherCode.perk_id == perk_id, VoucherCode.status == "available")
+        .order_by(VoucherCode.id)
+        .limit(1)
+        .with_for_update()
+    )
+    return db.session.scalar(stmt)
+
+
+def issue(
+    *,
+    redemption: Redemption,
+    perk: Perk,
+    settings: dict[str, Any],
+    pool_code: VoucherCode | None,
+    now: datetime,
+) -> tuple[Voucher, str]:
+    """The voucher of a new redemption and its code in clear (for the response only):
+    `pool_code` when the perk issues uploaded codes, else a generated one."""
+    if pool_code is not None:
+        pool_code.status = "issued"
+        code_hash, sealed = pool_code.code_hash, pool_code.code_sealed
+        code = sealing.unseal(sealed)
+    else:
+        code = new_code()
+        code_hash, sealed = sealing.lookup_hash(code), sealing.seal(code)
+    voucher = Voucher(
+        program_id=redemption.program_id,
+        perk_id=perk.id,
+        partner_id=perk.partner_id,
+        customer_id=redemption.customer_id,
+        redemption_id=redemption.id,
+        source="uploaded" if pool_code is not None else "generated",
+        code_hash=code_hash,
+        code_sealed=sealed,
+        status="issued",
+        issued_at=now,
+        expires_at=now + timedelta(days=settings["valid_days"]),
+    )
+    db.session.add(voucher)
+    db.session.flush()
+    return voucher, code
+
+
+def code_of(voucher: Voucher) -> str:
+    """The voucher's code in clear, for its cardholder or its partner."""
+    return sealing.unseal(voucher.code_sealed)
+
+
+def look_up_hashes(typed: str) -> list[str]:
+    """The keyed hashes a typed code may be stored under: as a generated code (normalised)
+    and exactly as a partner uploaded it (trimmed)."""
+    candidates = {typed.strip()}
+    if check_code(typed):
+        candidates.add(normalise_code(typed))
+    return sorted(sealing.lookup_hash(c) for c in candidates if c)
+
+
+def cancellable_until(voucher: Voucher, settings: dict[str, Any]) -> datetime | None:
+    """Until when the cardholder may cancel it (None: never, or no longer issued)."""
+    hours = settings["cancel_within_hours"]
+    if voucher.status != "issued" or hours <= 0:
+        return None
+    return min(voucher.issued_at + timedelta(hours=hours), voucher.expires_at)
+
+
+def settings_of(perk_id: int, version: int) -> dict[str, Any]:
+    """The voucher settings of the perk version a redemption paid for."""
+    definition = db.session.scalars(
+        select(PerkVersion.definition).where(
+            PerkVersion.perk_id == perk_id, PerkVersion.version == version
+        )
+    ).one()
+    settings: dict[str, Any] = definition["voucher"]
+    return settings
+
+
+def my_vouchers(
+    *, program_id: int, external_ref: str, limit: int, after_id: int | None
+) -> list[tuple[Voucher, Redemption, Perk, Partner]]:
+    """The cardholder's vouchers, newest first, keyset-paginated by id (`limit + 1` rows)."""
+    customer = find_customer(program_id=program_id, external_ref=external_ref)
+    stmt = (
+        select(Voucher, Redemption, Perk, Partner)
+        .join(Redemption, Redemption.id == Voucher.redemption_id)
+        .join(Perk, Perk.id == Voucher.perk_id)
+        .join(Partner, Partner.id == Voucher.partner_id)
+        .where(Voucher.customer_id == customer.id)
+        .order_by(Voucher.id.desc())
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        stmt = stmt.where(Voucher.id < after_id)
+    return [(v, r, p, partner) for v, r, p, partner in db.session.execute(stmt)]
+
+
+def cancel(
+    *, program_id: int, external_ref: str, voucher_id: int, now: datetime | None = None
+) -> Cancelled:
+    """Cancel an unused voucher within its window: points back (expiring no later than the
+    soonest lot they were spent from), stock back, the limit freed. NotFound for another
+    customer's voucher; VoucherNotCancellable otherwise."""
+    now = now or utcnow()
+    customer = find_customer(program_id=program_id, external_ref=external_ref)
+    found = db.session.scalar(
+        select(Voucher.perk_id).where(Voucher.id == voucher_id, Voucher.customer_id == customer.id)
+    )
+    if found is None:
+        raise NotFound(f"Voucher {voucher_id} not found.")
+    account = account_of_customer(customer.id, lock=True)
+    assert account is not None
+    perk = db.session.scalars(
+        select(Perk).where(Perk.id == found).with_for_update(key_share=True)
+    ).one()
+    voucher = db.session.scalars(
+        select(Voucher)
+        .where(Voucher.id == voucher_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    redemption = db.session.get_one(Redemption, voucher.redemption_id)
+    until = cancellable_until(voucher, settings_of(perk.id, redemption.perk_version))
+    if voucher.status != "issued":
+        raise VoucherNotCancellable(f"This voucher is {voucher.status}.", field="voucher_id")
+    if until is None or now >= until:
+        raise VoucherNotCancellable("This voucher can no longer be cancelled.", field="voucher_id")
+    voucher.status, voucher.cancelled_at = "cancelled", now
+    redemption.status, redemption.cancelled_at = "cancelled", now
+    perk.stock_used -= 1
+    move = Movement(
+        kind=REFUND_KIND,
+        points=redemption.points,
+        source_type="redemption",
+        source_id=redemption.id,
+        idempotency_key=f"redemption:{redemption.id}:refund",
+        occurred_at=now,
+        expires_at=redemption.refund_expires_at,
+        explanation={
+            "summary": f"Voucher cancelled: {perk.name} (+{redemption.points} pts)",
+            "rule": "redemption_refund",
+            "perk_id": perk.id,
+            "redemption_id": redemption.id,
+        },
+    )
+    entry = credit(account, move, now=now)
+    assert entry is not None, "a redemption is refunded once: its voucher was issued"
+    account.lifetime_redeemed -= redemption.points
+    db.session.flush()
+    partner = db.session.get_one(Partner, perk.partner_id)
+    return Cancelled(voucher, redemption, perk, partner, code_of(voucher), account.available)
+
+
+def expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Mark issued vouchers past `expires_at` expired (oldest first, at most `limit`)."""
+    now = now or utcnow()
+    due = (
+        select(Voucher.id)
+        .where(Voucher.status == "issued", Voucher.expires_at <= now)
+        .order_by(Voucher.expires_at, Voucher.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    done: Any = db.session.execute(
+        update(Voucher)
+        .where(Voucher.id.in_(due), Voucher.status == "issued")
+        .values(status="expired", expired_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(done.rowcount or 0)
