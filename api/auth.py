@@ -20,9 +20,9 @@ from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, HTTPException, TooManyRequests, Unauthorized
 
 from api.ratelimit import auth_failure_wait, client_address, record_auth_failure
-from rewards.access import touch_api_key, verify_api_key
+from rewards.access import acting_partner_id, touch_api_key, verify_api_key
 from rewards.db import db
-from rewards.models import Program
+from rewards.models import ApiKey, Program
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +47,7 @@ class Principal:
     program_id: int | None
     program_slug: str | None
     api_key_id: int | None = None
+    partner_id: int | None = None  # the active partner a partner key acts for
     claims: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -187,6 +188,7 @@ def _principal_from_key(presented: str) -> Principal:
         if shape:
             _refuse_guess_on_prefix(shape.group(1))
         raise _Unauthorized("The API key is invalid or revoked.")
+    partner_id = _partner_of(record) if record.role == "partner" else None
     touch_api_key(record.id)
     program = db.session.get(Program, record.program_id)
     return Principal(
@@ -195,6 +197,23 @@ def _principal_from_key(presented: str) -> Principal:
         program_id=record.program_id,
         program_slug=program.slug if program else None,
         api_key_id=record.id,
+        partner_id=partner_id,
+    )
+
+
+def _partner_of(record: ApiKey) -> int:
+    """The partner a partner key acts for. A key bound to none, or to a partner that is not
+    active, is refused outright rather than let through to views that would have to remember
+    to check; the messages name no partner, so an unbound key learns nothing."""
+    partner_id = acting_partner_id(record)
+    if partner_id is not None:
+        return partner_id
+    if record.partner_id is None:
+        raise _Unauthorized(
+            "This partner key is bound to no partner; ask an admin for a new key.", guess=False
+        )
+    raise _Unauthorized(
+        "This key's partner is inactive; its keys work again if it is reactivated.", guess=False
     )
 
 
@@ -336,3 +355,12 @@ def program_id() -> int:
     if principal.program_id is None:
         raise Forbidden("This endpoint needs a program-bound credential.")
     return principal.program_id
+
+
+def partner_id() -> int:
+    """The partner the caller acts for (403 unless the caller is a partner key, which
+    authentication only lets through bound to an active partner)."""
+    principal = current_principal()
+    if principal.partner_id is None:
+        raise Forbidden("This endpoint needs a partner key.")
+    return principal.partner_id

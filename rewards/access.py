@@ -1,4 +1,8 @@
-"""API keys for processors and partners: minted once, stored hashed, program-scoped, revocable."""
+"""API keys for processors and partners: minted once, stored hashed, program-scoped, revocable.
+
+A partner key is bound to one partner of its program, named by code when it is minted; it
+acts for that partner only while the partner is active.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from sqlalchemy import select, update
 from rewards import audit
 from rewards.db import db
 from rewards.errors import InvalidInput, NotFound
-from rewards.models import ApiKey, Program
+from rewards.models import ApiKey, Partner, Program
 from rewards.models.access import API_KEY_ROLES
 from rewards.pan import mask_pans
 
@@ -26,21 +30,50 @@ class MintedKey:
 
     record: ApiKey
     secret: str
+    partner_code: str | None = None  # the partner a partner key acts for
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def mint_api_key(*, program: Program, role: str, name: str, created_by: str | None) -> MintedKey:
-    """Create a key `rwk_<prefix>_<secret>` for `program` with `role` (processor or partner)."""
+def _partner_to_bind(program_id: int, role: str, partner_code: str | None) -> Partner | None:
+    """The partner a new key of `role` acts for: a partner key names an active partner of its
+    program by code, a processor key names none (InvalidInput naming `partner` otherwise)."""
+    if role != "partner":
+        if partner_code is not None:
+            raise InvalidInput("Only partner keys act for a partner.", field="partner")
+        return None
+    if partner_code is None:
+        raise InvalidInput("A partner key must name its partner's code.", field="partner")
+    partner = db.session.scalar(
+        select(Partner).where(Partner.program_id == program_id, Partner.code == partner_code)
+    )
+    if partner is None or partner.status != "active":
+        # The code is not echoed: it is caller input, and unknown and inactive look alike.
+        raise InvalidInput("No active partner of this program has this code.", field="partner")
+    return partner
+
+
+def mint_api_key(
+    *,
+    program: Program,
+    role: str,
+    name: str,
+    created_by: str | None,
+    partner_code: str | None = None,
+) -> MintedKey:
+    """Create a key `rwk_<prefix>_<secret>` for `program` with `role` (processor or partner);
+    a partner key acts for the program's active partner `partner_code`."""
     if role not in API_KEY_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(API_KEY_ROLES)}", field="role")
+    partner = _partner_to_bind(program.id, role, partner_code)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     record = ApiKey(
         program_id=program.id,
         role=role,
+        partner_id=partner.id if partner else None,
         name=mask_pans(name),  # a label for people: a card number typed into it is masked
         prefix=prefix,
         secret_hash=_digest(secret),
@@ -49,7 +82,11 @@ def mint_api_key(*, program: Program, role: str, name: str, created_by: str | No
     )
     db.session.add(record)
     db.session.flush()
-    return MintedKey(record=record, secret=f"{KEY_MARK}_{prefix}_{secret}")
+    return MintedKey(
+        record=record,
+        secret=f"{KEY_MARK}_{prefix}_{secret}",
+        partner_code=partner.code if partner else None,
+    )
 
 
 def verify_api_key(presented: str) -> ApiKey | None:
@@ -64,6 +101,21 @@ def verify_api_key(presented: str) -> ApiKey | None:
     if not hmac.compare_digest(record.secret_hash, _digest(secret)):
         return None
     return record
+
+
+def acting_partner_id(record: ApiKey) -> int | None:
+    """The partner a live partner key acts for, or None if the key is bound to none (minted
+    before keys were bound) or its partner is inactive, or (never expected) of another program.
+    Deactivating a partner suspends its keys; reactivating it restores them."""
+    if record.partner_id is None:
+        return None
+    return db.session.scalar(
+        select(Partner.id).where(
+            Partner.id == record.partner_id,
+            Partner.program_id == record.program_id,
+            Partner.status == "active",
+        )
+    )
 
 
 def touch_api_key(key_id: int) -> None:

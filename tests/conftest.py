@@ -27,7 +27,7 @@ from campaigns.challenges.feed import forget_challenge_sets
 from campaigns.earning.feed import forget_rulesets
 from rewards.access import mint_api_key
 from rewards.db import db as _db
-from rewards.models import Program
+from rewards.models import Partner, Program
 from tests.factories import ProgramFactory, bind_factories
 
 TEST_DATABASE_URL = os.environ.get(
@@ -193,10 +193,34 @@ def processor_headers(db, program) -> dict[str, str]:
 
 
 @pytest.fixture
-def partner_headers(db, program) -> dict[str, str]:
-    minted = mint_api_key(program=program, role="partner", name="partner", created_by="test")
-    db.session.commit()
-    return bearer(minted.secret)
+def partner_key(db, program):
+    """`partner_key(code)`: headers of a new key acting for the program's partner `code`, which
+    must exist and be active (e.g. made with tests/perk_helpers.py `make_partner`)."""
+
+    def mint(code: str) -> dict[str, str]:
+        minted = mint_api_key(
+            program=program, role="partner", name=code, created_by="test", partner_code=code
+        )
+        db.session.commit()
+        return bearer(minted.secret)
+
+    return mint
+
+
+@pytest.fixture
+def partner_headers(db, program, partner_key) -> dict[str, str]:
+    """Headers of a key acting for the program's active partner `partner-one` ("Partner One"),
+    stored directly (no audit row, no rules revision).
+
+    Not `star-cafe`: tests create that one through the marketer API (`make_partner`) after
+    the fixtures ran, which a partner of the same code would turn into a 409. For a key of
+    star-cafe, create it first, then call `partner_key("star-cafe")`.
+    """
+    db.session.add(
+        Partner(program_id=program.id, code="partner-one", name="Partner One", created_by="test")
+    )
+    db.session.flush()
+    return partner_key("partner-one")
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from rewards.models import ApiKey, AuditLog
+from tests.perk_helpers import make_partner
 
 
-def _mint(client, headers, program="youth", role="processor", name="Acme processor"):
-    return client.post(
-        "/v1/api-keys", json={"program": program, "role": role, "name": name}, headers=headers
-    )
+def _mint(client, headers, program="youth", role="processor", name="Acme processor", **extra):
+    body = {"program": program, "role": role, "name": name, **extra}
+    return client.post("/v1/api-keys", json=body, headers=headers)
 
 
 def test_admin_mints_key_shown_once_and_it_works(client, db, program, admin_headers):
@@ -30,9 +30,10 @@ def test_admin_mints_key_shown_once_and_it_works(client, db, program, admin_head
     assert audit.actor == "user:ops-1" and key not in str(audit.after)
 
 
-def test_list_shows_metadata_never_secrets(client, program, admin_headers):
+def test_list_shows_metadata_never_secrets(client, program, admin_headers, marketer_headers):
     key = _mint(client, admin_headers).json["key"]
-    _mint(client, admin_headers, role="partner", name="Noodle Bar")
+    make_partner(client, marketer_headers, code="noodle-bar", name="Noodle Bar")
+    _mint(client, admin_headers, role="partner", name="Noodle Bar", partner="noodle-bar")
     client.post(
         "/v1/customers", json={"external_ref": "c-1"}, headers={"Authorization": f"Bearer {key}"}
     )
@@ -41,9 +42,9 @@ def test_list_shows_metadata_never_secrets(client, program, admin_headers):
 
     assert response.status_code == 200
     rows = response.json["data"]
-    assert [(r["role"], r["name"]) for r in rows] == [
-        ("processor", "Acme processor"),
-        ("partner", "Noodle Bar"),
+    assert [(r["role"], r["name"], r["partner"]) for r in rows] == [
+        ("processor", "Acme processor", None),
+        ("partner", "Noodle Bar", "noodle-bar"),
     ]
     assert rows[0]["last_used_at"].endswith("Z") and rows[1]["last_used_at"] is None
     assert rows[0]["revoked"] is False

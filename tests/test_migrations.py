@@ -11,6 +11,7 @@ from flask import Flask
 from flask_migrate import downgrade, stamp, upgrade
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from api import create_app
 from rewards.db import db
@@ -174,3 +175,71 @@ def test_0014_backfills_the_xp_points_and_their_watermark_from_the_ledger(scratc
     downgrade(directory=directory, revision="0013")
     columns = {c["name"] for c in inspect(db.engine).get_columns("customers")}
     assert "xp_points" not in columns and "xp_points_upto" not in columns
+
+
+API_KEY_ROW = (
+    "INSERT INTO api_keys (id, program_id, role, name, prefix, secret_hash, scopes, revoked_at) "
+    "VALUES (:id, 1, :role, :name, :prefix, 'digest', '[]', :revoked)"
+)
+
+
+def test_0017_revokes_the_unbound_partner_keys_audited_and_the_check_holds(scratch):
+    """Partner keys minted before keys named a partner cannot be bound to one: each live one
+    is revoked and audited; processor keys and keys revoked before are untouched. Going back
+    down keeps them revoked."""
+    directory = scratch.config["MIGRATIONS_DIR"]
+    upgrade(directory=directory, revision="0016")
+    db.session.execute(
+        text(
+            "INSERT INTO programs (id, slug, name, currency, points_name, earn_rate, timezone, "
+            "pending_days, expiry_months, excluded_mccs) VALUES "
+            "(1, 'p', 'P', 'JPY', 'points', 1, 'UTC', 0, 0, '[]')"
+        )
+    )
+    for key_id, role, revoked in (
+        (1, "processor", None),
+        (2, "partner", None),
+        (3, "partner", "2026-01-01 00:00:00+00"),
+    ):
+        db.session.execute(
+            text(API_KEY_ROW),
+            {"id": key_id, "role": role, "name": f"k{key_id}", "prefix": f"p{key_id}",
+             "revoked": revoked},
+        )  # fmt: skip
+    db.session.commit()
+
+    upgrade(directory=directory, revision="0017")
+
+    keys = db.session.execute(
+        text("SELECT id, partner_id, revoked_at IS NOT NULL FROM api_keys ORDER BY id")
+    ).all()
+    assert [tuple(k) for k in keys] == [(1, None, False), (2, None, True), (3, None, True)]
+    kept = db.session.scalar(text("SELECT revoked_at FROM api_keys WHERE id = 3"))
+    assert str(kept).startswith("2026-01-01")
+    audit = db.session.execute(
+        text("SELECT program_id, actor, action, object_type, object_id, before, after "
+             "FROM audit_log")
+    ).all()  # fmt: skip
+    assert len(audit) == 1
+    program_id, actor, action, object_type, object_id, before, after = audit[0]
+    decoded = [v if isinstance(v, dict) else json.loads(v) for v in (before, after)]
+    assert (program_id, actor, action, object_type, object_id) == (
+        1, "migration:0017", "api_key.revoke", "api_key", "2"
+    )  # fmt: skip
+    assert decoded[0] == {"revoked": False} and decoded[1]["revoked"] is True
+    assert "mint a new key" in decoded[1]["reason"]
+    db.session.commit()
+    with pytest.raises(IntegrityError, match="partner_bound"):
+        db.session.execute(
+            text(API_KEY_ROW),
+            {"id": 4, "role": "partner", "name": "k4", "prefix": "p4", "revoked": None},
+        )
+    db.session.rollback()
+
+    downgrade(directory=directory, revision="0016")
+    columns = {c["name"] for c in inspect(db.engine).get_columns("api_keys")}
+    assert "partner_id" not in columns
+    revoked = db.session.execute(
+        text("SELECT id FROM api_keys WHERE revoked_at IS NOT NULL ORDER BY id")
+    ).scalars()
+    assert list(revoked) == [2, 3]

@@ -125,7 +125,12 @@ def _valid_requests(client, credentials, plant: Planter) -> list[tuple[str, Any,
         "POST",
         "/v1/api-keys",
         admin,
-        json={"program": "youth", "role": "partner", "name": plant("api-key name")},
+        json={
+            "program": "youth",
+            "role": "partner",
+            "partner": "partner-one",  # the partner_headers fixture's partner
+            "name": plant("api-key name"),
+        },
     )
 
     call(

@@ -357,7 +357,7 @@ def test_cardholders_processors_and_partner_keys_are_refused(
     for headers in (cardholder_headers, processor_headers, partner_headers):
         response = client.post(URL, json=NOODLE, headers=headers)
         assert response.status_code == 403
-    assert stored_partners(db) == 0
+    assert stored_partners(db) == 1  # only `partner-one`, whom the partner key acts for
 
 
 def test_concurrent_creates_claiming_one_merchant_store_exactly_one(app, db, program):

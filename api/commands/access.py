@@ -65,16 +65,31 @@ def create_program_command(excluded_mccs: tuple[str, ...], **options: Any) -> No
 @click.option("--program", "program_slug", required=True, help="Program slug.")
 @click.option("--role", required=True, type=click.Choice(API_KEY_ROLES))
 @click.option("--name", required=True, help="Who holds the key, e.g. 'Acme processor'.")
+@click.option(
+    "--partner",
+    "partner_code",
+    help="Code of the program's active partner a partner key acts for (partner keys only).",
+)
 @with_appcontext
-def create_api_key_command(program_slug: str, role: str, name: str) -> None:
+def create_api_key_command(
+    program_slug: str, role: str, name: str, partner_code: str | None
+) -> None:
     """Mint a processor or partner key and print it once (only its hash is stored)."""
     try:
-        minted = issue_api_key(program_slug=program_slug, role=role, name=name, actor=_actor())
+        minted = issue_api_key(
+            program_slug=program_slug,
+            role=role,
+            name=name,
+            actor=_actor(),
+            partner_code=partner_code,
+        )
         db.session.commit()
     except DomainError as error:
         raise _fail(error) from error
+    acting_for = f" acting for partner {minted.partner_code}" if minted.partner_code else ""
     click.echo(
-        f"# {role} key {minted.record.prefix} for {program_slug}; shown only once:", err=True
+        f"# {role} key {minted.record.prefix} for {program_slug}{acting_for}; shown only once:",
+        err=True,
     )
     click.echo(minted.secret)
 

@@ -1,4 +1,7 @@
-"""API keys (admin): mint processor and partner keys (shown once), list them, revoke them."""
+"""API keys (admin): mint processor and partner keys (shown once), list them, revoke them.
+
+A partner key acts for one active partner of its program, named by code when it is minted.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from api.resources.programs import page
 from rewards.access import revoke_api_key
 from rewards.api_keys import issue_api_key, list_api_keys
 from rewards.models.access import API_KEY_ROLES
+from rewards.partners import CODE_PATTERN
 
 blp = Blueprint(
     "api_keys", __name__, url_prefix="/v1", description="API keys for processors and partners"
@@ -25,6 +29,19 @@ class ApiKeyCreateSchema(ma.Schema):
     program = ma.fields.String(required=True, metadata={"description": "Program slug"})
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(API_KEY_ROLES))
     name = ma.fields.String(required=True, validate=ma.validate.Length(1, 100))
+    # Required or refused depending on `role`: `rewards.access` checks it against the
+    # program's partners and answers 422 naming `partner`.
+    partner = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Regexp(f"^{CODE_PATTERN.pattern}$"),
+        metadata={
+            "description": "Code of the active partner of the program the key acts for: "
+            "required for role `partner`; absent or null for role `processor`. "
+            "Otherwise 422 naming `partner`.",
+            "example": "star-cafe",
+        },
+    )
 
 
 class ApiKeySchema(ma.Schema):
@@ -33,6 +50,14 @@ class ApiKeySchema(ma.Schema):
     id = ma.fields.Integer()
     program = ma.fields.String()
     role = ma.fields.String()
+    partner = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Code of the partner a partner key acts for; null for processor "
+            "keys (and for revoked partner keys minted before keys named a partner, or "
+            "whose partner was deleted)"
+        },
+    )
     name = ma.fields.String()
     prefix = ma.fields.String(metadata={"description": "Public part, `rwk_<prefix>_...`"})
     created_by = ma.fields.String(allow_none=True)
@@ -57,11 +82,12 @@ class ApiKeyPageSchema(ma.Schema):
     next_cursor = ma.fields.String(allow_none=True)
 
 
-def _view(record: Any, program_slug: str) -> dict[str, Any]:
+def _view(record: Any, program_slug: str, partner_code: str | None) -> dict[str, Any]:
     return {
         "id": record.id,
         "program": program_slug,
         "role": record.role,
+        "partner": partner_code,
         "name": record.name,
         "prefix": record.prefix,
         "created_by": record.created_by,
@@ -83,23 +109,26 @@ class ApiKeys(MethodView):
         rows = list_api_keys(
             program_slug=args["program"], limit=args["limit"] + 1, after_id=args["cursor"]
         )
-        views = [_view(key, slug) for key, slug in rows]
+        views = [_view(key, slug, code) for key, slug, code in rows]
         return page(views, args["limit"], id_of=lambda view: view["id"])
 
-    @blp.doc(**auth_doc("bearerJWT", problems=(400, 404)))
+    @blp.doc(**auth_doc("bearerJWT", problems=(400, 404, 422)))
     @requires("admin")
     @blp.arguments(ApiKeyCreateSchema)
     @blp.response(201, ApiKeyCreatedSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Mint a processor or partner key for a program (admin); the key is shown once."""
+        """Mint a processor key, or a partner key for one of the program's active partners
+        (admin); the key is shown once."""
         minted = issue_api_key(
             program_slug=data["program"],
             role=data["role"],
             name=data["name"],
             actor=current_principal().actor,
+            partner_code=data["partner"],
         )
         commit()
-        return {**_view(minted.record, data["program"]), "key": minted.secret}
+        view = _view(minted.record, data["program"], minted.partner_code)
+        return {**view, "key": minted.secret}
 
 
 @blp.route("/api-keys/<id:key_id>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.db import BigId, JSONType, Model, UTCDateTime
@@ -12,12 +12,27 @@ from rewards.db import BigId, JSONType, Model, UTCDateTime
 API_KEY_ROLES = ("processor", "partner")
 
 
+# A live partner key always acts for a partner; a processor key never does. Unbound partner
+# keys exist only revoked: those minted before keys were bound (revoked by migration 0017) and
+# those whose partner was deleted (the foreign key sets them unbound, which this check allows
+# only once they are revoked, so a partner with live keys cannot be deleted).
+PARTNER_BOUND = (
+    "(role = 'partner' AND (partner_id IS NOT NULL OR revoked_at IS NOT NULL)) "
+    "OR (role <> 'partner' AND partner_id IS NULL)"
+)
+
+
 class ApiKey(Model):
     __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(PARTNER_BOUND, name="partner_bound"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
     role: Mapped[str] = mapped_column(String(16))
+    # The partner (of the same program) a partner key acts for; None for processor keys.
+    partner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partners.id", ondelete="SET NULL"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     # The public part shown in logs and lists; the secret is only stored as a SHA-256 digest
     # (keys are 256-bit random, so a slow password hash adds nothing).
