@@ -62,6 +62,12 @@ class ProblemSchema(ma.Schema):
     points_missing = ma.fields.Integer(
         metadata={"description": "Refused redemptions (insufficient-points): how many more"}
     )
+    voucher_status = ma.fields.String(
+        metadata={"description": "voucher-not-usable: used, expired or cancelled"}
+    )
+    used_at = ma.fields.String(
+        metadata={"format": "date-time", "description": "voucher-not-usable: when it was used"}
+    )
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

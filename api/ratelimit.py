@@ -82,13 +82,14 @@ def init_app(app: Flask) -> None:
 # --- failed authentication ---------------------------------------------------------------
 
 
-def _failure_limit() -> RateLimitItem | None:
-    """The failure allowance, or None when limits are off (the test suite, or by config)."""
+def _failure_limit(setting: str) -> RateLimitItem | None:
+    """The allowance in config `setting`, or None when limits are off (the test suite, or by
+    config)."""
     from api.extensions import limiter
 
     if not current_app.config.get("RATELIMIT_ENABLED") or not limiter.initialized:
         return None
-    return parse(current_app.config["AUTH_FAILURE_LIMIT"])
+    return parse(current_app.config[setting])
 
 
 def _identifiers(kind: str, value: str) -> tuple[str, ...]:
@@ -96,14 +97,12 @@ def _identifiers(kind: str, value: str) -> tuple[str, ...]:
     return (prefix, "auth-failures", kind, value)
 
 
-def auth_failure_wait(kind: str, value: str) -> int | None:
-    """Seconds until `kind:value` (an address or key prefix) may try again, None if it may now.
-
-    Fails open: with Redis unreachable, authentication goes on unthrottled (like the limits).
-    """
+def _wait(kind: str, value: str, setting: str) -> int | None:
+    """Seconds until `kind:value` may try again under `setting`, None if it may now. Fails
+    open: with Redis unreachable nothing is throttled (like the limits)."""
     from api.extensions import limiter
 
-    item = _failure_limit()
+    item = _failure_limit(setting)
     if item is None:
         return None
     ids = _identifiers(kind, value)
@@ -116,13 +115,36 @@ def auth_failure_wait(kind: str, value: str) -> int | None:
     return max(1, math.ceil(reset_at - time.time()))
 
 
-def record_auth_failure(kind: str, value: str) -> None:
-    """Count one failed authentication against `kind:value`."""
+def _hit(kind: str, value: str, setting: str) -> None:
     from api.extensions import limiter
 
-    item = _failure_limit()
+    item = _failure_limit(setting)
     if item is None:
         return
     # Fail open, as above; the failure itself is still logged by the caller.
     with contextlib.suppress(RedisError, OSError):
         limiter.limiter.hit(item, *_identifiers(kind, value))
+
+
+def auth_failure_wait(kind: str, value: str) -> int | None:
+    """Seconds until `kind:value` (an address or key prefix) may try again, None if it may now."""
+    return _wait(kind, value, "AUTH_FAILURE_LIMIT")
+
+
+def record_auth_failure(kind: str, value: str) -> None:
+    """Count one failed authentication against `kind:value`."""
+    _hit(kind, value, "AUTH_FAILURE_LIMIT")
+
+
+# --- voucher look-ups that miss ----------------------------------------------------------
+
+
+def voucher_miss_wait(partner_id: int) -> int | None:
+    """Seconds the partner is locked out of voucher look-ups after too many misses
+    (`VOUCHER_MISS_LIMIT`), None if it may look up now: codes cannot be enumerated."""
+    return _wait("voucher-miss", str(partner_id), "VOUCHER_MISS_LIMIT")
+
+
+def record_voucher_miss(partner_id: int) -> None:
+    """Count one voucher look-up by the partner that matched nothing."""
+    _hit("voucher-miss", str(partner_id), "VOUCHER_MISS_LIMIT")

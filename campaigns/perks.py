@@ -208,7 +208,8 @@ PERKS = Kind(
     mirror=mirror,
     versions=Versions(PerkVersion, parent="perk_id"),
     lifecycle=True,
-    filters=LIFECYCLE_FILTERS,
+    # `partner_id`: what a partner key lists (`/v1/partner/perks`), not a marketer filter.
+    filters={**LIFECYCLE_FILTERS, "partner_id": lambda model, _, value: model.partner_id == value},
     check=check,
     rules=False,  # the feed never reads perks
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from rewards.errors import InvalidInput
@@ -62,14 +62,17 @@ def check_csv_header(header: list[str] | None) -> None:
         raise InvalidInput("The CSV header is not valid; see errors.", errors=errors)
 
 
-def read_csv(binary: IO[bytes]) -> Iterator[dict[str, Any] | RowError]:
+def read_csv(
+    binary: IO[bytes], check_header: Callable[[list[str] | None], None] = check_csv_header
+) -> Iterator[dict[str, Any] | RowError]:
     """Rows of a CSV file whose first line names the fields; empty cells count as absent.
 
-    The header is read and checked at once, so a bad header fails before any row is stored.
+    The header is read and checked (`check_header` raises InvalidInput) at once, so a bad
+    header fails before any row is stored.
     """
     reader = csv.reader(_text_stream(binary))
     header = next(reader, None)
-    check_csv_header(header)
+    check_header(header)
     assert header is not None
     return _csv_rows(reader, header)
 
@@ -105,10 +108,15 @@ def read_jsonl(binary: IO[bytes]) -> Iterator[dict[str, Any] | RowError]:
             yield RowError({"_row": ["is not valid JSON"]})
 
 
-def read_rows(binary: IO[bytes], file_format: str) -> Iterator[dict[str, Any] | RowError]:
-    """Rows of `binary` in `file_format` (csv or jsonl)."""
+def read_rows(
+    binary: IO[bytes],
+    file_format: str,
+    check_header: Callable[[list[str] | None], None] = check_csv_header,
+) -> Iterator[dict[str, Any] | RowError]:
+    """Rows of `binary` in `file_format` (csv or jsonl); `check_header` judges a CSV header
+    (by default, a transaction file's)."""
     if file_format == "csv":
-        return read_csv(binary)
+        return read_csv(binary, check_header)
     if file_format == "jsonl":
         return read_jsonl(binary)
     raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")

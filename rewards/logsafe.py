@@ -1,4 +1,5 @@
-"""Log lines never carry a card number: every record's message, args and traceback are masked.
+"""Log lines never carry a card number or a voucher code: every record's message, args and
+traceback are masked (a voucher code travels in the till's request path).
 
 `install()` wraps the process's log-record factory, so every record (from any logger: ours,
 werkzeug's, gunicorn's, rq's, caught by any handler) is masked once, when it is created.
@@ -8,10 +9,14 @@ werkzeug's, gunicorn's, rq's, caught by any handler) is masked once, when it is 
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
 from rewards.pan import mask_pans, may_contain_pan
+
+# The code in `/v1/partner/vouchers/{code}/redeem` (a request line, a werkzeug or access log).
+_VOUCHER_PATH = re.compile(r"(/partner/vouchers/)[^\s\"']+?(/redeem)")
 
 _INSTALLED_MARK = "_pan_masking"
 
@@ -24,6 +29,8 @@ def mask_record(record: logging.LogRecord) -> None:
         message = f"{record.msg!r} {record.args!r}"
     if may_contain_pan(message):
         message = mask_pans(message)
+    if "/partner/vouchers/" in message:
+        message = _VOUCHER_PATH.sub(r"\1[code]\2", message)
     record.msg, record.args = message, ()
     if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
         # Formatted now and kept in exc_text, which formatters use instead of exc_info.

@@ -21,8 +21,9 @@ from sqlalchemy import delete, insert, select
 
 from rewards.db import db
 from rewards.errors import Conflict, InvalidInput, NotFound
-from rewards.models import Partner, PartnerMerchant
+from rewards.models import ApiKey, Partner, PartnerMerchant
 from rewards.models.partner import PARTNER_STATUSES
+from rewards.perks.models import Perk
 from rewards.programs import lock_rules, record_rule_change
 
 FIELDS = ("code", "name", "merchant_ids", "status")
@@ -203,11 +204,28 @@ def delete_partner(
     matching. Audited; bumps the program's rules revision."""
     lock_rules(program_id)
     partner = get_partner(program_id=program_id, partner_id=partner_id, for_update=True)
+    _refuse_delete_in_use(partner)
     before = snapshot(partner)
     db.session.execute(delete(PartnerMerchant).where(PartnerMerchant.partner_id == partner.id))
     db.session.delete(partner)
     db.session.flush()
     _audit(partner, "partner.delete", before, None, actor, actor_role)
+
+
+def _refuse_delete_in_use(partner: Partner) -> None:
+    """409 while perks (and so redemptions and vouchers) or live API keys belong to the
+    partner: settlement and the till need it. Deactivating it stops both instead."""
+    has_perks = db.session.scalar(select(Perk.id).where(Perk.partner_id == partner.id).limit(1))
+    has_keys = db.session.scalar(
+        select(ApiKey.id)
+        .where(ApiKey.partner_id == partner.id, ApiKey.revoked_at.is_(None))
+        .limit(1)
+    )
+    if has_perks is not None or has_keys is not None:
+        raise Conflict(
+            "This partner has perks or live API keys; set its status to inactive instead.",
+            field="status",
+        )
 
 
 def get_partner(*, program_id: int, partner_id: int, for_update: bool = False) -> Partner:

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from rewards.access import mint_api_key, revoke_api_key
-from rewards.models import Batch
+from rewards.models import Batch, Partner
 from tests.conftest import bearer, make_token
 from tests.factories import CustomerFactory, ProgramFactory
 
@@ -91,6 +91,11 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/me/redemptions"): {"cardholder"},
     ("POST", "/v1/me/redemptions"): {"cardholder"},
     ("GET", "/v1/me/vouchers"): {"cardholder"},
+    ("GET", "/v1/partner/perks"): {"partner"},
+    ("POST", "/v1/partner/perks"): {"partner"},
+    ("GET", "/v1/partner/perks/<int:perk_id>"): {"partner"},
+    ("POST", "/v1/partner/perks/<int:perk_id>/codes"): {"partner"},
+    ("POST", "/v1/partner/vouchers/<path:code>/redeem"): {"partner"},
     ("POST", "/v1/me/vouchers/<int:voucher_id>/cancel"): {"cardholder"},
     ("GET", "/v1/me/challenges"): {"cardholder"},
     ("POST", "/v1/me/challenges/<int:challenge_id>/join"): {"cardholder"},
@@ -121,6 +126,7 @@ PATH_VALUES = {
     "challenge_id": "999",
     "perk_id": "999",
     "voucher_id": "999",
+    "code": "NOPE-0000",
     "badge_id": "999",
     "job_id": "sim-unknown",
     "board_id": "xp-week",
@@ -143,7 +149,11 @@ def callers(db, program) -> dict[str, dict[str, str]]:
     """Headers per kind of caller, all for program `youth` (whose customer `cust-1` exists)."""
     CustomerFactory(program=program, external_ref="cust-1")
     processor = mint_api_key(program=program, role="processor", name="p", created_by="t")
-    partner = mint_api_key(program=program, role="partner", name="q", created_by="t")
+    db.session.add(Partner(program_id=program.id, code="q", name="Q", created_by="t"))
+    db.session.flush()
+    partner = mint_api_key(
+        program=program, role="partner", name="q", created_by="t", partner_code="q"
+    )
     revoked = mint_api_key(program=program, role="processor", name="r", created_by="t")
     revoke_api_key(key_id=revoked.record.id, actor="test")
     db.session.commit()

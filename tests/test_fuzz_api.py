@@ -36,6 +36,7 @@ from sqlalchemy import text
 
 from api import create_app
 from rewards.access import mint_api_key
+from rewards.models import Partner
 from tests.conftest import bearer, make_token
 
 ROLES = ("cardholder", "marketer", "admin", "processor", "partner")
@@ -57,6 +58,7 @@ GENERIC_STATUSES = {400, 401, 403, 413, 429}
 # Real, but not reachable through an in-process client; proved where named.
 PROVED_ELSEWHERE = {
     "POST /v1/transaction-files": {400},  # upload broken off mid-stream: test_ingest_files.py
+    "POST /v1/partner/perks/{perk_id}/codes": {400},  # broken off: test_partner_perks.py
 }
 # A body that cannot be read, per media type: cut-off JSON, a file that is not UTF-8.
 MALFORMED = defaultdict(
@@ -191,14 +193,61 @@ def world(client, db, program, launch, marketer_headers, processor_headers) -> d
     cardholder = bearer(make_token(sub="cust-1", program=program.slug, roles=["cardholder"]))
     created(client.post(f"/v1/me/challenges/{challenge['id']}/join", headers=cardholder))
     created(client.patch("/v1/me", json={"leaderboard_opt_in": True}, headers=cardholder))
+    # The partner keys act for a partner of their own, with an id generated path values
+    # practically never hit: a fuzzed PATCH or DELETE of noodle-bar (or any small id) must not
+    # deactivate the callers' partner or meet their live keys.
+    db.session.execute(text("ALTER SEQUENCE partners_id_seq RESTART WITH 1000000007"))
+    db.session.add(Partner(program_id=program.id, code="fuzz", name="Fuzz", created_by="t"))
+    db.session.flush()
     # A key of its own to be revoked, so the fuzz never revokes the keys it calls with.
-    spare_key = mint_api_key(program=program, role="partner", name="spare", created_by="test")
+    spare_key = mint_api_key(
+        program=program, role="partner", name="spare", created_by="test", partner_code="fuzz"
+    )
     # The keys the fuzz calls with get ids generated path values practically never hit, so a
     # generated DELETE /v1/api-keys/{small id} revokes a seeded key, not the caller's own.
     db.session.execute(text("ALTER SEQUENCE api_keys_id_seq RESTART WITH 1000000007"))
     processor_key = mint_api_key(program=program, role="processor", name="fuzz", created_by="t")
-    partner_key = mint_api_key(program=program, role="partner", name="partner", created_by="t")
+    partner_key = mint_api_key(
+        program=program, role="partner", name="partner", created_by="t", partner_code="fuzz"
+    )
     db.session.commit()
+    # A live perk of the callers' partner, redeemed once: perks, vouchers and the till are
+    # fuzzed with real rows behind them.
+    perk = created(
+        client.post(
+            "/v1/perks",
+            json={
+                "title": "Fuzz tea",
+                "partner": "fuzz",
+                "cost_points": 10,
+                "stock": 1000,
+                "voucher": {"codes": "uploaded"},
+            },
+            headers=marketer_headers,
+        )
+    )
+    created(client.post(f"/v1/perks/{perk['id']}/activate", json={}, headers=marketer_headers))
+    created(
+        client.post(
+            f"/v1/partner/perks/{perk['id']}/codes",
+            json={"codes": ["FUZZ-0001", "FUZZ-0002", "FUZZ-0003"]},
+            headers=bearer(partner_key.secret),
+        )
+    )
+    created(
+        client.post(
+            "/v1/customers/cust-1/adjustments",
+            json={"points": 500, "reason": "fuzz"},
+            headers=marketer_headers,
+        )
+    )
+    voucher = created(
+        client.post(
+            "/v1/me/redemptions",
+            json={"perk_id": perk["id"]},
+            headers={**cardholder, "Idempotency-Key": "fuzz-1"},
+        )
+    )["voucher"]
     return {
         "headers": {
             "cardholder": cardholder,
@@ -219,6 +268,9 @@ def world(client, db, program, launch, marketer_headers, processor_headers) -> d
             "challenge_id": challenge["id"],
             "badge_id": badge["id"],
             "board_id": f"challenge-{challenge['id']}",
+            "perk_id": perk["id"],
+            "voucher_id": voucher["id"],
+            "code": voucher["code"],
         },
     }
 
