@@ -21,6 +21,7 @@ from rewards.models.program import DEFAULT_EXCLUDED_MCCS
 SLUG_PATTERN = re.compile(r"^[a-z0-9-]{2,64}$")
 MCC_PATTERN = re.compile(r"^[0-9]{4}$")
 MAX_EARN_RATE = Decimal("99999999.9999")  # Numeric(12, 4)
+MAX_POINT_VALUE = 10**9  # minor units per 1,000 points: far above any real agreement
 
 # Settings a PATCH may change; the slug is the program's identity in tokens and URLs.
 MUTABLE_FIELDS = (
@@ -35,6 +36,7 @@ MUTABLE_FIELDS = (
     "min_age",
     "max_age",
     "excluded_mccs",
+    "point_value_per_1000",
 )
 
 
@@ -95,6 +97,7 @@ def _validate(values: dict[str, Any]) -> None:
     }
     ranges = {"pending_days": (0, 365), "expiry_months": (0, 120), "min_age": (0, 120)}
     ranges["max_age"] = (0, 120)
+    ranges["point_value_per_1000"] = (0, MAX_POINT_VALUE)
     for name, (low, high) in ranges.items():
         value = values.get(name)
         if value is not None and not low <= value <= high:
@@ -121,6 +124,7 @@ def snapshot(program: Program) -> dict[str, Any]:
         "min_age": program.min_age,
         "max_age": program.max_age,
         "excluded_mccs": list(program.excluded_mccs or []),
+        "point_value_per_1000": program.point_value_per_1000,
     }
 
 
@@ -147,6 +151,7 @@ def create_program(
     min_age: int | None = None,
     max_age: int | None = None,
     excluded_mccs: list[str] | None = None,
+    point_value_per_1000: int | None = None,
 ) -> Program:
     """Create a program; a taken slug is a Conflict. Writes an audit row."""
     values: dict[str, Any] = {
@@ -162,6 +167,7 @@ def create_program(
         "min_age": min_age,
         "max_age": max_age,
         "excluded_mccs": list(DEFAULT_EXCLUDED_MCCS if excluded_mccs is None else excluded_mccs),
+        "point_value_per_1000": point_value_per_1000,
     }
     _validate(values)
     values["earn_rate"] = Decimal(str(earn_rate))

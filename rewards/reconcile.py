@@ -1,4 +1,6 @@
-"""Ledger reconciliation: every account's totals must equal the sum of its entries."""
+"""Ledger reconciliation: every account's totals must equal the sum of its entries, and the
+perks' stock, redemptions, vouchers and pool codes must agree with each other and with the
+entries (`rewards.perks.reconcile`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from sqlalchemy import case, func, select
 
 from rewards.db import db
 from rewards.models import Account, LedgerEntry
+from rewards.perks.reconcile import PerkDifference, perk_differences
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,20 @@ class Difference:
     stored: int
     computed: int
 
+    def describe(self) -> str:
+        """The line `rewards ledger reconcile` prints."""
+        return (
+            f"account {self.account_id} (customer {self.customer_id}): {self.field} "
+            f"stored {self.stored} but entries say {self.computed}"
+        )
 
-def reconcile(program_id: int | None = None) -> list[Difference]:
+
+def reconcile(program_id: int | None = None) -> list[Difference | PerkDifference]:
+    """Every difference: the accounts' (`account_differences`), then the perks'."""
+    return [*account_differences(program_id), *perk_differences(program_id)]
+
+
+def account_differences(program_id: int | None = None) -> list[Difference]:
     """Compare available, pending and lot remainders with the entries, in one pass.
 
     Checks: available = Σ available entries; pending = Σ pending entries; Σ remaining of

@@ -22,19 +22,17 @@ def ledger_group() -> None:
 @click.option("--program", "slug", default=None, help="Only this program (slug).")
 @with_appcontext
 def reconcile_command(slug: str | None) -> None:
-    """Compare every account's totals with its entries; exit 1 on any difference."""
+    """Compare every account's totals with its entries, and perks' stock, redemptions,
+    vouchers and pool codes with each other and the entries; exit 1 on any difference."""
     from rewards.reconcile import reconcile
 
     differences = reconcile(_program_id(slug))
     for d in differences:
-        click.echo(
-            f"account {d.account_id} (customer {d.customer_id}): {d.field} "
-            f"stored {d.stored} but entries say {d.computed}"
-        )
+        click.echo(d.describe())
     if differences:
         click.echo(f"{len(differences)} difference(s) found", err=True)
         sys.exit(1)
-    click.echo("ledger reconciled: every account matches its entries")
+    click.echo("ledger reconciled: every account matches its entries, every perk its redemptions")
 
 
 @ledger_group.command("audit-bonus-rounding")

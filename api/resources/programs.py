@@ -87,6 +87,16 @@ class ProgramSettingsSchema(ma.Schema):
         ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{4}$", error="4 digits")),
         metadata={"description": "MCCs that never earn (default: cash-like and gambling)"},
     )
+    point_value_per_1000 = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=ma.validate.Range(0, service.MAX_POINT_VALUE),
+        metadata={
+            "description": "What the program pays a partner per 1,000 points redeemed on its "
+            "perks, in minor units of `currency` (partner settlement); null: not agreed yet",
+            "example": 1000,
+        },
+    )
 
     @ma.validates_schema
     def _age_range(self, data: dict[str, Any], **kwargs: Any) -> None:

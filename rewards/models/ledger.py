@@ -75,6 +75,13 @@ class LedgerEntry(Model):
             postgresql_where=text("reverses_entry_id IS NOT NULL"),
             sqlite_where=text("reverses_entry_id IS NOT NULL"),
         ),
+        # A redemption's `redeem` and `redemption_refund` entries (settlement, reconcile).
+        Index(
+            "ix_ledger_entries_redemption",
+            "source_id",
+            postgresql_where=text("source_type = 'redemption'"),
+            sqlite_where=text("source_type = 'redemption'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Numeric, String, func
+from sqlalchemy import BigInteger, CheckConstraint, Numeric, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.db import BigId, JSONType, Model, UTCDateTime
@@ -32,6 +32,7 @@ class Program(Model):
         CheckConstraint("earn_rate >= 0", name="earn_rate_not_negative"),
         CheckConstraint("pending_days >= 0", name="pending_days_not_negative"),
         CheckConstraint("expiry_months >= 0", name="expiry_months_not_negative"),
+        CheckConstraint("point_value_per_1000 >= 0", name="point_value_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -54,6 +55,10 @@ class Program(Model):
     # XP per activity, e.g. {"per_point": "0.1", "per_challenge": 50, "per_streak_day": 5}
     # (campaigns/levels); {} means the defaults.
     xp_rules: Mapped[dict] = mapped_column(JSONType, default=dict, server_default="{}")
+    # What the program pays a partner for 1,000 points redeemed on its perks, in minor units of
+    # `currency` (settlement); per 1,000 so that sub-unit point values stay integers. None:
+    # not agreed yet, and settlements show points without an amount.
+    point_value_per_1000: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now()
