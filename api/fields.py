@@ -21,6 +21,16 @@ EARLIEST_DAY = date(1900, 1, 1)  # calendar days reach back further: birth dates
 LATEST_DAY = date(2099, 12, 31)
 
 
+def utc_text(value: datetime | None) -> str | None:
+    """A timestamp as every response writes it: UTC, milliseconds when there are any, `Z`."""
+    if value is None:
+        return None
+    # Naive values come from SQLite (the embedded mode), which stores UTC without a zone.
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    spec = "milliseconds" if value.microsecond else "seconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
 class UtcDateTime(ma.fields.AwareDateTime):
     """ISO-8601 timestamp: input must carry a zone (converted to UTC) and lie between 1970 and
     2100 (else 422 naming the field); output ends in `Z`."""
@@ -33,12 +43,7 @@ class UtcDateTime(ma.fields.AwareDateTime):
         super().__init__(format="iso", **kwargs)
 
     def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        if value is None:
-            return None
-        # Naive values come from SQLite (the embedded mode), which stores UTC without a zone.
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        spec = "milliseconds" if value.microsecond else "seconds"
-        return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+        return utc_text(value)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         try:

@@ -50,6 +50,7 @@ OPERATION_IDS = {
     "PartnerPerks.post": "createPartnerPerk",
     "PartnerPerkCodes.post": "uploadPartnerPerkCodes",
     "PartnerVoucherRedemption.post": "redeemPartnerVoucher",
+    "PartnerStats.get": "getPartnerStats",
     "Customers.post": "enrolCustomer",
     "CustomerCards.post": "enrolCustomerCard",
     "CustomerAdjustments.post": "adjustCustomerPoints",

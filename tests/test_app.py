@@ -75,8 +75,16 @@ def test_every_operation_documents_security_errors_and_bodies(client):
             assert operation.get("security"), f"{where} has no security requirement"
             assert {"401", "403"} <= set(operation["responses"]), f"{where} lacks 401/403"
             assert operation.get("summary"), f"{where} has no summary"
-            # Every write documents its body, except a cardholder's opt-in (activating an
-            # offer, joining a challenge), which takes none.
-            opt_in = path.startswith(("/v1/me/offers/", "/v1/me/challenges/"))
+            # Every write documents its body, except the actions that take none: a
+            # cardholder's opt-in (activating an offer, joining a challenge), cancelling a
+            # voucher, and a partner's till using one (the code is the path).
+            opt_in = path.startswith(
+                (
+                    "/v1/me/offers/",
+                    "/v1/me/challenges/",
+                    "/v1/me/vouchers/",
+                    "/v1/partner/vouchers/",
+                )
+            )
             if method in ("post", "patch") and not opt_in:
                 assert "requestBody" in operation, f"{where} documents no body"

@@ -110,6 +110,8 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/me/activity"): {"cardholder"},
     ("GET", "/v1/tiers"): {"marketer"},
     ("PUT", "/v1/tiers"): {"marketer"},
+    ("GET", "/v1/partner/stats"): {"partner"},
+    ("GET", "/v1/partners/<int:partner_id>/settlement"): {"marketer", "admin"},
 }
 
 ROLE_CALLERS = ("cardholder", "marketer", "admin", "processor", "partner")
@@ -225,16 +227,19 @@ def test_matrix_covers_every_endpoint(app: Flask):
 
 @pytest.fixture
 def two_programs(db, program) -> dict[str, Any]:
-    """Program A (`youth`) with customer cust-1 and a batch; program B (`other`) with callers."""
+    """Program A (`youth`) with customer cust-1, a batch and a partner; program B (`other`)
+    with callers."""
     CustomerFactory(program=program, external_ref="cust-1")
     batch = Batch(program_id=program.id, source="api", status="queued")
-    db.session.add(batch)
+    partner = Partner(program_id=program.id, code="a-cafe", name="A Cafe", created_by="t")
+    db.session.add_all([batch, partner])
     other = ProgramFactory(slug="other")
     key_a = mint_api_key(program=program, role="processor", name="a", created_by="t")
     key_b = mint_api_key(program=other, role="processor", name="b", created_by="t")
     db.session.commit()
     return {
         "batch_id": batch.id,
+        "partner_id": partner.id,
         "processor_a": bearer(key_a.secret),
         "processor_b": bearer(key_b.secret),
         "marketer_b": bearer(make_token(sub="m", program="other", roles=["marketer"])),
@@ -260,6 +265,7 @@ CROSS_PROGRAM_CALLS = [
     ("cardholder_b", "GET", "/v1/me/perks", None),
     ("cardholder_b", "GET", "/v1/me/redemptions", None),
     ("cardholder_b", "GET", "/v1/me/vouchers", None),
+    ("marketer_b", "GET", "/v1/partners/{partner_id}/settlement?period=2026-11", None),
 ]
 
 
@@ -269,7 +275,7 @@ CROSS_PROGRAM_CALLS = [
     ids=[f"{c[0]} {c[1]} {c[2]}" for c in CROSS_PROGRAM_CALLS],
 )
 def test_program_b_cannot_reach_program_a(client, two_programs, caller, method, path, body):
-    url = path.format(batch_id=two_programs["batch_id"])
+    url = path.format(batch_id=two_programs["batch_id"], partner_id=two_programs["partner_id"])
     response = client.open(url, method=method, json=body, headers=two_programs[caller])
 
     assert response.status_code == 404, response.json

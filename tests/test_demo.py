@@ -58,6 +58,7 @@ def credentials(output: str) -> dict[str, str]:
         ("Marketer JWT", "marketer"),
         ("Admin JWT", "admin"),
         ("Processor API key", "processor"),
+        ("Partner API key", "partner"),
     ):
         at = next(i for i, line in enumerate(lines) if line.startswith(label))
         found[key] = lines[at + 1].strip()
@@ -88,7 +89,7 @@ def test_demo_seeds_campaigns_whose_effects_show_in_the_ledgers(demo_app, tmp_pa
     ]
     assert {c["status"] for c in campaigns} == {"active"}
     assert len(client.get("/v1/segments", headers=marketer).json["data"]) == 1
-    assert len(client.get("/v1/partners", headers=marketer).json["data"]) == 1
+    assert len(client.get("/v1/partners", headers=marketer).json["data"]) == 2
 
     secret = (tmp_path / "dev_jwt_secret").read_text().strip()
     points = bonus_points_by_campaign(client, secret, campaigns)
@@ -107,6 +108,34 @@ def test_demo_seeds_campaigns_whose_effects_show_in_the_ledgers(demo_app, tmp_pa
         assert points[ref]["Weekend coffee"] == 50 * weekend_coffees(rows, ref)
     assert sum(p["Weekend coffee"] for p in points.values()) > 0
     assert any(p["Dining 2x"] for p in points.values())
+
+
+def test_demo_perks_can_be_spent_on_and_confirmed_at_the_till(demo_app):
+    result = run_demo(demo_app, "--no-serve")
+    assert result.exit_code == 0, result.output + str(result.exception)
+    keys = credentials(result.output)
+    client = demo_app.test_client()
+    alice, partner = auth(keys["cardholder"]), auth(keys["partner"])
+
+    catalog = client.get("/v1/me/perks", headers=alice).json["data"]
+    vouchers = client.get("/v1/me/vouchers", headers=alice).json["data"]
+    own = client.get("/v1/partner/perks", headers=partner).json["data"]
+    gyoza = next(p for p in catalog if p["title"] == "Free gyoza")
+    redeemed = client.post(
+        "/v1/me/redemptions",
+        json={"perk_id": gyoza["id"]},
+        headers={**alice, "Idempotency-Key": "demo-test"},
+    )
+    till = client.post(
+        f"/v1/partner/vouchers/{redeemed.json['voucher']['code']}/redeem", headers=partner
+    )
+
+    assert len(catalog) == 4 and gyoza["redeemable"]
+    assert [(v["title"], v["status"]) for v in vouchers] == [("Movie ticket", "issued")]
+    assert vouchers[0]["code"].startswith("STAR-CINEMA-")
+    assert sorted(p["title"] for p in own) == ["Free gyoza", "Ramen for two"]
+    assert redeemed.status_code == 201, redeemed.json
+    assert till.status_code == 200 and till.json["title"] == "Free gyoza"
 
 
 def test_demo_special_rows_are_realistic(demo_app, tmp_path):

@@ -11,9 +11,10 @@ from collections import Counter
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rewards.models import Account, Customer
+from rewards.perks.models import Voucher
 from rewards.reconcile import reconcile
 from tests.conftest import bearer, make_token
 from tests.factories import CustomerFactory
@@ -71,39 +72,82 @@ def partner(client, marketer_headers):
     make_partner(client, marketer_headers)
 
 
-def test_one_customer_tapping_six_times_spends_only_what_they_have(
-    app, client, db, program, partner, marketer_headers
+@pytest.fixture
+def wide_app(app_config):
+    """The app with a connection pool wide enough for every racing request at once (the
+    default pool of 15 would queue the rest in the pool, not on the lock that matters)."""
+    from api import create_app
+    from rewards.db import db as database
+
+    options = {"pool_pre_ping": True, "hide_parameters": True, "pool_size": 60, "max_overflow": 0}
+    app = create_app({**app_config, "SQLALCHEMY_ENGINE_OPTIONS": options})
+    yield app
+    with app.app_context():
+        database.engine.dispose()
+
+
+def _account_lock(db, ref: str) -> str:
+    account_id = db.session.scalar(
+        select(Account.id).join(Customer).where(Customer.external_ref == ref)
+    )
+    return f"SELECT 1 FROM accounts WHERE id = {account_id} FOR UPDATE"
+
+
+def test_fifty_taps_on_a_100_point_perk_with_1000_points_spend_exactly_ten(
+    wide_app, client, db, program, partner, marketer_headers
 ):
     CustomerFactory(program=program, external_ref="cust-1")
     db.session.commit()
-    give_points(client, marketer_headers, "cust-1", 600)  # exactly two at 300
-    perk_id = make_perk(client, marketer_headers, cost_points=300, stock=10)
-    account_id = db.session.scalar(
-        select(Account.id).join(Customer).where(Customer.external_ref == "cust-1")
-    )
+    give_points(client, marketer_headers, "cust-1", 1000)
+    perk_id = make_perk(client, marketer_headers, cost_points=100, stock=100)
     headers = bearer(make_token(sub="cust-1", program=program.slug, roles=["cardholder"]))
-    calls = [({**headers, "Idempotency-Key": f"tap-{i}"}, {"perk_id": perk_id}) for i in range(6)]
+    calls = [({**headers, "Idempotency-Key": f"tap-{i}"}, {"perk_id": perk_id}) for i in range(50)]
 
-    responses = _race(app, db, f"SELECT 1 FROM accounts WHERE id = {account_id} FOR UPDATE", calls)
+    responses = _race(wide_app, db, _account_lock(db, "cust-1"), calls)
 
-    assert Counter(r.status_code for r in responses) == {201: 2, 409: 4}
+    assert Counter(r.status_code for r in responses) == {201: 10, 409: 40}
     refused = {r.json["type"].rsplit("/", 1)[1] for r in responses if r.status_code == 409}
     assert refused == {"insufficient-points"}
     assert available(db, "cust-1") == 0
-    assert (redemptions(db), redeem_entries(db), stock_used(db, perk_id)) == (2, 2, 2)
+    assert (redemptions(db), redeem_entries(db), stock_used(db, perk_id)) == (10, 10, 10)
+    vouchers = {r.json["voucher"]["code"] for r in responses if r.status_code == 201}
+    assert len(vouchers) == 10
     assert reconcile() == []
 
 
-def test_eight_customers_racing_for_three_units_get_exactly_three(
-    app, client, db, program, partner, marketer_headers
+def test_one_key_sent_twenty_times_at_once_has_one_effect_and_one_answer(
+    wide_app, client, db, program, partner, marketer_headers
 ):
-    refs = [f"cust-{i}" for i in range(8)]
+    CustomerFactory(program=program, external_ref="cust-1")
+    db.session.commit()
+    give_points(client, marketer_headers, "cust-1", 1000)
+    perk_id = make_perk(client, marketer_headers, cost_points=100)
+    headers = {
+        **bearer(make_token(sub="cust-1", program=program.slug, roles=["cardholder"])),
+        "Idempotency-Key": "the-same-tap",
+    }
+
+    responses = _race(
+        wide_app, db, _account_lock(db, "cust-1"), [(headers, {"perk_id": perk_id})] * 20
+    )
+
+    assert {r.status_code for r in responses} == {201}
+    first = responses[0].json
+    assert all(r.json == first for r in responses)  # every twin replays the first answer
+    assert (redemptions(db), redeem_entries(db), available(db, "cust-1")) == (1, 1, 900)
+
+
+@pytest.mark.parametrize("buyers, stock", [(20, 1), (8, 3)])
+def test_buyers_racing_for_the_last_units_get_exactly_the_stock(
+    wide_app, client, db, program, partner, marketer_headers, buyers, stock
+):
+    refs = [f"cust-{i}" for i in range(buyers)]
     for ref in refs:
         CustomerFactory(program=program, external_ref=ref)
     db.session.commit()
     for ref in refs:
         give_points(client, marketer_headers, ref, 500)
-    perk_id = make_perk(client, marketer_headers, cost_points=200, stock=3)
+    perk_id = make_perk(client, marketer_headers, cost_points=200, stock=stock)
     calls = [
         (
             {
@@ -115,12 +159,14 @@ def test_eight_customers_racing_for_three_units_get_exactly_three(
         for ref in refs
     ]
 
-    responses = _race(app, db, f"SELECT 1 FROM perks WHERE id = {perk_id} FOR UPDATE", calls)
+    responses = _race(wide_app, db, f"SELECT 1 FROM perks WHERE id = {perk_id} FOR UPDATE", calls)
 
-    assert Counter(r.status_code for r in responses) == {201: 3, 409: 5}
+    assert Counter(r.status_code for r in responses) == {201: stock, 409: buyers - stock}
     refused = {r.json["type"].rsplit("/", 1)[1] for r in responses if r.status_code == 409}
     assert refused == {"out-of-stock"}
-    assert (redemptions(db), redeem_entries(db), stock_used(db, perk_id)) == (3, 3, 3)
+    assert (redemptions(db), redeem_entries(db), stock_used(db, perk_id)) == (stock,) * 3
+    vouchers = db.session.scalar(select(func.count()).select_from(Voucher))
+    assert vouchers == stock
     balances = sorted(available(db, ref) for ref in refs)
-    assert balances == [300, 300, 300] + [500] * 5
+    assert balances == [300] * stock + [500] * (buyers - stock)
     assert reconcile() == []

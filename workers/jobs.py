@@ -21,6 +21,8 @@ from campaigns.levels.feed import XpRulesExtra
 from rewards.db import db
 from rewards.ledger import utcnow
 from rewards.maintenance import expire_lots, release_pending, stranded_transactions
+from rewards.perks.features import FeaturesExtra
+from rewards.perks.popularity import recompute_popularity
 from rewards.perks.vouchers import expire_due
 from rewards.processing import ChunkResult, process_chunk
 from rewards.processing.extras import ExtraRules, OptimisticRace
@@ -73,6 +75,7 @@ def feed_extras(*, lock_early: bool = False) -> list[ExtraRules]:
     return [
         CampaignRules(lock_early=lock_early),
         ChallengeRules(lock_early=lock_early),
+        FeaturesExtra(lock_early=lock_early),  # the cardholders' tastes, for perk ranking
         XpRulesExtra(lock_early=lock_early),  # last: it counts what the others wrote
     ]
 
@@ -148,6 +151,12 @@ def release_pending_points(limit: int = 5000) -> int:
 def expire_points(limit: int = 5000) -> int:
     """Scheduled: expire the remainders of lots past their expiry date."""
     return _repeat(lambda: expire_lots(limit=limit), limit)
+
+
+def refresh_perk_popularity() -> int:
+    """Scheduled: recount perks' redemptions per age band (the catalog's cold start)."""
+    with unit_of_work():
+        return recompute_popularity()
 
 
 def expire_vouchers(limit: int = 5000) -> int:

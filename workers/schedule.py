@@ -39,6 +39,7 @@ PERIODIC = (
     Periodic("release-pending", "workers.jobs.release_pending_points", 300),
     Periodic("expire-points", "workers.jobs.expire_points", 3600),
     Periodic("expire-vouchers", "workers.jobs.expire_vouchers", 300),
+    Periodic("perk-popularity", "workers.jobs.refresh_perk_popularity", 900),
     # The daily tier review, checked hourly: each program's local day starts at its own hour.
     Periodic("review-tiers", "workers.tier_review.review_tiers", 3600),
     # Boards drift between rebuilds: a write lost to a Redis error, a member who may no longer

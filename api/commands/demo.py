@@ -19,15 +19,17 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
-from api.commands import demo_data
+from api.commands import demo_data, demo_perks
 from api.commands.access import mint_token_command
 from api.commands.feeds import import_file
+from rewards import sealing
 from rewards.access import mint_api_key, verify_api_key
 from rewards.db import db
 from rewards.models import Program
 
 HOST = "127.0.0.1"
 KEY_FILE = "demo_processor_key"
+PARTNER_KEY_FILE = "demo_partner_key"
 TOKEN_TTL = 24 * 3600
 
 
@@ -51,17 +53,23 @@ def _instance_secret(path: Path, make: str | None = None) -> str:
     return path.read_text().strip()
 
 
-def _processor_key(program: Program, instance: Path) -> tuple[str, bool]:
-    """The demo processor key kept in instance/, minting a new one if it is missing or was
+def _demo_key(
+    program: Program, instance: Path, file: str, role: str, partner: str | None = None
+) -> tuple[str, bool]:
+    """A demo API key kept in instance/`file`, minting a new one if it is missing or was
     revoked; `(key, reused)`."""
-    path = instance / KEY_FILE
+    path = instance / file
     if path.exists():
         kept = path.read_text().strip()
         record = verify_api_key(kept)
         if record is not None and record.program_id == program.id:
             return kept, True
     minted = mint_api_key(
-        program=program, role="processor", name="demo processor", created_by="demo"
+        program=program,
+        role=role,
+        name=f"demo {partner or role}",
+        created_by="demo",
+        partner_code=partner,
     )
     db.session.commit()
     _instance_secret(path, make=minted.secret)
@@ -79,10 +87,14 @@ def _seed(ctx: click.Context, instance: Path) -> Program:
     sample = instance / "demo_transactions.csv"
     demo_data.write_sample_file(sample, start)
     ctx.invoke(import_file, path=sample, slug=demo_data.SLUG, file_format="csv")
+    demo_perks.redeem_for_alice(program)
+    db.session.commit()
     return program
 
 
-def _print_credentials(ctx: click.Context, url: str, key: str, reused: bool) -> None:
+def _print_credentials(
+    ctx: click.Context, url: str, key: str, reused: bool, partner_key: str
+) -> None:
     click.echo(f"\nAPI docs:        {url}/docs   (OpenAPI: {url}/v1/openapi.json)")
     hours = TOKEN_TTL // 3600
     for label, sub, role in (
@@ -95,6 +107,7 @@ def _print_credentials(ctx: click.Context, url: str, key: str, reused: bool) -> 
         ctx.invoke(mint_token_command, sub=sub, program_slug=program, role=role, ttl=TOKEN_TTL)
     note = "the one kept in instance/ from an earlier run" if reused else "new, kept in instance/"
     click.echo(f"Processor API key ({note}):\n{key}")
+    click.echo(f"Partner API key (noodle-bar, kept in instance/):\n{partner_key}")
     click.echo(f'\nTry: curl -H "Authorization: Bearer <cardholder JWT>" {url}/v1/me/balance\n')
 
 
@@ -117,10 +130,14 @@ def demo_command(ctx: click.Context, port: int, no_serve: bool) -> None:
     instance.mkdir(parents=True, exist_ok=True)
     if not app.config["JWT_SECRET"] and not app.config["JWT_JWKS_URL"]:
         app.config["JWT_SECRET"] = _instance_secret(instance / "dev_jwt_secret")
+    if "DATA_KEY" not in os.environ:  # voucher codes sealed under a secret of this machine's
+        app.config["DATA_KEY"] = _instance_secret(instance / "dev_data_key")
+        sealing.configure(app.config["DATA_KEY"])
     upgrade(directory=app.config["MIGRATIONS_DIR"])
     program = _seed(ctx, instance)
-    key, reused = _processor_key(program, instance)
-    _print_credentials(ctx, f"http://{HOST}:{port}", key, reused)
+    key, reused = _demo_key(program, instance, KEY_FILE, "processor")
+    partner_key, _ = _demo_key(program, instance, PARTNER_KEY_FILE, "partner", "noodle-bar")
+    _print_credentials(ctx, f"http://{HOST}:{port}", key, reused, partner_key)
     if not no_serve:
         # `app.run` refuses to run inside a CLI command; this is what it would call.
         run_simple(HOST, port, app, threaded=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from api.commands.demo_gamification import seed_gamification
+from api.commands.demo_perks import seed_perks
 from campaigns.audiences.segments import create_segment
 from campaigns.earning.offers import activate_offer
 from campaigns.earning.service import activate_campaign, create_campaign
@@ -58,7 +59,8 @@ ATM = Merchant("6011", "m-atm-shibuya", "Shibuya Station ATM")
 
 
 def seed_program(start: datetime) -> Program:
-    """The demo program, its partner, segment and live campaigns, and the cardholders."""
+    """The demo program, its partners, segment, live campaigns, game and perks, and the
+    cardholders."""
     program = create_program(
         slug=SLUG,
         name="Demo Youth Card",
@@ -98,6 +100,7 @@ def seed_program(start: datetime) -> Program:
         program_id=program.id, external_ref="demo-alice", campaign_id=offer_id, now=start
     )
     seed_gamification(program, start, COFFEE.merchant_id)
+    seed_perks(program)
     return program
 
 

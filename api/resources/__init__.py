@@ -21,10 +21,12 @@ from api.resources import (
     my_vouchers,
     offers,
     partner_perks,
+    partner_stats,
     partners,
     perks,
     programs,
     segments,
+    settlements,
     tiers,
     transactions,
 )
@@ -56,4 +58,6 @@ BLUEPRINTS = [
     levels.blp,
     activity.blp,
     tiers.blp,
+    partner_stats.blp,
+    settlements.blp,
 ]

@@ -16,14 +16,13 @@ from flask_smorest import Blueprint
 from api.fields import UtcDateTime
 from api.resources.marketer import (
     CheckedByService,
-    LifecycleQueryArgsSchema,
     MarketerResource,
-    TransitionSchema,
     register,
+    versioned_schemas,
 )
 from campaigns.earning.compiled import PERIODS
 from campaigns.earning.definition import CHANNELS, EFFECT_TYPES
-from campaigns.earning.models import STATUSES, CampaignVersion
+from campaigns.earning.models import STATUSES
 from campaigns.earning.service import CAMPAIGNS, Usage, effective_status, usage_of
 from campaigns.resources import Item
 from rewards.mcc import CATEGORIES
@@ -154,29 +153,7 @@ class CampaignSchema(CampaignDefinitionSchema):
     updated_at = UtcDateTime()
 
 
-class CampaignPageSchema(ma.Schema):
-    data = ma.fields.List(ma.fields.Nested(CampaignSchema))
-    next_cursor = ma.fields.String(allow_none=True)
-
-
-class CampaignVersionSchema(CampaignDefinitionSchema):
-    campaign_id = ma.fields.Integer()
-    version = ma.fields.Integer()
-    created_by = ma.fields.String()
-    created_at = UtcDateTime()
-
-
-class CampaignVersionPageSchema(ma.Schema):
-    data = ma.fields.List(ma.fields.Nested(CampaignVersionSchema))
-    next_cursor = ma.fields.String(allow_none=True)
-
-
-class CampaignQueryArgsSchema(LifecycleQueryArgsSchema):
-    pass
-
-
-class CampaignTransitionSchema(TransitionSchema):
-    pass
+SHARED = versioned_schemas("Campaign", CampaignSchema, CampaignDefinitionSchema, "campaign_id")
 
 
 def campaign_dict(
@@ -206,16 +183,6 @@ def campaign_dicts(items: list[Item]) -> list[dict[str, Any]]:
     return [campaign_dict(item, usage[item.row.id]) for item in items]
 
 
-def version_dict(version: CampaignVersion) -> dict[str, Any]:
-    return {
-        **version.definition,
-        "campaign_id": version.campaign_id,
-        "version": version.version,
-        "created_by": version.created_by,
-        "created_at": version.created_at,
-    }
-
-
 # --- views ---------------------------------------------------------------------------------
 
 register(
@@ -225,16 +192,16 @@ register(
         plural="campaigns",
         noun="Campaign",
         schema=CampaignSchema,
-        page_schema=CampaignPageSchema,
+        page_schema=SHARED.page,
         create_schema=CampaignCreateSchema,
         update_schema=CampaignUpdateSchema,
-        query_schema=CampaignQueryArgsSchema,
+        query_schema=SHARED.query,
         present=campaign_dict,
         present_page=campaign_dicts,
-        version_schema=CampaignVersionSchema,
-        version_page_schema=CampaignVersionPageSchema,
-        present_version=version_dict,
-        transition_schema=CampaignTransitionSchema,
+        version_schema=SHARED.version,
+        version_page_schema=SHARED.version_page,
+        present_version=SHARED.present_version,
+        transition_schema=SHARED.transition,
         created="Created as a draft",
         summaries={
             "list": "List the program's campaigns, newest first (filter by status and day)",

@@ -18,14 +18,13 @@ from api.fields import UtcDateTime
 from api.resources.campaigns import AudienceSchema, ConditionsSchema
 from api.resources.marketer import (
     CheckedByService,
-    LifecycleQueryArgsSchema,
     MarketerResource,
-    TransitionSchema,
     register,
+    versioned_schemas,
 )
 from campaigns.challenges.definition import JOIN_MODES
 from campaigns.challenges.goals import GOAL_TYPES, STREAK_UNITS
-from campaigns.challenges.models import CHALLENGE_STATUSES, ChallengeVersion
+from campaigns.challenges.models import CHALLENGE_STATUSES
 from campaigns.challenges.service import CHALLENGES
 from campaigns.challenges.windows import FIXED, MONTH, RECURRING, WEEK
 from campaigns.resources import Item, effective_status
@@ -129,29 +128,7 @@ class ChallengeSchema(ChallengeDefinitionSchema):
     updated_at = UtcDateTime()
 
 
-class ChallengePageSchema(ma.Schema):
-    data = ma.fields.List(ma.fields.Nested(ChallengeSchema))
-    next_cursor = ma.fields.String(allow_none=True)
-
-
-class ChallengeVersionSchema(ChallengeDefinitionSchema):
-    challenge_id = ma.fields.Integer()
-    version = ma.fields.Integer()
-    created_by = ma.fields.String()
-    created_at = UtcDateTime()
-
-
-class ChallengeVersionPageSchema(ma.Schema):
-    data = ma.fields.List(ma.fields.Nested(ChallengeVersionSchema))
-    next_cursor = ma.fields.String(allow_none=True)
-
-
-class ChallengeQueryArgsSchema(LifecycleQueryArgsSchema):
-    pass
-
-
-class ChallengeTransitionSchema(TransitionSchema):
-    pass
+SHARED = versioned_schemas("Challenge", ChallengeSchema, ChallengeDefinitionSchema, "challenge_id")
 
 
 def challenge_dict(item: Item, now: datetime | None = None) -> dict[str, Any]:
@@ -170,16 +147,6 @@ def challenge_dict(item: Item, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def version_dict(version: ChallengeVersion) -> dict[str, Any]:
-    return {
-        **version.definition,
-        "challenge_id": version.challenge_id,
-        "version": version.version,
-        "created_by": version.created_by,
-        "created_at": version.created_at,
-    }
-
-
 register(
     blp,
     MarketerResource(
@@ -187,15 +154,15 @@ register(
         plural="challenges",
         noun="Challenge",
         schema=ChallengeSchema,
-        page_schema=ChallengePageSchema,
+        page_schema=SHARED.page,
         create_schema=ChallengeCreateSchema,
         update_schema=ChallengeUpdateSchema,
-        query_schema=ChallengeQueryArgsSchema,
+        query_schema=SHARED.query,
         present=challenge_dict,
-        version_schema=ChallengeVersionSchema,
-        version_page_schema=ChallengeVersionPageSchema,
-        present_version=version_dict,
-        transition_schema=ChallengeTransitionSchema,
+        version_schema=SHARED.version,
+        version_page_schema=SHARED.version_page,
+        present_version=SHARED.present_version,
+        transition_schema=SHARED.transition,
         created="Created as a draft",
         summaries={
             "list": "List the program's challenges, newest first (filter by status and day)",

@@ -26,7 +26,7 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_doc, current_principal, program_id, requires
 from api.errors import PROBLEM_JSON, ProblemSchema
-from api.fields import CalendarDate, PageQueryArgsSchema
+from api.fields import CalendarDate, PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit, idempotent
 from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.programs import page
@@ -68,6 +68,65 @@ class TransitionSchema(ma.Schema):
         load_default=None,
         validate=ma.validate.Length(1, 500),
         metadata={"description": "Why (kept in the audit log)"},
+    )
+
+
+@dataclass(frozen=True)
+class VersionedSchemas:
+    """The schemas every versioned, lifecycle-managed kind has besides its own, named for
+    the spec after the noun (`ChallengePage`, `ChallengeVersion`, `ChallengeVersionPage`,
+    `ChallengeQueryArgs`, `ChallengeTransition`), and how a version is shown."""
+
+    page: type[ma.Schema]
+    version: type[ma.Schema]
+    version_page: type[ma.Schema]
+    query: type[ma.Schema]
+    transition: type[ma.Schema]
+    present_version: Callable[[Any], dict[str, Any]]
+
+
+def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
+    """`{data: [item], next_cursor}`, named `<Item>PageSchema`."""
+    name = item.__name__.removesuffix("Schema") + "PageSchema"
+    fields = {
+        "data": ma.fields.List(ma.fields.Nested(item)),
+        "next_cursor": ma.fields.String(allow_none=True),
+    }
+    return type(name, (ma.Schema,), fields)
+
+
+def versioned_schemas(
+    noun: str, item: type[ma.Schema], definition: type[ma.Schema], parent: str
+) -> VersionedSchemas:
+    """The shared schemas of a versioned lifecycle kind whose rows are shown by `item`, whose
+    definitions by `definition`, and whose versions name their object in column `parent`."""
+    version = type(
+        f"{noun}VersionSchema",
+        (definition,),
+        {
+            parent: ma.fields.Integer(),
+            "version": ma.fields.Integer(),
+            "created_by": ma.fields.String(),
+            "created_at": UtcDateTime(),
+        },
+    )
+
+    def present_version(row: Any) -> dict[str, Any]:
+        return {
+            **row.definition,
+            parent: getattr(row, parent),
+            "version": row.version,
+            "created_by": row.created_by,
+            "created_at": row.created_at,
+        }
+
+    return VersionedSchemas(
+        page=page_schema(item),
+        version=version,
+        version_page=page_schema(version),
+        query=type(f"{noun}QueryArgsSchema", (LifecycleQueryArgsSchema,), {}),
+        transition=type(f"{noun}TransitionSchema", (TransitionSchema,), {}),
+        present_version=present_version,
     )
 
 

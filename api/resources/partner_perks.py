@@ -26,7 +26,7 @@ from api.fields import PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit
 from api.ratelimit import record_voucher_miss, voucher_miss_wait
 from api.resources.marketer import CheckedByService
-from api.resources.perks import PerkDefinitionSchema, PerkPageSchema, PerkSchema, perk_dict
+from api.resources.perks import SHARED, PerkDefinitionSchema, PerkSchema, perk_dict
 from api.resources.programs import page
 from api.resources.transactions import STREAM_ERRORS
 from campaigns.perks import PERKS
@@ -96,7 +96,7 @@ class PartnerPerks(MethodView):
     @requires("partner")
     @blp.doc(**auth_doc("apiKey", problems=(422,)))
     @blp.arguments(PageQueryArgsSchema, location="query")
-    @blp.response(200, PerkPageSchema)
+    @blp.response(200, SHARED.page)
     def get(self, args: dict[str, Any]) -> Any:
         """My perks (this partner's), newest first"""
         items = PERKS.list_items(

@@ -19,16 +19,14 @@ from flask_smorest import Blueprint
 from api.fields import UtcDateTime
 from api.resources.marketer import (
     CheckedByService,
-    LifecycleQueryArgsSchema,
     MarketerResource,
-    TransitionSchema,
     register,
+    versioned_schemas,
 )
 from campaigns.lifecycle import STATUSES, effective_status
 from campaigns.perks import CODE_SOURCES, LIMIT_PERIODS, PERKS
 from campaigns.resources import Item
 from rewards.mcc import CATEGORIES
-from rewards.perks.models import PerkVersion
 
 blp = Blueprint(
     "perks",
@@ -125,29 +123,7 @@ class PerkSchema(PerkDefinitionSchema):
     updated_at = UtcDateTime()
 
 
-class PerkPageSchema(ma.Schema):
-    data = ma.fields.List(ma.fields.Nested(PerkSchema))
-    next_cursor = ma.fields.String(allow_none=True)
-
-
-class PerkVersionSchema(PerkDefinitionSchema):
-    perk_id = ma.fields.Integer()
-    version = ma.fields.Integer()
-    created_by = ma.fields.String()
-    created_at = UtcDateTime()
-
-
-class PerkVersionPageSchema(ma.Schema):
-    data = ma.fields.List(ma.fields.Nested(PerkVersionSchema))
-    next_cursor = ma.fields.String(allow_none=True)
-
-
-class PerkQueryArgsSchema(LifecycleQueryArgsSchema):
-    pass
-
-
-class PerkTransitionSchema(TransitionSchema):
-    pass
+SHARED = versioned_schemas("Perk", PerkSchema, PerkDefinitionSchema, "perk_id")
 
 
 def perk_dict(item: Item, now: datetime | None = None) -> dict[str, Any]:
@@ -167,16 +143,6 @@ def perk_dict(item: Item, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def version_dict(version: PerkVersion) -> dict[str, Any]:
-    return {
-        **version.definition,
-        "perk_id": version.perk_id,
-        "version": version.version,
-        "created_by": version.created_by,
-        "created_at": version.created_at,
-    }
-
-
 register(
     blp,
     MarketerResource(
@@ -184,15 +150,15 @@ register(
         plural="perks",
         noun="Perk",
         schema=PerkSchema,
-        page_schema=PerkPageSchema,
+        page_schema=SHARED.page,
         create_schema=PerkCreateSchema,
         update_schema=PerkUpdateSchema,
-        query_schema=PerkQueryArgsSchema,
+        query_schema=SHARED.query,
         present=perk_dict,
-        version_schema=PerkVersionSchema,
-        version_page_schema=PerkVersionPageSchema,
-        present_version=version_dict,
-        transition_schema=PerkTransitionSchema,
+        version_schema=SHARED.version,
+        version_page_schema=SHARED.version_page,
+        present_version=SHARED.present_version,
+        transition_schema=SHARED.transition,
         created="Created as a draft",
         summaries={
             "list": "List the program's perks, newest first (filter by status and day)",

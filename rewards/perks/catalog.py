@@ -1,12 +1,12 @@
 """The perk catalog as one cardholder sees it, and their redemptions.
 
-The catalog lists the program's perks that are open now (live and inside their window),
-each with the rules that would refuse this cardholder today (`rewards.perks.eligibility`:
-age, tier, their limit, stock, points), so the app can show "12 more points" or "sold out"
-next to a perk instead of letting the tap fail. Order: perks the cardholder can redeem now
-first, then those only points stand between (fewest missing first), then the rest; cheaper
-first within each group, then newer. (The ranking from card history that issue 10 asks for
-is not built yet: this is the plain order it will replace.)
+The catalog lists the program's perks that are open now (live and inside their window) and
+that the cardholder is eligible for (age and tier applied: a perk they may never redeem is not
+shown), each with what stops them today (their limit, stock, points), so the app can show "12
+more points" or "sold out" instead of letting the tap fail. Perks they can redeem, or could
+with more points, come first, ranked for them from their card history
+(`rewards.perks.ranking`, with a reason in plain words); those their limit or the stock
+closes follow, ranked alike.
 """
 
 from __future__ import annotations
@@ -25,21 +25,62 @@ from rewards.ledger import account_of_customer
 from rewards.lifecycle import LIVE
 from rewards.models import Partner, Program
 from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
-from rewards.perks.models import Perk, PerkVersion, Redemption, VoucherCode
+from rewards.perks.features import Features
+from rewards.perks.models import (
+    CustomerFeatures,
+    Perk,
+    PerkVersion,
+    Redemption,
+    VoucherCode,
+)
+from rewards.perks.popularity import popularity_in
+from rewards.perks.ranking import ANY_BAND, Candidate, age_band, rank
 from rewards.tiers.config import ladders_for
 
 MAX_CATALOG = 500
+PERK_COLUMNS = (
+    Perk.id,
+    Perk.name,
+    Perk.status,
+    Perk.starts_at,
+    Perk.ends_at,
+    Perk.cost_points,
+    Perk.stock_total,
+    Perk.stock_used,
+)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class PerkFacts:
+    """The columns of a perk the catalog reads (no ORM entity: 200 per request)."""
+
+    id: int
+    name: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    cost_points: int
+    stock_total: int | None
+    stock_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerFacts:
+    code: str
+    name: str
+
+
+@dataclass
 class CatalogEntry:
     """A perk as one cardholder sees it now."""
 
-    perk: Perk
+    perk: PerkFacts
     definition: dict[str, Any]
-    partner: Partner
+    partner: PartnerFacts
     refusals: list[Refusal]
     used_in_period: int
+    reason: str = ""
+    score: float = 0.0
 
     @property
     def redeemable(self) -> bool:
@@ -57,7 +98,7 @@ def catalog(*, program_id: int, external_ref: str, now: datetime) -> list[Catalo
     available = account.available if account is not None else 0
     zone = ZoneInfo(db.session.get_one(Program, program_id).timezone)
     stmt = (
-        select(Perk, PerkVersion.definition, Partner)
+        select(*PERK_COLUMNS, PerkVersion.definition, Partner.code, Partner.name)
         .join(
             PerkVersion,
             (PerkVersion.perk_id == Perk.id) & (PerkVersion.version == Perk.current_version),
@@ -72,7 +113,10 @@ def catalog(*, program_id: int, external_ref: str, now: datetime) -> list[Catalo
         .order_by(Perk.id.desc())
         .limit(MAX_CATALOG)
     )
-    rows = db.session.execute(stmt).all()
+    rows = [
+        (PerkFacts(*row[:8]), row[8], PartnerFacts(row[9], row[10]))
+        for row in db.session.execute(stmt)
+    ]
     used = _used_in_period(customer.id, [(p, d) for p, d, _ in rows], now, zone)
     uploaded = {p.id for p, d, _ in rows if d["voucher"]["codes"] == "uploaded"}
     pools = _codes_left(uploaded)
@@ -97,17 +141,44 @@ def catalog(*, program_id: int, external_ref: str, now: datetime) -> list[Catalo
         )
         for perk, definition, partner in rows
     ]
-    return sorted(entries, key=_order)
+    eligible = [e for e in entries if not any(r.rule in GATES for r in e.refusals)]
+    return _ranked(eligible, customer.id, _band(customer.birth_date, now, zone), now, zone)
 
 
-def _order(entry: CatalogEntry) -> tuple[int, int, int, int]:
-    only_points = all(r.rule == "points" for r in entry.refusals)
-    group = 0 if entry.redeemable else 1 if only_points else 2
-    return (group, entry.points_missing, entry.perk.cost_points, -entry.perk.id)
+# Rules that make a perk one the cardholder may not redeem at all (not shown).
+GATES = ("min_age", "min_tier")
+
+
+def _band(birth: Any, now: datetime, zone: ZoneInfo) -> str:
+    return age_band(birth, now.astimezone(zone).date())
+
+
+def _ranked(
+    entries: list[CatalogEntry], customer_id: int, band: str, now: datetime, zone: ZoneInfo
+) -> list[CatalogEntry]:
+    """Ranked for the customer; those only points stand between before those closed."""
+    features = Features.of(db.session.get(CustomerFeatures, customer_id))
+    perk_ids = [e.perk.id for e in entries]
+    popular = popularity_in(band, perk_ids) or popularity_in(ANY_BAND, perk_ids)
+    candidates = [
+        Candidate(e.perk.id, e.definition.get("category"), e.partner.code, e.partner.name)
+        for e in entries
+    ]
+    ranked = rank(candidates, features, popular, now=now, zone=zone)
+    position = {r.perk_id: n for n, r in enumerate(ranked)}
+    by_id = {r.perk_id: r for r in ranked}
+    for e in entries:
+        e.reason, e.score = by_id[e.perk.id].reason, by_id[e.perk.id].score
+    return sorted(entries, key=lambda e: (_closed(e), position[e.perk.id]))
+
+
+def _closed(entry: CatalogEntry) -> bool:
+    """Its limit or the stock refuses the cardholder now (not only missing points)."""
+    return not all(r.rule == "points" for r in entry.refusals)
 
 
 def _used_in_period(
-    customer_id: int, perks: list[tuple[Perk, dict[str, Any]]], now: datetime, zone: ZoneInfo
+    customer_id: int, perks: list[tuple[PerkFacts, dict[str, Any]]], now: datetime, zone: ZoneInfo
 ) -> dict[int, int]:
     """Per limited perk, the customer's redemptions (not cancelled) in its current period."""
     since = {p.id: period_start(d["limit"]["per"], now, zone) for p, d in perks if d.get("limit")}

@@ -19,13 +19,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from rewards.customers import age_on
 from rewards.lifecycle import effective_status
-from rewards.perks.models import Perk
 from rewards.tiers.ladder import Ladder
+
+
+class PerkState(Protocol):
+    """What the rules read of a perk: a `Perk` row, or the catalog's lighter `PerkFacts`."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime | None: ...
+    @property
+    def cost_points(self) -> int: ...
+    @property
+    def stock_total(self) -> int | None: ...
+    @property
+    def stock_used(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,7 @@ def period_start(per: str, now: datetime, zone: ZoneInfo) -> datetime | None:
 
 
 def refusals(
-    perk: Perk,
+    perk: PerkState,
     definition: dict[str, Any],
     holder: Holder,
     *,

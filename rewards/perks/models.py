@@ -179,3 +179,39 @@ class Voucher(Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CustomerFeatures(Model):
+    """What a cardholder's purchases say about their taste, kept by the feed (one row per
+    customer, updated in the chunk's transaction): per category and per partner the purchases
+    and net spend, per category and part of the day (program timezone) the purchases, and the
+    latest purchase. The catalog ranks perks from this row, never from a scan of purchases."""
+
+    __tablename__ = "customer_features"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    purchases: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # {"dining": [purchases, spend_minor]}; spend net of refunds, never below zero.
+    categories: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    partners: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # {"dining|morning": purchases}
+    dayparts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The latest purchase per partner: {"star-cafe": "2026-11-30T08:12:00+00:00"}
+    partner_last_at: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class PerkPopularity(Model):
+    """Redemptions (not cancelled) of a perk in the last 90 days by cardholders of one age
+    band, recomputed by a scheduled job: the catalog's cold start and its "popular with
+    cardholders your age"."""
+
+    __tablename__ = "perk_popularity"
+
+    perk_id: Mapped[int] = mapped_column(ForeignKey("perks.id"), primary_key=True)
+    age_band: Mapped[str] = mapped_column(String(8), primary_key=True)
+    redemptions: Mapped[int] = mapped_column(BigInteger, default=0)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)

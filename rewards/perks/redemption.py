@@ -32,10 +32,9 @@ from rewards.ledger import (
     account_of_customer,
     debit,
     ensure_accounts,
-    open_lots,
     utcnow,
 )
-from rewards.models import Account, Customer, LedgerEntry, Partner, Program
+from rewards.models import Account, LedgerEntry, Partner, Program
 from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
 from rewards.perks.models import Perk, PerkVersion, Redemption, Voucher
 from rewards.perks.vouchers import issue, next_pool_code
@@ -87,27 +86,29 @@ def redeem(
     """Spend the perk's price on one unit of it; RedemptionRefused (naming the rule) or
     NotFound (another program's perk, or none) leaves everything as it was."""
     now = now or utcnow()
-    customer_id = find_customer(program_id=program_id, external_ref=external_ref).id
-    known = select(Perk.id).where(Perk.id == perk_id, Perk.program_id == program_id)
-    if db.session.scalar(known) is None:
-        raise NotFound(f"Perk {perk_id} not found.", field="perk_id")
-    ensure_accounts([(program_id, customer_id)])
-    account = account_of_customer(customer_id, lock=True)
-    assert account is not None
-    perk = db.session.scalars(
-        select(Perk)
-        .where(Perk.id == perk_id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    customer = find_customer(program_id=program_id, external_ref=external_ref)
+    account = _locked_account(program_id, customer.id)
+    found = db.session.execute(
+        select(Perk, PerkVersion.definition, Partner, Program.timezone)
+        .join(
+            PerkVersion,
+            (PerkVersion.perk_id == Perk.id) & (PerkVersion.version == Perk.current_version),
+        )
+        .join(Partner, Partner.id == Perk.partner_id)
+        .join(Program, Program.id == Perk.program_id)
+        .where(Perk.id == perk_id, Perk.program_id == program_id)
+        .with_for_update(of=Perk, key_share=True)  # FOR NO KEY UPDATE of the perk row only
         .execution_options(populate_existing=True)
-    ).one()
-    definition = current_definition(perk)
-    program = db.session.get_one(Program, program_id)
-    zone = ZoneInfo(program.timezone)
-    customer = db.session.get_one(Customer, customer_id)
-    used = redemptions_in_period(customer_id, perk, definition, now, zone)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"Perk {perk_id} not found.", field="perk_id")
+    perk, definition, partner, timezone = found
+    zone = ZoneInfo(timezone)
+    used = redemptions_in_period(customer.id, perk, definition, now, zone)
     settings = definition["voucher"]
     pool_code = next_pool_code(perk.id) if settings["codes"] == "uploaded" else None
-    ladder = ladders_for([program_id]).get(program_id)
+    # The ladder only when the perk names a tier (most do not): a query saved per redemption.
+    ladder = ladders_for([program_id]).get(program_id) if definition.get("min_tier") else None
     refused = refusals(
         perk,
         definition,
@@ -122,7 +123,7 @@ def redeem(
         raise RedemptionRefused(refused[0])
     redemption = Redemption(
         program_id=program_id,
-        customer_id=customer_id,
+        customer_id=customer.id,
         perk_id=perk.id,
         perk_version=perk.current_version,
         points=perk.cost_points,
@@ -132,7 +133,6 @@ def redeem(
     )
     db.session.add(redemption)
     db.session.flush()
-    partner = db.session.get_one(Partner, perk.partner_id)
     entry = _debit(account, redemption, perk, partner, now)
     redemption.ledger_entry_id = entry.id
     perk.stock_used += 1
@@ -143,11 +143,31 @@ def redeem(
     return Redeemed(redemption, perk, definition, partner, entry, account.available, voucher, code)
 
 
+def _locked_account(program_id: int, customer_id: int) -> Account:
+    """The customer's account, row-locked (opened first if the bank never got one opened)."""
+    account = account_of_customer(customer_id, lock=True)
+    if account is None:
+        ensure_accounts([(program_id, customer_id)])
+        account = account_of_customer(customer_id, lock=True)
+    assert account is not None
+    return account
+
+
 def _soonest_expiry(account_id: int) -> datetime | None:
-    """The expiry of the lot a debit takes from first (lots go soonest expiry first): the
-    soonest among those the redemption spends, which points given back keep."""
-    lots = open_lots(account_id)
-    return lots[0].expires_at if lots else None
+    """The expiry of the lot a debit takes from first (lots go soonest expiry first, as
+    `rewards.ledger.open_lots` orders them): the soonest among those the redemption spends,
+    which points given back keep."""
+    first: datetime | None = db.session.scalar(
+        select(LedgerEntry.expires_at)
+        .where(
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.state == "available",
+            LedgerEntry.remaining > 0,
+        )
+        .order_by(LedgerEntry.expires_at.asc().nulls_last(), LedgerEntry.id)
+        .limit(1)
+    )
+    return first
 
 
 def _debit(
@@ -172,16 +192,6 @@ def _debit(
     entry = debit(account, move, now=now)
     assert entry is not None, "a new redemption's key cannot have been used"
     return entry
-
-
-def current_definition(perk: Perk) -> dict[str, Any]:
-    """The definition of the perk's current version."""
-    definition: dict[str, Any] = db.session.scalars(
-        select(PerkVersion.definition).where(
-            PerkVersion.perk_id == perk.id, PerkVersion.version == perk.current_version
-        )
-    ).one()
-    return definition
 
 
 def redemptions_in_period(
