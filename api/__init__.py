@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api.config import load_config
+from api.config import DEV_DATA_KEY, load_config
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -44,7 +45,13 @@ def register_extensions(app: Flask) -> None:
     from api.extensions import api, db, limiter, migrate, queues
     from rewards import sealing
 
-    sealing.configure(app.config["DATA_KEY"])
+    sealing.configure(app.config["DATA_KEY"], app)
+    if app.config["DATA_KEY"] == DEV_DATA_KEY and not app.config.get("TESTING"):
+        # Anyone with this repository could unseal voucher codes sealed under it.
+        logging.getLogger(__name__).warning(
+            "DATA_KEY is the public development default: set DATA_KEY (32+ random "
+            "characters) before voucher codes are issued in earnest"
+        )
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
     api.init_app(app)

@@ -15,6 +15,9 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+DEV_DATA_KEY = "dev-only-data-key-change-me-0000000000"
+
+
 def load_config(instance_path: str) -> dict[str, Any]:
     """Settings for `create_app`. Without DATABASE_URL the app runs embedded on SQLite."""
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path}/rewards.sqlite3"
@@ -25,7 +28,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
         # Master secret for values sealed at rest (rewards/sealing.py): losing or changing it
         # makes them unreadable. At least 32 random characters; the default is for dev only.
-        "DATA_KEY": os.environ.get("DATA_KEY", "dev-only-data-key-change-me-0000000000"),
+        "DATA_KEY": os.environ.get("DATA_KEY", DEV_DATA_KEY),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # hide_parameters: logged SQL errors must never carry request values (card tokens...).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},

@@ -42,7 +42,6 @@ def _seed_perks(env: dict[str, str], perks: int, customers: int) -> None:
     os.environ.update(env)
     from api import create_app
     from campaigns.perks import PERKS
-    from rewards import sealing
     from rewards.db import db
     from rewards.models import Customer, Program
     from rewards.partners import create_partner
@@ -55,7 +54,6 @@ def _seed_perks(env: dict[str, str], perks: int, customers: int) -> None:
     rng = random.Random(10)
     app = create_app()
     with app.app_context():
-        sealing.configure(app.config["DATA_KEY"])
         program_id = db.session.query(Program.id).filter_by(slug="bench").scalar()
         partners = []
         for n in range(40):

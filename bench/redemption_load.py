@@ -45,7 +45,6 @@ def _seed(env: dict[str, str], clients: int, perks: int, hot_stock: int) -> tupl
     os.environ.update(env)
     from api import create_app
     from campaigns.perks import PERKS
-    from rewards import sealing
     from rewards.db import db
     from rewards.ledger import Movement, account_of_customer, credit
     from rewards.models import Customer, Program
@@ -53,7 +52,6 @@ def _seed(env: dict[str, str], clients: int, perks: int, hot_stock: int) -> tupl
 
     app = create_app()
     with app.app_context():
-        sealing.configure(app.config["DATA_KEY"])
         program_id = db.session.query(Program.id).filter_by(slug="bench").scalar()
         for n in range(40):
             create_partner(

@@ -15,8 +15,10 @@ from typing import Any
 
 from rewards.pan import mask_pans, may_contain_pan
 
-# The code in `/v1/partner/vouchers/{code}/redeem` (a request line, a werkzeug or access log).
-_VOUCHER_PATH = re.compile(r"(/partner/vouchers/)[^\s\"']+?(/redeem)")
+# Whatever follows `/partner/vouchers/` in a path (the code of `/v1/partner/vouchers/{code}/
+# redeem`, or of a mistyped path) up to the end of the path: a request line, a werkzeug or
+# access log. Codes may hold quotes; they hold no whitespace once URL-encoded.
+_VOUCHER_PATH = re.compile(r"(/partner/vouchers/)[^\s?]+")
 
 _INSTALLED_MARK = "_pan_masking"
 
@@ -30,7 +32,7 @@ def mask_record(record: logging.LogRecord) -> None:
     if may_contain_pan(message):
         message = mask_pans(message)
     if "/partner/vouchers/" in message:
-        message = _VOUCHER_PATH.sub(r"\1[code]\2", message)
+        message = _VOUCHER_PATH.sub(r"\1[code]", message)
     record.msg, record.args = message, ()
     if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
         # Formatted now and kept in exc_text, which formatters use instead of exc_info.

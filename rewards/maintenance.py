@@ -77,26 +77,44 @@ def expire_lots(*, now: datetime | None = None, limit: int = 5000) -> int:
         order_by=[LedgerEntry.expires_at, LedgerEntry.id],
         limit=limit,
     )
-    written = 0
-    for account, lots in due:
-        for lot in lots:
-            points = lot.remaining or 0
-            move = Movement(
-                kind="expire",
-                points=-points,
-                source_type="expiry",
-                source_id=lot.id,
-                idempotency_key=f"expire:{lot.id}",
-                occurred_at=lot.expires_at or now,
-                explanation={
-                    "summary": f"{points} pts expired (earned {lot.occurred_at:%Y-%m-%d})",
-                    "rule": "expiry",
-                    "lot_id": lot.id,
-                },
-            )
-            if debit(account, move, from_lot=lot, now=now) is not None:
-                written += 1
-    return written
+    return sum(expire_lot(account, lot, now) for account, lots in due for lot in lots)
+
+
+def expire_lot(account: Account, lot: LedgerEntry, now: datetime) -> bool:
+    """Expire what is left of one lapsed lot of the locked `account` (an `expire` entry keyed
+    by the lot: once, whoever gets there first, the hourly job or a redemption)."""
+    points = lot.remaining or 0
+    move = Movement(
+        kind="expire",
+        points=-points,
+        source_type="expiry",
+        source_id=lot.id,
+        idempotency_key=f"expire:{lot.id}",
+        occurred_at=lot.expires_at or now,
+        explanation={
+            "summary": f"{points} pts expired (earned {lot.occurred_at:%Y-%m-%d})",
+            "rule": "expiry",
+            "lot_id": lot.id,
+        },
+    )
+    return debit(account, move, from_lot=lot, now=now) is not None
+
+
+def expire_lapsed(account: Account, now: datetime) -> int:
+    """Expire the locked account's lots already past their expiry (before spending from it:
+    the hourly job may not have reached them, and lapsed points must never be spent)."""
+    lapsed = db.session.scalars(
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.account_id == account.id,
+            LedgerEntry.state == "available",
+            LedgerEntry.remaining > 0,
+            LedgerEntry.expires_at <= now,
+        )
+        .order_by(LedgerEntry.expires_at, LedgerEntry.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    return sum(expire_lot(account, lot, now) for lot in lapsed)
 
 
 def stranded_transactions(

@@ -18,11 +18,13 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app, has_app_context
 
 FORMAT = "s1"
 # HKDF stretches entropy, it does not create it: the master must be a long random secret.
@@ -113,15 +115,25 @@ class Keyring:
 
 
 _keyring: Keyring | None = None
+_APP_KEY = "rewards.sealing"
 
 
-def configure(master: str) -> None:
-    """Set the process's keys from the master secret (`create_app` does, from `DATA_KEY`)."""
+def configure(master: str, app: Any = None) -> None:
+    """Set the keys from the master secret: for `app` (`create_app` does, from `DATA_KEY`),
+    which its requests and jobs use, and as the process's fallback outside an app context.
+    Per app, so two apps in one process (the tests, the demo) never seal with each other's."""
     global _keyring
-    _keyring = Keyring.from_master(master)
+    keyring = Keyring.from_master(master)
+    if app is not None:
+        app.extensions[_APP_KEY] = keyring
+    _keyring = keyring
 
 
 def _current() -> Keyring:
+    if has_app_context():
+        found = current_app.extensions.get(_APP_KEY)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
     if _keyring is None:
         raise SealingError("No data key is configured: create the app (DATA_KEY) first.")
     return _keyring

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from api import create_app
 from rewards.logsafe import mask_record
+from rewards.perks.codes import new_code
 from rewards.perks.models import Voucher, VoucherCode
 from tests.factories import CustomerFactory
 from tests.perk_helpers import give_points, make_partner, make_perk
@@ -235,18 +236,26 @@ def test_repeated_misses_lock_the_partner_out_and_are_logged_without_the_code(
     assert db.session.get(Voucher, voucher["id"]).status == "issued"
 
 
-def test_log_lines_never_carry_a_code_from_a_till_path():
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/partner/vouchers/K7QM-2XHD-9WPA-R4TX/redeem",
+        "/v1/partner/vouchers/SUMMER'24-AB12/redeem",  # an uploaded code with a quote
+        '/v1/partner/vouchers/A"B/redeem?x=1',
+        "/v1/partner/vouchers/K7QM-2XHD-9WPA-R4TX",  # a mistyped path
+    ],
+)
+def test_log_lines_never_carry_a_code_from_a_till_path(path):
     record = logging.LogRecord(
-        "werkzeug", logging.INFO, __file__, 1,
-        '127.0.0.1 - - "POST /v1/partner/vouchers/K7QM-2XHD-9WPA-R4TX/redeem HTTP/1.1" 200 -',
+        "werkzeug", logging.INFO, __file__, 1, f'127.0.0.1 - - "POST {path} HTTP/1.1" 200 -',
         None, None,
     )  # fmt: skip
 
     mask_record(record)
 
-    assert record.getMessage() == (
-        '127.0.0.1 - - "POST /v1/partner/vouchers/[code]/redeem HTTP/1.1" 200 -'
-    )
+    message = record.getMessage()
+    assert "/v1/partner/vouchers/[code]" in message and message.endswith('HTTP/1.1" 200 -')
+    assert not any(secret in message for secret in ("K7QM", "SUMMER", 'A"B'))
 
 
 def test_a_partner_with_perks_or_live_keys_cannot_be_deleted(client, shop, marketer_headers):
@@ -275,3 +284,25 @@ def test_an_upload_that_breaks_off_is_400_and_stores_nothing(client, db, shop, m
     assert response.status_code == 400
     assert list(response.json["errors"]) == ["file"]
     assert db.session.scalars(select(VoucherCode)).all() == []
+
+
+def test_two_spellings_of_one_code_are_one_code_and_the_till_uses_one_voucher(
+    client, db, shop, marketer_headers, cardholder_headers
+):
+    perk_id = make_perk(client, marketer_headers, voucher={"codes": "uploaded"})
+    code = new_code()  # a code a till would also read as a generated one
+    spelled = code.lower().replace("-", " ")
+    first = client.post(CODES.format(perk_id), json={"codes": [code]}, headers=shop["star"])
+    second = client.post(CODES.format(perk_id), json={"codes": [spelled]}, headers=shop["star"])
+    both = client.post(
+        CODES.format(perk_id), json={"codes": ["ZZ-1", "zz-1 "]}, headers=shop["star"]
+    )
+    voucher = _redeem(client, cardholder_headers, perk_id)
+
+    used = client.post(f"/v1/partner/vouchers/{spelled}/redeem", headers=shop["star"])
+
+    assert first.json["added"] == 1
+    assert second.json["refused"][0]["message"] == "Already among this partner's codes."
+    assert both.json["added"] == 2  # not a generated code: its spelling is the partner's own
+    assert voucher["code"] == code and used.status_code == 200
+    assert db.session.scalars(select(Voucher.status)).all() == ["used"]

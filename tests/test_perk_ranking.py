@@ -194,3 +194,18 @@ def test_popularity_is_counted_per_age_band_and_ranks_a_newcomer(
     assert [p["id"] for p in data] == [cake, tea]
     assert data[0]["reason"] == "Popular with cardholders your age"
     assert newcomer_birth.year == today.year - 19  # the 18-20 band, no history
+
+
+def test_a_refund_that_waited_for_its_purchase_still_lowers_the_spend(db, program):
+    card = enrol(program.id)
+    at = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    refund = store(program.id, card.token, "r1", kind="refund", mcc="5814", amount_minor=150,
+                   original_external_id="c1", occurred_at=at + timedelta(hours=1))  # fmt: skip
+    process_transactions([refund])  # no purchase yet: the refund waits
+    purchase = store(program.id, card.token, "c1", mcc="5814", amount_minor=600, occurred_at=at)
+    process_transactions([purchase])
+
+    row = db.session.scalar(
+        select(CustomerFeatures).where(CustomerFeatures.customer_id == card.customer_id)
+    )
+    assert row.categories == {"dining": [1, 450]}

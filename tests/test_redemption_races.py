@@ -132,8 +132,7 @@ def test_one_key_sent_twenty_times_at_once_has_one_effect_and_one_answer(
     )
 
     assert {r.status_code for r in responses} == {201}
-    first = responses[0].json
-    assert all(r.json == first for r in responses)  # every twin replays the first answer
+    assert len({r.get_data() for r in responses}) == 1  # byte for byte the first answer
     assert (redemptions(db), redeem_entries(db), available(db, "cust-1")) == (1, 1, 900)
 
 

@@ -10,9 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from rewards import sealing
+from rewards.maintenance import expire_lots
 from rewards.models import IdempotencyRecord, LedgerEntry
 from rewards.perks.codes import check_code
 from rewards.perks.models import Perk, Redemption, Voucher, VoucherCode
+from rewards.perks.vouchers import cancel as cancel_voucher
+from rewards.perks.vouchers import code_key
 from rewards.reconcile import reconcile
 from tests.conftest import bearer, make_token
 from tests.factories import CustomerFactory
@@ -58,7 +61,7 @@ def test_a_redemption_issues_a_generated_code_stored_only_sealed_and_hashed(
     listed = client.get("/v1/me/vouchers", headers=cardholder_headers).json["data"]
     assert [(v["id"], v["code"], v["status"]) for v in listed] == [(voucher["id"], code, "issued")]
     row = db.session.get(Voucher, voucher["id"])
-    assert code not in row.code_sealed and row.code_hash == sealing.lookup_hash(code)
+    assert code not in row.code_sealed and row.code_hash == code_key(code)
     stored = db.session.scalar(select(IdempotencyRecord.response_body))
     assert code not in str(stored)
 
@@ -70,7 +73,7 @@ def _pool(db, perk_id: int, codes: list[str]) -> None:
             VoucherCode(
                 perk_id=perk_id,
                 partner_id=partner_id,
-                code_hash=sealing.lookup_hash(code),
+                code_hash=code_key(code),
                 code_sealed=sealing.seal(code),
             )
         )
@@ -96,12 +99,13 @@ def test_an_uploaded_pool_issues_its_codes_oldest_first_then_is_out_of_stock(
     assert available(db, "cust-1") == 800
 
 
-def test_cancelling_gives_points_stock_and_limit_back_keeping_the_soonest_expiry(
+def test_cancelling_gives_points_back_with_the_expiries_they_had_and_frees_stock_and_limit(
     client, db, shop, marketer_headers, cardholder_headers
 ):
     soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+    later = soon + timedelta(days=200)
     give_points(client, marketer_headers, "cust-1", 200, expires_at=soon.isoformat())
-    give_points(client, marketer_headers, "cust-1", 300)
+    give_points(client, marketer_headers, "cust-1", 300, expires_at=later.isoformat())
     perk_id = make_perk(
         client, marketer_headers, cost_points=400, stock=1, limit={"count": 1, "per": "lifetime"}
     )
@@ -114,13 +118,67 @@ def test_cancelling_gives_points_stock_and_limit_back_keeping_the_soonest_expiry
     assert (response.json["status"], response.json["points_refunded"]) == ("cancelled", 400)
     assert response.json["available"] == 500 == available(db, "cust-1")
     assert stock_used(db, perk_id) == 0
-    refund = db.session.scalar(select(LedgerEntry).where(LedgerEntry.kind == "redemption_refund"))
-    assert (refund.points, refund.remaining, refund.expires_at) == (400, 400, soon)
+    refunds = db.session.scalars(
+        select(LedgerEntry).where(LedgerEntry.kind == "redemption_refund").order_by(LedgerEntry.id)
+    ).all()
+    # 400 = all 200 of the lot expiring soon, then 200 of the later one: each part back with
+    # the expiry it had (the 100 never spent stays in the later lot).
+    assert [(r.points, r.remaining, r.expires_at) for r in refunds] == [
+        (200, 200, soon),
+        (200, 200, later),
+    ]
     assert db.session.scalar(select(Redemption.status)) == "cancelled"
     assert reconcile() == []
     # The unit and the lifetime limit are free again.
     again = redeem(client, cardholder_headers, perk_id, key="k-2")
     assert again.status_code == 201, again.json
+
+
+def test_points_spent_from_a_lot_that_lapsed_since_come_back_lapsed_and_expire(
+    client, db, shop, program, marketer_headers, cardholder_headers
+):
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    give_points(client, marketer_headers, "cust-1", 10, expires_at=soon.isoformat())
+    give_points(client, marketer_headers, "cust-1", 990)  # the program's 12 months
+    perk_id = make_perk(
+        client, marketer_headers, cost_points=1000, voucher={"cancel_within_hours": 96}
+    )
+    voucher_id = redeem(client, cardholder_headers, perk_id).json["voucher"]["id"]
+    three_days_on = datetime.now(UTC) + timedelta(days=3)
+
+    cancel_voucher(
+        program_id=program.id, external_ref="cust-1", voucher_id=voucher_id, now=three_days_on
+    )
+    db.session.commit()
+    expired = expire_lots(now=three_days_on)
+    db.session.commit()
+
+    # What was spent from the 990-point lot is back; the 10 spent from the lapsed lot came
+    # back already past its expiry, and went, as the lot itself would have.
+    assert expired == 1
+    assert available(db, "cust-1") == 990
+    assert reconcile() == []
+
+
+def test_lapsed_points_are_never_spent_even_before_the_hourly_expiry(
+    client, db, shop, marketer_headers, cardholder_headers
+):
+    give_points(client, marketer_headers, "cust-1", 300)
+    with db.engine.begin() as conn:
+        conn.execute(
+            LedgerEntry.__table__.update().values(
+                expires_at=datetime.now(UTC) - timedelta(minutes=5)
+            )
+        )
+    perk_id = make_perk(client, marketer_headers, cost_points=300)
+
+    response = redeem(client, cardholder_headers, perk_id)
+
+    assert response.status_code == 409
+    assert response.json["type"] == PROBLEMS + "insufficient-points"
+    assert response.json["points_missing"] == 300
+    assert available(db, "cust-1") == 300  # nothing stored: the refusal rolled it all back
+    assert client.get("/v1/me/balance", headers=cardholder_headers).json["available"] == 0
 
 
 def test_a_voucher_is_cancelled_once_and_only_in_its_window(

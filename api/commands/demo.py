@@ -132,7 +132,7 @@ def demo_command(ctx: click.Context, port: int, no_serve: bool) -> None:
         app.config["JWT_SECRET"] = _instance_secret(instance / "dev_jwt_secret")
     if "DATA_KEY" not in os.environ:  # voucher codes sealed under a secret of this machine's
         app.config["DATA_KEY"] = _instance_secret(instance / "dev_data_key")
-        sealing.configure(app.config["DATA_KEY"])
+        sealing.configure(app.config["DATA_KEY"], app)
     upgrade(directory=app.config["MIGRATIONS_DIR"])
     program = _seed(ctx, instance)
     key, reused = _demo_key(program, instance, KEY_FILE, "processor")

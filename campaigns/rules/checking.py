@@ -107,8 +107,13 @@ class Checker:
         text = self.text(value, path, max_length)
         if text is None:
             return None
-        parts = urlsplit(text)
-        if parts.scheme != "https" or not parts.hostname or any(ch.isspace() for ch in text):
+        try:
+            parts = urlsplit(text)
+            hostname = parts.hostname
+        except ValueError:  # e.g. an unclosed IPv6 bracket: `https://[x/y.png`
+            self.fail(path, "Must be an https:// URL.")
+            return None
+        if parts.scheme != "https" or not hostname or any(ch.isspace() for ch in text):
             self.fail(path, "Must be an https:// URL.")
             return None
         return text

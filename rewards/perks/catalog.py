@@ -107,6 +107,7 @@ def catalog(*, program_id: int, external_ref: str, now: datetime) -> list[Catalo
         .where(
             Perk.program_id == program_id,
             Perk.status.in_(LIVE),
+            Partner.status == "active",  # an inactive partner's till cannot confirm vouchers
             Perk.starts_at <= now,
             (Perk.ends_at.is_(None)) | (Perk.ends_at > now),
         )

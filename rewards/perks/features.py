@@ -194,6 +194,11 @@ class FeaturesExtra:
         customers = sorted(set(self.bought) | set(self.refunds_of))
         if not customers:
             return
+        # Refunds that waited for their purchase reach `refunds` without `prepare` having
+        # named their purchase: read those purchases' category and partner now.
+        unknown = {p for pairs in self.refunds_of.values() for p, _ in pairs} - set(self.refunded)
+        if unknown:
+            self._load_refunded(sorted(unknown))
         stored = {
             row.customer_id: row
             for row in db.session.scalars(

@@ -108,9 +108,10 @@ class Redemption(Model):
     points: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="completed")
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
-    # When points given back on a cancellation expire: the soonest expiry among the lots the
-    # redemption spent (the first one it took from), so cancelling never extends a point's life.
-    refund_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What it spent, per expiry of the lots it took from, in the order taken:
+    # [["2027-03-01T00:00:00+00:00", 200], [null, 100]]. A cancellation gives each part back
+    # as a lot with that expiry, so cancelling never extends (nor shortens) a point's life.
+    spent_lots: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -25,6 +25,7 @@ from rewards.feed_files import read_rows
 from rewards.feed_rows import RowError
 from rewards.perks.codes import validate_uploaded_code
 from rewards.perks.models import Perk, PerkVersion, Voucher, VoucherCode
+from rewards.perks.vouchers import code_key
 
 BATCH = 1000
 MAX_CODES = 100_000  # per upload: the duplicate check keeps every code's hash in memory
@@ -64,25 +65,24 @@ def codes_in(binary: IO[bytes], file_format: str) -> Iterator[Any]:
 
 def upload_codes(*, perk_id: int, partner_id: int, codes: Iterable[Any]) -> Upload:
     """Add the codes to the pool of the partner's perk `perk_id` (NotFound if it is not the
-    partner's; Conflict if it issues generated codes or has ended)."""
-    perk = db.session.scalar(
-        select(Perk).where(Perk.id == perk_id, Perk.partner_id == partner_id).with_for_update()
-    )
-    if perk is None:
-        raise NotFound(f"Perk {perk_id} not found.")
-    _check_pooled(perk)
+    partner's; Conflict if it issues generated codes or has ended).
+
+    The whole upload is read and checked first, and only then is the perk row locked, for
+    the inserts: a slow upload never holds up redemptions of the perk while it streams."""
+    _pooled_perk(perk_id, partner_id, lock=False)  # refuse early, before reading a byte
     result, seen = Upload(), set[str]()
-    numbered = enumerate(islice(codes, MAX_CODES + 1), start=1)
-    while batch := list(islice(numbered, BATCH)):
-        fresh: dict[str, tuple[int, str]] = {}
-        for row, raw in batch:
-            if row > MAX_CODES:
-                raise InvalidInput(f"At most {MAX_CODES} codes per upload.", field="file")
-            result.received += 1
-            checked = _checked(raw, row, seen, result)
-            if checked is not None:
-                fresh[checked[0]] = (row, checked[1])
-        _store(perk, fresh, result)
+    fresh: dict[str, tuple[int, str]] = {}
+    for row, raw in enumerate(islice(codes, MAX_CODES + 1), start=1):
+        if row > MAX_CODES:
+            raise InvalidInput(f"At most {MAX_CODES} codes per upload.", field="file")
+        result.received += 1
+        checked = _checked(raw, row, seen, result)
+        if checked is not None:  # sealed now, not under the lock
+            fresh[checked[0]] = (row, sealing.seal(checked[1]))
+    perk = _pooled_perk(perk_id, partner_id, lock=True)  # still the partner's, still open
+    keys = list(fresh)
+    for start in range(0, len(keys), BATCH):
+        _store(perk, {key: fresh[key] for key in keys[start : start + BATCH]}, result)
     result.refused.sort(key=lambda refusal: refusal["row"])
     result.available = int(
         db.session.scalar(
@@ -93,6 +93,15 @@ def upload_codes(*, perk_id: int, partner_id: int, codes: Iterable[Any]) -> Uplo
         or 0
     )
     return result
+
+
+def _pooled_perk(perk_id: int, partner_id: int, *, lock: bool) -> Perk:
+    stmt = select(Perk).where(Perk.id == perk_id, Perk.partner_id == partner_id)
+    perk = db.session.scalar(stmt.with_for_update() if lock else stmt)
+    if perk is None:
+        raise NotFound(f"Perk {perk_id} not found.")
+    _check_pooled(perk)
+    return perk
 
 
 def _check_pooled(perk: Perk) -> None:
@@ -108,7 +117,7 @@ def _check_pooled(perk: Perk) -> None:
 
 
 def _checked(raw: Any, row: int, seen: set[str], result: Upload) -> tuple[str, str] | None:
-    """(hash, code) of a good row; refusals are recorded. The code is never repeated."""
+    """(key, code) of a good row; refusals are recorded. The code is never repeated."""
     if isinstance(raw, RowError):
         result.refuse(row, "; ".join(m for ms in raw.errors.values() for m in ms))
         return None
@@ -120,7 +129,9 @@ def _checked(raw: Any, row: int, seen: set[str], result: Upload) -> tuple[str, s
         result.refuse(row, problem)
         return None
     code = raw.strip()
-    digest = sealing.lookup_hash(code)
+    # A code that reads as a generated one is keyed by that reading (`code_key`), so two
+    # spellings of it are duplicates: one typed code must never name two vouchers.
+    digest = code_key(code)
     if digest in seen:
         result.refuse(row, "Duplicate of an earlier row of this upload.")
         return None
@@ -151,10 +162,10 @@ def _store(perk: Perk, fresh: dict[str, tuple[int, str]], result: Upload) -> Non
             "perk_id": perk.id,
             "partner_id": perk.partner_id,
             "code_hash": digest,
-            "code_sealed": sealing.seal(code),
+            "code_sealed": sealed,
             "status": "available",
         }
-        for digest, (_, code) in fresh.items()
+        for digest, (_, sealed) in fresh.items()
         if digest not in known
     ]
     inserted: set[str] = set()

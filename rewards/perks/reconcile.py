@@ -2,8 +2,9 @@
 must tell the same story.
 
 - a perk's `stock_used` = its redemptions not cancelled;
-- a redemption has one voucher and one `redeem` entry of -points; a cancelled one also one
-  `redemption_refund` entry of +points and a cancelled voucher (a completed one neither);
+- a redemption has one voucher and one `redeem` entry of -points; a cancelled one also
+  `redemption_refund` entries (one per expiry of the lots it spent) of +points in all and a
+  cancelled voucher (a completed one neither);
 - an uploaded pool code is issued (status `issued`) exactly when one voucher carries it, so
   none is issued twice or handed out again.
 
@@ -93,7 +94,7 @@ def _redemptions(program_id: int | None) -> Iterator[PerkDifference]:
             entry.source_id,
             func.count().filter(redeem).label("redeems"),
             func.coalesce(func.sum(entry.points).filter(redeem), 0).label("redeemed"),
-            func.count().filter(refund).label("refunds"),
+            func.count(func.distinct(entry.source_id)).filter(refund).label("refunds"),
             func.coalesce(func.sum(entry.points).filter(refund), 0).label("refunded"),
         )
         .where(entry.source_type == "redemption", entry.kind.in_((REDEEM, REFUND)))

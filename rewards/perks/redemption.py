@@ -32,8 +32,10 @@ from rewards.ledger import (
     account_of_customer,
     debit,
     ensure_accounts,
+    open_lots,
     utcnow,
 )
+from rewards.maintenance import expire_lapsed
 from rewards.models import Account, LedgerEntry, Partner, Program
 from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
 from rewards.perks.models import Perk, PerkVersion, Redemption, Voucher
@@ -88,6 +90,7 @@ def redeem(
     now = now or utcnow()
     customer = find_customer(program_id=program_id, external_ref=external_ref)
     account = _locked_account(program_id, customer.id)
+    expire_lapsed(account, now)  # lapsed points are never spent, even before the hourly job
     found = db.session.execute(
         select(Perk, PerkVersion.definition, Partner, Program.timezone)
         .join(
@@ -119,6 +122,8 @@ def redeem(
         zone=zone,
         codes_left=None if settings["codes"] != "uploaded" else int(pool_code is not None),
     )
+    if partner.status != "active":  # its till could not confirm the voucher
+        refused.insert(0, Refusal("active", "This perk's partner is not taking part now."))
     if refused:
         raise RedemptionRefused(refused[0])
     redemption = Redemption(
@@ -129,7 +134,7 @@ def redeem(
         points=perk.cost_points,
         status="completed",
         created_at=now,
-        refund_expires_at=_soonest_expiry(account.id),
+        spent_lots=_spending(open_lots(account.id), perk.cost_points),
     )
     db.session.add(redemption)
     db.session.flush()
@@ -153,21 +158,23 @@ def _locked_account(program_id: int, customer_id: int) -> Account:
     return account
 
 
-def _soonest_expiry(account_id: int) -> datetime | None:
-    """The expiry of the lot a debit takes from first (lots go soonest expiry first, as
-    `rewards.ledger.open_lots` orders them): the soonest among those the redemption spends,
-    which points given back keep."""
-    first: datetime | None = db.session.scalar(
-        select(LedgerEntry.expires_at)
-        .where(
-            LedgerEntry.account_id == account_id,
-            LedgerEntry.state == "available",
-            LedgerEntry.remaining > 0,
-        )
-        .order_by(LedgerEntry.expires_at.asc().nulls_last(), LedgerEntry.id)
-        .limit(1)
-    )
-    return first
+def _spending(lots: list[LedgerEntry], points: int) -> list[list[Any]]:
+    """What a debit of `points` takes, per expiry, from `lots` (in the order `debit` takes
+    them: `open_lots`, soonest expiry first): `[[expires_at ISO or None, points], ...]`."""
+    spent: list[list[Any]] = []
+    left = points
+    for lot in lots:
+        if left <= 0:
+            break
+        taken = min(left, lot.remaining or 0)
+        expiry = lot.expires_at.isoformat() if lot.expires_at else None
+        if spent and spent[-1][0] == expiry:
+            spent[-1][1] += taken
+        elif taken:
+            spent.append([expiry, taken])
+        left -= taken
+    assert left <= 0, "the balance was checked under the account lock"
+    return spent
 
 
 def _debit(

@@ -142,7 +142,8 @@ def _ledger_figures(program_id: int, partner_id: int, start: datetime, end: date
             Redemption.perk_id,
             func.count().filter(redeem),
             -func.coalesce(func.sum(entry.points).filter(redeem), 0),
-            func.count().filter(refund),
+            # A cancellation gives points back as a lot per expiry: count redemptions.
+            func.count(func.distinct(entry.source_id)).filter(refund),
             func.coalesce(func.sum(entry.points).filter(refund), 0),
         )
         .join(Redemption, Redemption.id == entry.source_id)

@@ -1,10 +1,10 @@
 """At the partner's till: confirming that a voucher is used.
 
-The partner types (or scans) the code; it is matched by its keyed hash among the partner's
-own vouchers only. Confirmation is one conditional UPDATE (issued and not yet expired →
-used), so of concurrent confirmations exactly one succeeds and the others see it used. A code
-that matches none of the partner's vouchers is a miss: the caller throttles misses (no code
-enumeration) and logs them without the code.
+The partner types (or scans) the code; it is matched by its key (`vouchers.code_key`: one
+per code) among the partner's own vouchers only. Confirmation is one conditional UPDATE of
+that voucher (issued and not yet expired → used), so of concurrent confirmations exactly one
+succeeds and the others see it used. A code that matches none of the partner's vouchers is a
+miss: the caller throttles misses (no code enumeration) and logs them without the code.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rewards.db import db
 from rewards.errors import Conflict, NotFound
 from rewards.ledger import utcnow
 from rewards.perks.models import Perk, Redemption, Voucher
-from rewards.perks.vouchers import look_up_hashes
+from rewards.perks.vouchers import code_key
 
 
 class VoucherNotUsable(Conflict):
@@ -45,25 +45,26 @@ class VoucherMiss(NotFound):
 def confirm_use(*, partner_id: int, typed: str, now: datetime | None = None) -> Voucher:
     """Mark the partner's voucher with this code used; VoucherMiss or VoucherNotUsable."""
     now = now or utcnow()
-    hashes = look_up_hashes(typed)
-    used = db.session.scalar(
-        update(Voucher)
-        .where(
-            Voucher.partner_id == partner_id,
-            Voucher.code_hash.in_(hashes),
-            Voucher.status == "issued",
-            Voucher.expires_at > now,
-        )
-        .values(status="used", used_at=now)
-        .returning(Voucher.id)
-    )
-    if used is not None:
-        return db.session.get_one(Voucher, used, populate_existing=True)
+    if not typed.strip():
+        raise VoucherMiss("No voucher of yours has this code.", field="code")
     found = db.session.scalar(
-        select(Voucher).where(Voucher.partner_id == partner_id, Voucher.code_hash.in_(hashes))
+        select(Voucher).where(
+            Voucher.partner_id == partner_id, Voucher.code_hash == code_key(typed)
+        )
     )
     if found is None:
         raise VoucherMiss("No voucher of yours has this code.", field="code")
+    used = db.session.scalar(
+        update(Voucher)
+        .where(Voucher.id == found.id, Voucher.status == "issued", Voucher.expires_at > now)
+        .values(status="used", used_at=now)
+        .returning(Voucher.id)
+    )
+    found = db.session.get_one(Voucher, found.id, populate_existing=True)
+    if used is not None:
+        return found
+    # The conditional update found it used, cancelled or expired (perhaps a moment ago, by a
+    # concurrent confirmation): say which.
     status = "expired" if found.status == "issued" else found.status
     raise VoucherNotUsable(found, status)
 

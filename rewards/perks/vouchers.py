@@ -75,7 +75,7 @@ def issue(
         code = sealing.unseal(sealed)
     else:
         code = new_code()
-        code_hash, sealed = sealing.lookup_hash(code), sealing.seal(code)
+        code_hash, sealed = code_key(code), sealing.seal(code)
     voucher = Voucher(
         program_id=redemption.program_id,
         perk_id=perk.id,
@@ -99,13 +99,11 @@ def code_of(voucher: Voucher) -> str:
     return sealing.unseal(voucher.code_sealed)
 
 
-def look_up_hashes(typed: str) -> list[str]:
-    """The keyed hashes a typed code may be stored under: as a generated code (normalised)
-    and exactly as a partner uploaded it (trimmed)."""
-    candidates = {typed.strip()}
-    if check_code(typed):
-        candidates.add(normalise_code(typed))
-    return sorted(sealing.lookup_hash(c) for c in candidates if c)
+def code_key(code: str) -> str:
+    """The keyed hash a code is stored and looked up under: of its generated-code reading
+    when it reads as one (case, spaces and dashes do not matter), else of the code as given
+    (trimmed). One key per code, unique per partner, so a typed code names one voucher."""
+    return sealing.lookup_hash(normalise_code(code) if check_code(code) else code.strip())
 
 
 def cancellable_until(voucher: Voucher, settings: dict[str, Any]) -> datetime | None:
@@ -149,8 +147,8 @@ def my_vouchers(
 def cancel(
     *, program_id: int, external_ref: str, voucher_id: int, now: datetime | None = None
 ) -> Cancelled:
-    """Cancel an unused voucher within its window: points back (expiring no later than the
-    soonest lot they were spent from), stock back, the limit freed. NotFound for another
+    """Cancel an unused voucher within its window: points back (a lot per expiry of the lots
+    they were spent from, with that expiry), stock back, the limit freed. NotFound for another
     customer's voucher; VoucherNotCancellable otherwise."""
     now = now or utcnow()
     customer = find_customer(program_id=program_id, external_ref=external_ref)
@@ -179,23 +177,29 @@ def cancel(
     voucher.status, voucher.cancelled_at = "cancelled", now
     redemption.status, redemption.cancelled_at = "cancelled", now
     perk.stock_used -= 1
-    move = Movement(
-        kind=REFUND_KIND,
-        points=redemption.points,
-        source_type="redemption",
-        source_id=redemption.id,
-        idempotency_key=f"redemption:{redemption.id}:refund",
-        occurred_at=now,
-        expires_at=redemption.refund_expires_at,
-        explanation={
-            "summary": f"Voucher cancelled: {perk.name} (+{redemption.points} pts)",
-            "rule": "redemption_refund",
-            "perk_id": perk.id,
-            "redemption_id": redemption.id,
-        },
-    )
-    entry = credit(account, move, now=now)
-    assert entry is not None, "a redemption is refunded once: its voucher was issued"
+    for n, (expiry, points) in enumerate(redemption.spent_lots):
+        # A part whose lots have lapsed since comes back already past its expiry: the next
+        # expiry run takes it, as it would have taken the lot it was spent from.
+        entry = credit(
+            account,
+            Movement(
+                kind=REFUND_KIND,
+                points=points,
+                source_type="redemption",
+                source_id=redemption.id,
+                idempotency_key=f"redemption:{redemption.id}:refund:{n}",
+                occurred_at=now,
+                expires_at=datetime.fromisoformat(expiry) if expiry else None,
+                explanation={
+                    "summary": f"Voucher cancelled: {perk.name} (+{points} pts)",
+                    "rule": "redemption_refund",
+                    "perk_id": perk.id,
+                    "redemption_id": redemption.id,
+                },
+            ),
+            now=now,
+        )
+        assert entry is not None, "a redemption is refunded once: its voucher was issued"
     account.lifetime_redeemed -= redemption.points
     db.session.flush()
     partner = db.session.get_one(Partner, perk.partner_id)

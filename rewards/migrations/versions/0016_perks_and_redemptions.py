@@ -69,7 +69,7 @@ def upgrade():
     sa.Column('points', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('ledger_entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('refund_expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('spent_lots', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('completed', 'cancelled')", name=op.f('ck_redemptions_status_known')),
