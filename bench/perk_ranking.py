@@ -13,12 +13,15 @@ The generated population (planted preferences):
   taste × partner taste)^0.9 (what the cardholder likes, weighed by what everybody likes),
   at the favourite part of the day of the perk's category 70% of the time.
 The last redemption of each cardholder is held out. Features are built from the purchases
-with `rewards.perks.features.Features.add` (what the feed does), popularity per age band from
-everybody's first three redemptions (what the scheduled job counts), and every method ranks
+with `rewards.perks.features.Features.add` (what the feed does), popularity per age band and
+per age band and top category (the cohorts of `rewards.perks.popularity`) from everybody's
+first three redemptions (what the scheduled job counts), and every method ranks
 the 200 perks minus the cardholder's own first three, at the held-out redemption's time.
 
-Methods: ours (`rewards.perks.ranking.rank`), popularity only (the age band's, then overall),
-random. Prints hit-rate@5 and NDCG@5 (one relevant perk: 1/log2(position + 1) if in the top 5).
+Methods: ours (`rewards.perks.ranking.rank`, with popularity as `popularity_for` blends it:
+the age band's plus that of the band's cardholders with the same top category), popularity
+only (the age band's, then overall), random. Prints hit-rate@5 and NDCG@5 (one relevant
+perk: 1/log2(position + 1) if in the top 5).
 Target (issue 10): clearly above popularity.
 """
 
@@ -36,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rewards.perks.features import DAYPARTS, Features
-from rewards.perks.ranking import Candidate, rank
+from rewards.perks.ranking import Candidate, rank, top_category
 
 CATEGORIES = ["dining", "groceries", "transport", "entertainment", "digital", "shopping",
               "education", "health"]  # fmt: skip
@@ -118,20 +121,22 @@ def generate(rng: random.Random, customers: int) -> tuple[list[Candidate], dict[
 
 def evaluate(perks: list[Candidate], people: list, rng: random.Random) -> dict[str, list[float]]:
     band_counts: dict[str, Counter[int]] = defaultdict(Counter)
+    cohort_counts: dict[str, Counter[int]] = defaultdict(Counter)  # band and top category
     overall: Counter[int] = Counter()
-    for person, _, chosen, _ in people:
+    for person, features, chosen, _ in people:
         for perk_id in chosen[:3]:
             band_counts[person.band][perk_id] += 1
+            cohort_counts[f"{person.band}|{top_category(features)}"][perk_id] += 1
             overall[perk_id] += 1
     scores: dict[str, list[float]] = {"ours": [], "popularity": [], "random": []}
     for person, features, chosen, when in people:
         candidates = [k for k in perks if k.perk_id not in chosen[:3]]
         popular = dict(band_counts[person.band]) or dict(overall)
+        cohort = cohort_counts[f"{person.band}|{top_category(features)}"]
+        alike = dict(band_counts[person.band] + cohort) or popular  # as `popularity_for`
         target = chosen[3]
         orders = {
-            "ours": [
-                r.perk_id for r in rank(candidates, features, popular, now=when, zone=UTC_ZONE)
-            ],
+            "ours": [r.perk_id for r in rank(candidates, features, alike, now=when, zone=UTC_ZONE)],
             "popularity": sorted(
                 (k.perk_id for k in candidates),
                 key=lambda i: (-popular.get(i, 0), -overall[i], i),

@@ -306,3 +306,15 @@ def test_two_spellings_of_one_code_are_one_code_and_the_till_uses_one_voucher(
     assert both.json["added"] == 2  # not a generated code: its spelling is the partner's own
     assert voucher["code"] == code and used.status_code == 200
     assert db.session.scalars(select(Voucher.status)).all() == ["used"]
+
+
+def test_a_json_upload_refuses_odd_items_in_their_rows(client, shop, marketer_headers):
+    perk_id = make_perk(client, marketer_headers, voucher={"codes": "uploaded"})
+
+    response = client.post(
+        CODES.format(perk_id), json={"codes": ["GOOD-0001", None, 7, "GOOD-0002"]},
+        headers=shop["star"],
+    )  # fmt: skip
+
+    assert response.status_code == 200, response.json
+    assert (response.json["added"], [r["row"] for r in response.json["refused"]]) == (2, [2, 3])

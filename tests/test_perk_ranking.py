@@ -181,7 +181,7 @@ def test_popularity_is_counted_per_age_band_and_ranks_a_newcomer(
 
     assert refresh_perk_popularity() == 5
     counts = {
-        (p.perk_id, p.age_band): p.redemptions for p in db.session.scalars(select(PerkPopularity))
+        (p.perk_id, p.cohort): p.redemptions for p in db.session.scalars(select(PerkPopularity))
     }
     assert counts == {
         (cake, "18-20"): 3,
@@ -209,3 +209,50 @@ def test_a_refund_that_waited_for_its_purchase_still_lowers_the_spend(db, progra
         select(CustomerFeatures).where(CustomerFeatures.customer_id == card.customer_id)
     )
     assert row.categories == {"dining": [1, 450]}
+
+
+def test_cardholders_who_shop_alike_rank_what_they_redeemed_first(
+    db, program, client, marketer_headers
+):
+    make_partner(client, marketer_headers)
+    today = datetime.now(UTC).date()
+    born = date(today.year - 22, 1, 1)  # all in the 21-24 band
+
+    def person(ref: str, **purchases: int) -> str:
+        customer = CustomerFactory(program=program, external_ref=ref, birth_date=born)
+        db.session.flush()
+        db.session.add(CustomerFeatures(**_features(**purchases).row(customer.id)))
+        db.session.commit()
+        return ref
+
+    diners = [person(f"d{i}", mart=1, cafe=4) for i in range(2)]
+    readers = [person(f"r{i}", books=5) for i in range(3)]
+    new_diner, new_reader = person("cust-1", cafe=1), person("cust-2", books=1)
+    # Perks of no category at a partner nobody buys from: only popularity can order them.
+    make_partner(client, marketer_headers, code="gift-shop", name="Gift Shop")
+    mug = make_perk(client, marketer_headers, title="Mug", partner="gift-shop", cost_points=10)
+    pen = make_perk(client, marketer_headers, title="Pen", partner="gift-shop", cost_points=10)
+
+    def redeem(ref: str, perk: int) -> None:
+        give_points(client, marketer_headers, ref, 10)
+        headers = {**bearer(make_token(sub=ref, program=program.slug, roles=["cardholder"])),
+                   "Idempotency-Key": f"{ref}-{perk}"}  # fmt: skip
+        response = client.post("/v1/me/redemptions", json={"perk_id": perk}, headers=headers)
+        assert response.status_code == 201, response.json
+
+    for ref in diners:
+        redeem(ref, mug)
+    for ref in readers:
+        redeem(ref, pen)
+    refresh_perk_popularity()
+
+    def catalog(ref: str) -> list[tuple[int, str]]:
+        headers = bearer(make_token(sub=ref, program=program.slug, roles=["cardholder"]))
+        data = client.get("/v1/me/perks", headers=headers).json["data"]
+        return [(p["id"], p["reason"]) for p in data]
+
+    # The age band as a whole prefers the pen (3 to 2); diners redeemed the mug, so for a
+    # diner the mug counts 2 + 2 = 4 against the pen's 3 + 0; for a reader the pen 3 + 3.
+    like_you = "Popular with cardholders who shop like you"
+    assert catalog(new_diner) == [(mug, like_you), (pen, like_you)]
+    assert catalog(new_reader) == [(pen, like_you), (mug, like_you)]

@@ -57,7 +57,10 @@ class PartnerPerkCreateSchema(CheckedByService, PerkDefinitionSchema):
 
 
 class CodesJsonSchema(ma.Schema):
-    codes = ma.fields.List(ma.fields.Raw(), required=True, metadata={"maxItems": 100_000})
+    # Items are judged one by one (a null or a number is refused in its row, not the upload).
+    codes = ma.fields.List(
+        ma.fields.Raw(allow_none=True), required=True, metadata={"maxItems": 100_000}
+    )
 
 
 class CodeRefusalSchema(ma.Schema):

@@ -33,8 +33,8 @@ from rewards.perks.models import (
     Redemption,
     VoucherCode,
 )
-from rewards.perks.popularity import popularity_in
-from rewards.perks.ranking import ANY_BAND, Candidate, age_band, rank
+from rewards.perks.popularity import popularity_for
+from rewards.perks.ranking import Candidate, age_band, rank
 from rewards.tiers.config import ladders_for
 
 MAX_CATALOG = 500
@@ -160,12 +160,12 @@ def _ranked(
     """Ranked for the customer; those only points stand between before those closed."""
     features = Features.of(db.session.get(CustomerFeatures, customer_id))
     perk_ids = [e.perk.id for e in entries]
-    popular = popularity_in(band, perk_ids) or popularity_in(ANY_BAND, perk_ids)
+    popular, crowd = popularity_for(band, features, perk_ids)
     candidates = [
         Candidate(e.perk.id, e.definition.get("category"), e.partner.code, e.partner.name)
         for e in entries
     ]
-    ranked = rank(candidates, features, popular, now=now, zone=zone)
+    ranked = rank(candidates, features, popular, now=now, zone=zone, crowd=crowd)
     position = {r.perk_id: n for n, r in enumerate(ranked)}
     by_id = {r.perk_id: r for r in ranked}
     for e in entries:

@@ -206,13 +206,14 @@ class CustomerFeatures(Model):
 
 
 class PerkPopularity(Model):
-    """Redemptions (not cancelled) of a perk in the last 90 days by cardholders of one age
-    band, recomputed by a scheduled job: the catalog's cold start and its "popular with
-    cardholders your age"."""
+    """Redemptions (not cancelled) of a perk in the last 90 days by one cohort of cardholders,
+    recomputed by a scheduled job: `all`, an age band (`18-20`), or an age band and the
+    category they buy most (`18-20|dining`: cardholders who shop alike). What similar
+    cardholders redeem, and the catalog's cold start."""
 
     __tablename__ = "perk_popularity"
 
     perk_id: Mapped[int] = mapped_column(ForeignKey("perks.id"), primary_key=True)
-    age_band: Mapped[str] = mapped_column(String(8), primary_key=True)
+    cohort: Mapped[str] = mapped_column(String(48), primary_key=True)
     redemptions: Mapped[int] = mapped_column(BigInteger, default=0)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)

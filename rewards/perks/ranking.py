@@ -8,11 +8,14 @@ their age band (kept by a scheduled job), never a scan of purchases. A perk scor
   + 1 × how much of what they buy at this part of the day (now, program timezone) is in the
         perk's category
   + 1 × recency: a purchase at the partner in the last 30 days (1 today, 0 after 30 days)
-  + 1.5 × the perk's popularity in the age band (its share of the band's top perk)
+  + 1.5 × the perk's popularity among cardholders like this one (its share of their top
+        perk): the age band's redemptions plus those of the band's cardholders who buy most
+        in the same category, else the age band's, else everybody's
 
 With no history only popularity counts (the cold start). The reason is the largest term:
 "You often shop at Star Cafe", "You often spend on dining", "You often buy dining around
-this time of day", "You shopped at Star Cafe recently", "Popular with cardholders your age".
+this time of day", "You shopped at Star Cafe recently", "Popular with cardholders who shop
+like you" (or "... your age", "... cardholders").
 The weights are set by hand, not fitted (per program or otherwise); `bench/perk_ranking.py`
 checks them offline on a generated population with planted preferences and held-out
 redemptions, against popularity alone and random.
@@ -32,6 +35,26 @@ WEIGHTS = {"partner": 4.0, "category": 3.0, "daypart": 1.0, "recent": 1.0, "popu
 RECENT_DAYS = 30
 BANDS = ((0, 18, "u18"), (18, 21, "18-20"), (21, 25, "21-24"), (25, 30, "25-29"))
 ANY_BAND = "all"
+
+
+def top_category(features: Features) -> str | None:
+    """The category the cardholder made most purchases in (ties: the first by name)."""
+    if not features.categories:
+        return None
+    return min(features.categories, key=lambda c: (-features.categories[c][0], c))
+
+
+def cohorts(band: str, features: Features) -> list[tuple[str, str]]:
+    """The popularity cohorts to try for a cardholder, closest first, each with how the
+    reason names it: (`18-20|dining`, ...), (`18-20`, ...), (`all`, ...)."""
+    found = []
+    top = top_category(features)
+    if band != ANY_BAND and top is not None:
+        found.append((f"{band}|{top}", "cardholders who shop like you"))
+    if band != ANY_BAND:
+        found.append((band, "cardholders your age"))
+    found.append((ANY_BAND, "cardholders"))
+    return found
 
 
 def age_band(birth: date | None, today: date) -> str:
@@ -66,8 +89,10 @@ def rank(
     *,
     now: datetime,
     zone: ZoneInfo,
+    crowd: str = "cardholders your age",
 ) -> list[Ranked]:
-    """The candidates best first (ties: the more popular, then the newer perk)."""
+    """The candidates best first (ties: the more popular, then the newer perk); `popularity`
+    is that of the cohort the reason calls `crowd`."""
     top = max(popularity.values(), default=0)
     part = daypart(now, zone)
     at_this_time = sum(n for slot, n in features.dayparts.items() if slot.endswith(f"|{part}"))
@@ -75,7 +100,7 @@ def rank(
     for c in candidates:
         terms = _terms(c, features, popularity.get(c.perk_id, 0), top, part, at_this_time, now)
         score = sum(WEIGHTS[name] * value for name, value in terms.items())
-        ranked.append(Ranked(c.perk_id, score, _reason(c, terms)))
+        ranked.append(Ranked(c.perk_id, score, _reason(c, terms, crowd)))
     return sorted(ranked, key=lambda r: (-r.score, -popularity.get(r.perk_id, 0), -r.perk_id))
 
 
@@ -110,7 +135,7 @@ def _terms(
     }
 
 
-def _reason(c: Candidate, terms: dict[str, float]) -> str:
+def _reason(c: Candidate, terms: dict[str, float], crowd: str) -> str:
     name, value = max(((n, WEIGHTS[n] * v) for n, v in terms.items()), key=lambda pair: pair[1])
     if value <= 0:
         return "New in the catalog"
@@ -119,5 +144,5 @@ def _reason(c: Candidate, terms: dict[str, float]) -> str:
         "category": f"You often spend on {c.category}",
         "daypart": f"You often buy {c.category} around this time of day",
         "recent": f"You shopped at {c.partner_name} recently",
-        "popular": "Popular with cardholders your age",
+        "popular": f"Popular with {crowd}",
     }[name]

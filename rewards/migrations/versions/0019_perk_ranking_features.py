@@ -1,6 +1,7 @@
 """perk ranking: customer_features (each cardholder's purchases and spend per category and
 partner, per category and part of the day, kept by the feed) and perk_popularity
-(redemptions of the last 90 days per perk and age band, kept by a scheduled job)
+(redemptions of the last 90 days per perk and cohort: all, an age band, an age band and
+top category; kept by a scheduled job)
 
 Both start empty: the feed fills a cardholder's row with their next purchase, and until
 then the catalog ranks by popularity (the cold start). Nothing is backfilled from the
@@ -40,11 +41,11 @@ def upgrade():
     )
     op.create_table('perk_popularity',
     sa.Column('perk_id', ID, nullable=False),
-    sa.Column('age_band', sa.String(length=8), nullable=False),
+    sa.Column('cohort', sa.String(length=48), nullable=False),
     sa.Column('redemptions', sa.BigInteger(), nullable=False),
     sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['perk_id'], ['perks.id'], name=op.f('fk_perk_popularity_perk_id_perks')),
-    sa.PrimaryKeyConstraint('perk_id', 'age_band', name=op.f('pk_perk_popularity'))
+    sa.PrimaryKeyConstraint('perk_id', 'cohort', name=op.f('pk_perk_popularity'))
     )
 
 
