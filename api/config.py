@@ -58,9 +58,12 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_APPLICATION": per_caller_limit,
         # Failed authentications allowed per client address and per API-key prefix.
         "AUTH_FAILURE_LIMIT": os.environ.get("AUTH_FAILURE_LIMIT", "20 per 10 minutes"),
-        # Misses a partner may make looking up voucher codes before it is locked out until
-        # the window ends (no code enumeration).
+        # Voucher look-ups that match nothing before a partner key is locked out until the
+        # window ends, and before all of a partner's keys are (no code enumeration).
         "VOUCHER_MISS_LIMIT": os.environ.get("VOUCHER_MISS_LIMIT", "10 per 15 minutes"),
+        "VOUCHER_MISS_PARTNER_LIMIT": os.environ.get(
+            "VOUCHER_MISS_PARTNER_LIMIT", "50 per 15 minutes"
+        ),
         "RATELIMIT_HEADERS_ENABLED": True,
         # A moving window (one timestamp per call): no double burst across a window boundary,
         # which a fixed window allows (and which made the limit miss calls right at a minute).

@@ -139,12 +139,19 @@ def record_auth_failure(kind: str, value: str) -> None:
 # --- voucher look-ups that miss ----------------------------------------------------------
 
 
-def voucher_miss_wait(partner_id: int) -> int | None:
-    """Seconds the partner is locked out of voucher look-ups after too many misses
-    (`VOUCHER_MISS_LIMIT`), None if it may look up now: codes cannot be enumerated."""
-    return _wait("voucher-miss", str(partner_id), "VOUCHER_MISS_LIMIT")
+def voucher_miss_wait(partner_id: int, key_prefix: str) -> int | None:
+    """Seconds this partner key is locked out of voucher look-ups after too many misses, None
+    if it may look up now: codes cannot be enumerated. Each key has its allowance
+    (`VOUCHER_MISS_LIMIT`: one till's typos lock only that till) and the partner's keys
+    together a larger one (`VOUCHER_MISS_PARTNER_LIMIT`: more keys buy no more guesses)."""
+    waits = [
+        _wait("voucher-miss-key", key_prefix, "VOUCHER_MISS_LIMIT"),
+        _wait("voucher-miss", str(partner_id), "VOUCHER_MISS_PARTNER_LIMIT"),
+    ]
+    return max((w for w in waits if w is not None), default=None)
 
 
-def record_voucher_miss(partner_id: int) -> None:
-    """Count one voucher look-up by the partner that matched nothing."""
-    _hit("voucher-miss", str(partner_id), "VOUCHER_MISS_LIMIT")
+def record_voucher_miss(partner_id: int, key_prefix: str) -> None:
+    """Count one voucher look-up that matched nothing, against the key and its partner."""
+    _hit("voucher-miss-key", key_prefix, "VOUCHER_MISS_LIMIT")
+    _hit("voucher-miss", str(partner_id), "VOUCHER_MISS_PARTNER_LIMIT")

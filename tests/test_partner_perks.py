@@ -202,35 +202,45 @@ def test_concurrent_till_confirmations_use_the_voucher_once(
     assert db.session.get(Voucher, voucher["id"]).status == "used"
 
 
-def test_repeated_misses_lock_the_partner_out_and_are_logged_without_the_code(
-    app_config, client, db, shop, marketer_headers, cardholder_headers, caplog
+def test_misses_lock_out_the_key_then_the_partner_and_are_logged_without_the_code(
+    app_config, client, db, shop, marketer_headers, cardholder_headers, partner_key, caplog
 ):
     perk_id = make_perk(client, marketer_headers)
     voucher = _redeem(client, cardholder_headers, perk_id)
+    second_till = partner_key("star-cafe")  # another key of the same partner
     guarded = create_app(
         {
             **app_config,
             "RATELIMIT_ENABLED": True,
             "RATE_LIMIT": "1000 per minute",
-            "VOUCHER_MISS_LIMIT": "3 per minute",
+            "VOUCHER_MISS_LIMIT": "3 per minute",  # per key
+            "VOUCHER_MISS_PARTNER_LIMIT": "5 per minute",  # all the partner's keys
             "RATELIMIT_KEY_PREFIX": f"vm-test-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         }
     )
     logging.getLogger("api.resources.partner_perks").disabled = False
     caplog.set_level(logging.WARNING)
+    real = f"/v1/partner/vouchers/{voucher['code']}/redeem"
     with guarded.test_client() as till:
-        misses = [
-            till.post(f"/v1/partner/vouchers/GUESS-{i:04d}/redeem", headers=shop["star"])
-            for i in range(3)
-        ]
-        locked = till.post(f"/v1/partner/vouchers/{voucher['code']}/redeem", headers=shop["star"])
-        other = till.post("/v1/partner/vouchers/GUESS-9999/redeem", headers=shop["moon"])
 
-    assert [m.status_code for m in misses] == [404, 404, 404]
-    assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= 60
-    assert other.status_code == 404  # another partner has its own allowance
+        def guess(headers: dict[str, str], n: int) -> int:
+            return till.post(
+                f"/v1/partner/vouchers/GUESS-{n:04d}/redeem", headers=headers
+            ).status_code
+
+        first_key = [guess(shop["star"], n) for n in range(3)]
+        key_locked = till.post(real, headers=shop["star"])
+        second_key = [guess(second_till, n) for n in range(3, 5)]
+        partner_locked = till.post(real, headers=second_till)
+        other_partner = guess(shop["moon"], 9)
+
+    assert first_key == [404, 404, 404] and key_locked.status_code == 429
+    assert 0 < int(key_locked.headers["Retry-After"]) <= 60
+    # One till's typos lock that till only; the partner's keys together get 5, not 3 each.
+    assert second_key == [404, 404] and partner_locked.status_code == 429
+    assert other_partner == 404  # another partner has its own allowance
     lines = [r.getMessage() for r in caplog.records if "matched nothing" in r.getMessage()]
-    assert len(lines) == 4
+    assert len(lines) == 6
     assert not any("GUESS" in line for line in caplog.text.splitlines())
     db.session.expire_all()
     assert db.session.get(Voucher, voucher["id"]).status == "issued"

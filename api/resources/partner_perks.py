@@ -5,9 +5,10 @@ A partner sees only its own perks and vouchers: anything else answers 404. It ma
 perks (drafts, always its own: the marketer reviews and activates them) and fill the code
 pool of a perk that issues uploaded codes. At the till, `POST /v1/partner/vouchers/{code}/
 redeem` uses a voucher once: of concurrent confirmations exactly one gets 200, the others
-409. Look-ups that match no voucher of the partner count towards `VOUCHER_MISS_LIMIT`; past
-it the partner is locked out (429 with Retry-After) until the window ends, and each miss is
-logged without the code. Codes in request paths are masked in every log line.
+409. Look-ups that match no voucher of the partner count towards `VOUCHER_MISS_LIMIT` for the
+key and `VOUCHER_MISS_PARTNER_LIMIT` for all the partner's keys; past either, the key (or all
+of them) is locked out (429 with Retry-After) until the window ends, and each miss is logged
+without the code. Codes in request paths are masked in every log line.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ class PartnerVoucherRedemption(MethodView):
     )
     def post(self, code: str) -> Any:
         """Use a voucher at my till (single use)"""
-        me = partner_id()
-        wait = voucher_miss_wait(me)
+        me, key = partner_id(), current_principal().subject
+        wait = voucher_miss_wait(me, key)
         if wait is not None:
             return problem(
                 429,
@@ -218,8 +219,8 @@ class PartnerVoucherRedemption(MethodView):
         try:
             voucher = confirm_use(partner_id=me, typed=code)
         except VoucherMiss:
-            record_voucher_miss(me)
-            log.warning("voucher look-up by partner %s matched nothing", me)
+            record_voucher_miss(me, key)
+            log.warning("voucher look-up by partner %s (key %s) matched nothing", me, key)
             raise
         commit()
         perk, redemption = describe_use(voucher)
