@@ -184,12 +184,14 @@ def debit(
     *,
     from_lot: LedgerEntry | None = None,
     now: datetime | None = None,
+    lots: Sequence[LedgerEntry] | None = None,
 ) -> LedgerEntry | None:
     """Take `-move.points` (move.points < 0) from the account, oldest available lots first.
 
     With `from_lot` (a clawback), that lot pays first; a pending lot pays alone and the entry
     stays pending with it. A shortfall on available points leaves a negative balance (debt).
-    Returns None if the key was already used.
+    `lots`: the account's open lots as `open_lots` reads them, when the caller already has
+    them (spares the read). Returns None if the key was already used.
     """
     assert move.points < 0, "debit takes negative points"
     now = now or utcnow()
@@ -220,18 +222,29 @@ def debit(
     )
     if entry is None:
         return None
-    left = amount
-    if from_lot is not None:
-        left -= _consume(from_lot, left)
+    left = amount - (_consume(from_lot, amount) if from_lot is not None else 0)
     if left > 0:
-        for lot in open_lots(account.id, exclude=from_lot.id if from_lot else None):
-            left -= _consume(lot, left)
-            if left == 0:
-                break
+        _consume_oldest(account, left, from_lot, lots)
     account.available -= amount
     if move.kind == "redeem":
         account.lifetime_redeemed += amount
     return entry
+
+
+def _consume_oldest(
+    account: Account,
+    wanted: int,
+    besides: LedgerEntry | None,
+    lots: Sequence[LedgerEntry] | None,
+) -> None:
+    """Take `wanted` points from the account's open lots, soonest expiry first (any shortfall
+    is the debt the caller's balance shows)."""
+    if lots is None:
+        lots = open_lots(account.id, exclude=besides.id if besides else None)
+    for lot in lots:
+        wanted -= _consume(lot, wanted)
+        if wanted == 0:
+            return
 
 
 def _consume(lot: LedgerEntry, wanted: int) -> int:

@@ -100,20 +100,11 @@ def expire_lot(account: Account, lot: LedgerEntry, now: datetime) -> bool:
     return debit(account, move, from_lot=lot, now=now) is not None
 
 
-def expire_lapsed(account: Account, now: datetime) -> int:
-    """Expire the locked account's lots already past their expiry (before spending from it:
-    the hourly job may not have reached them, and lapsed points must never be spent)."""
-    lapsed = db.session.scalars(
-        select(LedgerEntry)
-        .where(
-            LedgerEntry.account_id == account.id,
-            LedgerEntry.state == "available",
-            LedgerEntry.remaining > 0,
-            LedgerEntry.expires_at <= now,
-        )
-        .order_by(LedgerEntry.expires_at, LedgerEntry.id)
-        .execution_options(populate_existing=True)
-    ).all()
+def expire_lapsed(account: Account, lots: Sequence[LedgerEntry], now: datetime) -> int:
+    """Expire the lots of the locked account already past their expiry, of its open `lots`
+    (`open_lots`), before spending from it: the hourly job may not have reached them, and
+    lapsed points must never be spent."""
+    lapsed = [lot for lot in lots if lot.expires_at is not None and lot.expires_at <= now]
     return sum(expire_lot(account, lot, now) for lot in lapsed)
 
 

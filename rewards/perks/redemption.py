@@ -90,7 +90,11 @@ def redeem(
     now = now or utcnow()
     customer = find_customer(program_id=program_id, external_ref=external_ref)
     account = _locked_account(program_id, customer.id)
-    expire_lapsed(account, now)  # lapsed points are never spent, even before the hourly job
+    # One read of the open lots: lapsed ones expire first (never spent, even before the hourly
+    # job), the rest make the spending plan and are what the debit takes from.
+    lots = open_lots(account.id)
+    expire_lapsed(account, lots, now)
+    lots = [lot for lot in lots if (lot.remaining or 0) > 0]
     found = db.session.execute(
         select(Perk, PerkVersion.definition, Partner, Program.timezone)
         .join(
@@ -134,11 +138,11 @@ def redeem(
         points=perk.cost_points,
         status="completed",
         created_at=now,
-        spent_lots=_spending(open_lots(account.id), perk.cost_points),
+        spent_lots=_spending(lots, perk.cost_points),
     )
     db.session.add(redemption)
     db.session.flush()
-    entry = _debit(account, redemption, perk, partner, now)
+    entry = _debit(account, redemption, perk, partner, lots, now)
     redemption.ledger_entry_id = entry.id
     perk.stock_used += 1
     voucher, code = issue(
@@ -178,7 +182,12 @@ def _spending(lots: list[LedgerEntry], points: int) -> list[list[Any]]:
 
 
 def _debit(
-    account: Account, redemption: Redemption, perk: Perk, partner: Partner, now: datetime
+    account: Account,
+    redemption: Redemption,
+    perk: Perk,
+    partner: Partner,
+    lots: list[LedgerEntry],
+    now: datetime,
 ) -> LedgerEntry:
     move = Movement(
         kind=KIND,
@@ -196,7 +205,7 @@ def _debit(
             "redemption_id": redemption.id,
         },
     )
-    entry = debit(account, move, now=now)
+    entry = debit(account, move, now=now, lots=lots)
     assert entry is not None, "a new redemption's key cannot have been used"
     return entry
 
