@@ -23,7 +23,7 @@ from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.my_perks import PartnerSummarySchema
 from api.resources.programs import page
 from rewards.perks.models import VOUCHER_STATUSES
-from rewards.perks.vouchers import cancel, cancellable_until, code_of, my_vouchers, settings_of
+from rewards.perks.vouchers import MyVoucher, cancel, my_vouchers
 
 blp = Blueprint(
     "my_vouchers",
@@ -62,11 +62,11 @@ class CancelledVoucherSchema(MyVoucherSchema):
     available = ma.fields.Integer(metadata={"description": "My available points afterwards"})
 
 
-def voucher_dict(voucher: Any, redemption: Any, perk: Any, partner: Any, code: str) -> dict:
-    settings = settings_of(perk.id, redemption.perk_version)
+def voucher_dict(mine: MyVoucher) -> dict[str, Any]:
+    voucher, redemption, perk, partner = mine.voucher, mine.redemption, mine.perk, mine.partner
     return {
         "id": voucher.id,
-        "code": code,
+        "code": mine.code,
         "status": voucher.status,
         "perk_id": perk.id,
         "title": perk.name,
@@ -78,7 +78,7 @@ def voucher_dict(voucher: Any, redemption: Any, perk: Any, partner: Any, code: s
         "used_at": voucher.used_at,
         "cancelled_at": voucher.cancelled_at,
         "expired_at": voucher.expired_at,
-        "cancellable_until": cancellable_until(voucher, settings),
+        "cancellable_until": mine.cancellable_until,
     }
 
 
@@ -100,8 +100,7 @@ class MyVouchers(MethodView):
             limit=args["limit"],
             after_id=args.get("cursor"),
         )
-        shown = [voucher_dict(v, r, p, partner, code_of(v)) for v, r, p, partner in rows]
-        return page(shown, args["limit"], id_of=lambda d: d["id"])
+        return page([voucher_dict(row) for row in rows], args["limit"], id_of=lambda d: d["id"])
 
 
 @blp.route("/me/vouchers/<id:voucher_id>/cancel")
@@ -128,8 +127,8 @@ class MyVoucherCancellation(MethodView):
         )
         body = CancelledVoucherSchema().dump(
             {
-                **voucher_dict(done.voucher, done.redemption, done.perk, done.partner, done.code),
-                "points_refunded": done.redemption.points,
+                **voucher_dict(done.mine),
+                "points_refunded": done.mine.redemption.points,
                 "available": done.available,
             }
         )

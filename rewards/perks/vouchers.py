@@ -38,12 +38,21 @@ class VoucherNotCancellable(Conflict):
 
 
 @dataclass(frozen=True)
-class Cancelled:
+class MyVoucher:
+    """A voucher as its cardholder sees it: the code in clear, and until when it may be
+    cancelled (None: not now, or never), from the version the redemption paid for."""
+
     voucher: Voucher
     redemption: Redemption
     perk: Perk
     partner: Partner
     code: str
+    cancellable_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    mine: MyVoucher
     available: int
 
 
@@ -127,21 +136,29 @@ def settings_of(perk_id: int, version: int) -> dict[str, Any]:
 
 def my_vouchers(
     *, program_id: int, external_ref: str, limit: int, after_id: int | None
-) -> list[tuple[Voucher, Redemption, Perk, Partner]]:
-    """The cardholder's vouchers, newest first, keyset-paginated by id (`limit + 1` rows)."""
+) -> list[MyVoucher]:
+    """The cardholder's vouchers, newest first, keyset-paginated by id (`limit + 1` rows):
+    one query, with the voucher settings of each redemption's perk version."""
     customer = find_customer(program_id=program_id, external_ref=external_ref)
     stmt = (
-        select(Voucher, Redemption, Perk, Partner)
+        select(Voucher, Redemption, Perk, Partner, PerkVersion.definition)
         .join(Redemption, Redemption.id == Voucher.redemption_id)
         .join(Perk, Perk.id == Voucher.perk_id)
         .join(Partner, Partner.id == Voucher.partner_id)
+        .join(
+            PerkVersion,
+            (PerkVersion.perk_id == Perk.id) & (PerkVersion.version == Redemption.perk_version),
+        )
         .where(Voucher.customer_id == customer.id)
         .order_by(Voucher.id.desc())
         .limit(limit + 1)
     )
     if after_id is not None:
         stmt = stmt.where(Voucher.id < after_id)
-    return [(v, r, p, partner) for v, r, p, partner in db.session.execute(stmt)]
+    return [
+        MyVoucher(v, r, p, partner, code_of(v), cancellable_until(v, definition["voucher"]))
+        for v, r, p, partner, definition in db.session.execute(stmt)
+    ]
 
 
 def cancel(
@@ -169,7 +186,8 @@ def cancel(
         .execution_options(populate_existing=True)
     ).one()
     redemption = db.session.get_one(Redemption, voucher.redemption_id)
-    until = cancellable_until(voucher, settings_of(perk.id, redemption.perk_version))
+    settings = settings_of(perk.id, redemption.perk_version)
+    until = cancellable_until(voucher, settings)
     if voucher.status != "issued":
         raise VoucherNotCancellable(f"This voucher is {voucher.status}.", field="voucher_id")
     if until is None or now >= until:
@@ -203,7 +221,10 @@ def cancel(
     account.lifetime_redeemed -= redemption.points
     db.session.flush()
     partner = db.session.get_one(Partner, perk.partner_id)
-    return Cancelled(voucher, redemption, perk, partner, code_of(voucher), account.available)
+    shown = MyVoucher(
+        voucher, redemption, perk, partner, code_of(voucher), cancellable_until(voucher, settings)
+    )
+    return Cancelled(shown, account.available)
 
 
 def expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
