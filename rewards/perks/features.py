@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 
 from rewards.db import among, db, dialect_insert, is_postgres, json_rows
-from rewards.models import Program, Transaction
+from rewards.models import Transaction
 from rewards.partners import partners_for
 from rewards.perks.models import CustomerFeatures
 from rewards.processing.extras import Clawback, Refund
@@ -137,15 +137,10 @@ class FeaturesExtra:
         now: datetime,
         refunded: Sequence[tuple[int, int]] = (),
     ) -> None:
-        """Note the purchases' customers and programs' zones, and the refunded purchases'
-        category and partner."""
+        """Note the purchases' customers and their programs' zones (from the chunk's terms),
+        and the refunded purchases' category and partner."""
         self.customer_of = {tx.id: customer_id for tx, customer_id in purchases}
-        programs = {tx.program_id for tx, _ in purchases} | {p for p, _ in refunded}
-        if programs:
-            for program_id, zone in db.session.execute(
-                select(Program.id, Program.timezone).where(Program.id.in_(sorted(programs)))
-            ):
-                self.zones[program_id] = ZoneInfo(zone)
+        self.zones = {program_id: ZoneInfo(t.timezone) for program_id, t in terms.items()}
         if refunded:
             self._load_refunded([purchase_id for _, purchase_id in refunded])
 

@@ -88,6 +88,7 @@ def load_terms(program_ids: set[int]) -> dict[int, ProgramTerms]:
             excluded_mccs=frozenset(p.excluded_mccs or ()),
             points_name=p.points_name,
             tiers=ladders.get(p.id),
+            timezone=p.timezone,
         )
         for p in programs
     }

@@ -31,6 +31,7 @@ class ProgramTerms:
     points_name: str
     # The program's tier ladder (None: no tiers, base points as they always were).
     tiers: ProgramLadder | None = None
+    timezone: str = "UTC"  # local days and parts of the day (IANA name)
 
 
 @dataclass(frozen=True)
