@@ -213,3 +213,14 @@ PERKS = Kind(
     check=check,
     rules=False,  # the feed never reads perks
 )
+
+
+def propose_perk(*, program_id: int, partner_id: int, body: Any, actor: str) -> Item:
+    """A partner's proposal: a draft perk of its own (`partner` may be left out; naming
+    another partner is a 422), for the program's marketers to review and activate."""
+    own = db.session.get_one(Partner, partner_id).code
+    given = body.get("partner", own) if isinstance(body, dict) else own
+    if given != own:
+        raise InvalidInput("A partner creates only its own perks.", field="partner")
+    proposal = {**body, "partner": own} if isinstance(body, dict) else body
+    return PERKS.create(program_id=program_id, body=proposal, actor=actor, actor_role="partner")

@@ -7,7 +7,7 @@ standard ones of a marketer resource (`api.resources.marketer`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -18,12 +18,12 @@ from api.resources.marketer import (
     CheckedByService,
     MarketerResource,
     register,
-    versioned_schemas,
+    versioned_item,
 )
 from campaigns.earning.compiled import PERIODS
 from campaigns.earning.definition import CHANNELS, EFFECT_TYPES
 from campaigns.earning.models import STATUSES
-from campaigns.earning.service import CAMPAIGNS, Usage, effective_status, usage_of
+from campaigns.earning.service import CAMPAIGNS, Usage, usage_of
 from campaigns.resources import Item
 from rewards.mcc import CATEGORIES
 
@@ -153,28 +153,19 @@ class CampaignSchema(CampaignDefinitionSchema):
     updated_at = UtcDateTime()
 
 
-SHARED = versioned_schemas("Campaign", CampaignSchema, CampaignDefinitionSchema, "campaign_id")
-
-
 def campaign_dict(
     item: Item, usage: Usage | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """The campaign as the API shows it: current definition, effective status, counters."""
-    campaign, definition = item.row, item.version.definition
-    budget = definition.get("budget_points")
-    usage = usage or usage_of([item])[campaign.id]
-    return {
-        **definition,
-        "id": campaign.id,
-        "status": effective_status(campaign, now or datetime.now(UTC)),
-        "version": item.version.version,
-        "budget_used": usage.budget_used,
-        "budget_remaining": None if budget is None else max(0, budget - usage.budget_used),
-        "participants": usage.participants,
-        "created_by": campaign.created_by,
-        "created_at": campaign.created_at,
-        "updated_at": campaign.updated_at,
-    }
+    budget = item.version.definition.get("budget_points")
+    usage = usage or usage_of([item])[item.row.id]
+    return versioned_item(
+        item,
+        now,
+        budget_used=usage.budget_used,
+        budget_remaining=None if budget is None else max(0, budget - usage.budget_used),
+        participants=usage.participants,
+    )
 
 
 def campaign_dicts(items: list[Item]) -> list[dict[str, Any]]:
@@ -187,21 +178,17 @@ def campaign_dicts(items: list[Item]) -> list[dict[str, Any]]:
 
 register(
     blp,
-    MarketerResource(
+    MarketerResource.versioned(
+        definition=CampaignDefinitionSchema,
+        parent="campaign_id",
         kind=CAMPAIGNS,
         plural="campaigns",
         noun="Campaign",
         schema=CampaignSchema,
-        page_schema=SHARED.page,
         create_schema=CampaignCreateSchema,
         update_schema=CampaignUpdateSchema,
-        query_schema=SHARED.query,
         present=campaign_dict,
         present_page=campaign_dicts,
-        version_schema=SHARED.version,
-        version_page_schema=SHARED.version_page,
-        present_version=SHARED.present_version,
-        transition_schema=SHARED.transition,
         created="Created as a draft",
         summaries={
             "list": "List the program's campaigns, newest first (filter by status and day)",

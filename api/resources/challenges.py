@@ -8,7 +8,7 @@ marketer resource (`api.resources.marketer`), exactly as campaigns have them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -20,14 +20,14 @@ from api.resources.marketer import (
     CheckedByService,
     MarketerResource,
     register,
-    versioned_schemas,
+    versioned_item,
 )
 from campaigns.challenges.definition import JOIN_MODES
 from campaigns.challenges.goals import GOAL_TYPES, STREAK_UNITS
 from campaigns.challenges.models import CHALLENGE_STATUSES
 from campaigns.challenges.service import CHALLENGES
 from campaigns.challenges.windows import FIXED, MONTH, RECURRING, WEEK
-from campaigns.resources import Item, effective_status
+from campaigns.resources import Item
 
 blp = Blueprint(
     "challenges",
@@ -128,41 +128,24 @@ class ChallengeSchema(ChallengeDefinitionSchema):
     updated_at = UtcDateTime()
 
 
-SHARED = versioned_schemas("Challenge", ChallengeSchema, ChallengeDefinitionSchema, "challenge_id")
-
-
 def challenge_dict(item: Item, now: datetime | None = None) -> dict[str, Any]:
     """The challenge as the API shows it: current definition, effective status, counters."""
     row = item.row
-    return {
-        **item.version.definition,
-        "id": row.id,
-        "status": effective_status(row, now or datetime.now(UTC)),
-        "version": item.version.version,
-        "participants": row.participants,
-        "completions": row.completions,
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+    return versioned_item(item, now, participants=row.participants, completions=row.completions)
 
 
 register(
     blp,
-    MarketerResource(
+    MarketerResource.versioned(
+        definition=ChallengeDefinitionSchema,
+        parent="challenge_id",
         kind=CHALLENGES,
         plural="challenges",
         noun="Challenge",
         schema=ChallengeSchema,
-        page_schema=SHARED.page,
         create_schema=ChallengeCreateSchema,
         update_schema=ChallengeUpdateSchema,
-        query_schema=SHARED.query,
         present=challenge_dict,
-        version_schema=SHARED.version,
-        version_page_schema=SHARED.version_page,
-        present_version=SHARED.present_version,
-        transition_schema=SHARED.transition,
         created="Created as a draft",
         summaries={
             "list": "List the program's challenges, newest first (filter by status and day)",

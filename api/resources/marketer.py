@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -30,7 +31,7 @@ from api.fields import CalendarDate, PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit, idempotent
 from api.resources.adjustments import IDEMPOTENCY_KEY_PARAMETER
 from api.resources.programs import page
-from campaigns.lifecycle import STATUSES
+from campaigns.lifecycle import STATUSES, effective_status
 from campaigns.resources import TRANSITIONS, Item, Kind
 
 # View class suffix of each lifecycle transition (operationIds come from api.openapi's table).
@@ -69,6 +70,22 @@ class TransitionSchema(ma.Schema):
         validate=ma.validate.Length(1, 500),
         metadata={"description": "Why (kept in the audit log)"},
     )
+
+
+def versioned_item(item: Item, now: datetime | None = None, **counters: Any) -> dict[str, Any]:
+    """A versioned lifecycle object as the API shows it: its current definition, the status
+    effective now, its version and row facts, and the kind's own `counters`."""
+    row = item.row
+    return {
+        **item.version.definition,
+        "id": row.id,
+        "status": effective_status(row, now or datetime.now(UTC)),
+        "version": item.version.version,
+        **counters,
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
 
 
 @dataclass(frozen=True)
@@ -158,6 +175,23 @@ class MarketerResource:
     @property
     def id_arg(self) -> str:
         return f"{self.kind.name}_id"
+
+    @classmethod
+    def versioned(
+        cls, *, definition: type[ma.Schema], parent: str, **given: Any
+    ) -> MarketerResource:
+        """A versioned lifecycle kind's resource with its shared schemas (`versioned_schemas`
+        of `noun`, `schema`, `definition` and `parent`) filled in."""
+        shared = versioned_schemas(given["noun"], given["schema"], definition, parent)
+        return cls(
+            page_schema=shared.page,
+            query_schema=shared.query,
+            version_schema=shared.version,
+            version_page_schema=shared.version_page,
+            present_version=shared.present_version,
+            transition_schema=shared.transition,
+            **given,
+        )
 
 
 def register(blp: Blueprint, resource: MarketerResource) -> None:

@@ -27,13 +27,12 @@ from api.fields import PageQueryArgsSchema, UtcDateTime
 from api.idempotency import commit
 from api.ratelimit import record_voucher_miss, voucher_miss_wait
 from api.resources.marketer import CheckedByService
-from api.resources.perks import SHARED, PerkDefinitionSchema, PerkSchema, perk_dict
+from api.resources.perks import RESOURCE, PerkDefinitionSchema, PerkSchema, perk_dict
 from api.resources.programs import page
 from api.resources.transactions import STREAM_ERRORS
-from campaigns.perks import PERKS
+from campaigns.perks import PERKS, propose_perk
 from rewards.db import db
 from rewards.errors import InvalidInput, NotFound
-from rewards.models import Partner
 from rewards.perks.pools import codes_in, upload_codes
 from rewards.perks.till import VoucherMiss, confirm_use, describe_use
 
@@ -100,7 +99,7 @@ class PartnerPerks(MethodView):
     @requires("partner")
     @blp.doc(**auth_doc("apiKey", problems=(422,)))
     @blp.arguments(PageQueryArgsSchema, location="query")
-    @blp.response(200, SHARED.page)
+    @blp.response(200, RESOURCE.page_schema)
     def get(self, args: dict[str, Any]) -> Any:
         """My perks (this partner's), newest first"""
         items = PERKS.list_items(
@@ -119,14 +118,11 @@ class PartnerPerks(MethodView):
     @blp.alt_response(201, schema=PerkSchema, success=True, description="Created as a draft")
     def post(self, data: dict[str, Any]) -> Any:
         """Propose a perk of mine: a draft the program's marketers review and activate"""
-        own = db.session.get_one(Partner, partner_id()).code
-        if data.get("partner", own) != own:
-            raise InvalidInput("A partner creates only its own perks.", field="partner")
-        item = PERKS.create(
+        item = propose_perk(
             program_id=program_id(),
-            body={**data, "partner": own},
+            partner_id=partner_id(),
+            body=data,
             actor=current_principal().actor,
-            actor_role="partner",
         )
         commit()
         return PerkSchema().dump(perk_dict(item)), 201

@@ -10,7 +10,7 @@ version whose price it paid. The views are the standard ones of a marketer resou
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -21,9 +21,9 @@ from api.resources.marketer import (
     CheckedByService,
     MarketerResource,
     register,
-    versioned_schemas,
+    versioned_item,
 )
-from campaigns.lifecycle import STATUSES, effective_status
+from campaigns.lifecycle import STATUSES
 from campaigns.perks import CODE_SOURCES, LIMIT_PERIODS, PERKS
 from campaigns.resources import Item
 from rewards.mcc import CATEGORIES
@@ -123,54 +123,35 @@ class PerkSchema(PerkDefinitionSchema):
     updated_at = UtcDateTime()
 
 
-SHARED = versioned_schemas("Perk", PerkSchema, PerkDefinitionSchema, "perk_id")
-
-
 def perk_dict(item: Item, now: datetime | None = None) -> dict[str, Any]:
     """The perk as the API shows it: current definition, effective status, stock."""
     row = item.row
     left = None if row.stock_total is None else row.stock_total - row.stock_used
-    return {
-        **item.version.definition,
-        "id": row.id,
-        "status": effective_status(row, now or datetime.now(UTC)),
-        "version": item.version.version,
-        "redeemed": row.stock_used,
-        "stock_left": left,
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+    return versioned_item(item, now, redeemed=row.stock_used, stock_left=left)
 
 
-register(
-    blp,
-    MarketerResource(
-        kind=PERKS,
-        plural="perks",
-        noun="Perk",
-        schema=PerkSchema,
-        page_schema=SHARED.page,
-        create_schema=PerkCreateSchema,
-        update_schema=PerkUpdateSchema,
-        query_schema=SHARED.query,
-        present=perk_dict,
-        version_schema=SHARED.version,
-        version_page_schema=SHARED.version_page,
-        present_version=SHARED.present_version,
-        transition_schema=SHARED.transition,
-        created="Created as a draft",
-        summaries={
-            "list": "List the program's perks, newest first (filter by status and day)",
-            "create": "Create a perk: a draft at version 1",
-            "get": "Read a perk: current definition, status, version and stock",
-            "update": "Change a perk (merge patch); live perks get a new version (a redemption "
-            "keeps the price it paid), ended ones are 409",
-            "versions": "List a perk's versions, newest first",
-            "version": "Read one version of a perk's definition",
-            "activate": "Activate a draft or paused perk: scheduled until its start, then open",
-            "pause": "Pause a scheduled or active perk (no redemptions until activated again)",
-            "end": "End a perk for good",
-        },
-    ),
+RESOURCE = MarketerResource.versioned(
+    definition=PerkDefinitionSchema,
+    parent="perk_id",
+    kind=PERKS,
+    plural="perks",
+    noun="Perk",
+    schema=PerkSchema,
+    create_schema=PerkCreateSchema,
+    update_schema=PerkUpdateSchema,
+    present=perk_dict,
+    created="Created as a draft",
+    summaries={
+        "list": "List the program's perks, newest first (filter by status and day)",
+        "create": "Create a perk: a draft at version 1",
+        "get": "Read a perk: current definition, status, version and stock",
+        "update": "Change a perk (merge patch); live perks get a new version (a redemption "
+        "keeps the price it paid), ended ones are 409",
+        "versions": "List a perk's versions, newest first",
+        "version": "Read one version of a perk's definition",
+        "activate": "Activate a draft or paused perk: scheduled until its start, then open",
+        "pause": "Pause a scheduled or active perk (no redemptions until activated again)",
+        "end": "End a perk for good",
+    },
 )
+register(blp, RESOURCE)
