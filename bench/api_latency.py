@@ -343,6 +343,35 @@ def measure(
 # --- data and processes ------------------------------------------------------------------------
 
 
+def measure_over(
+    base: str,
+    gunicorn: Any,
+    database_url: str,
+    tokens: list[str],
+    path: str,
+    label: str,
+    *,
+    loaders: int,
+    warmup: float,
+    duration: float,
+    rate: float = 0.0,
+) -> Run:
+    """`measure` with its own loader pool: one keep-alive client per token against `path`,
+    back to back or, with `rate`, at that many requests/s in total."""
+    with multiprocessing.Pool(loaders) as pool:
+        target = Target(
+            pool=pool,
+            port=int(base.rsplit(":", 1)[1]),
+            tokens=tokens,
+            loaders=loaders,
+            warmup=warmup,
+            duration=duration,
+            machine=Machine(gunicorn=gunicorn.pid, database_url=database_url),
+            interval=len(tokens) / rate if rate else 0.0,
+        )
+        return measure(target, path, label)
+
+
 def _pg(database_url: str) -> psycopg.Connection:
     return psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
 

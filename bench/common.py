@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -293,3 +294,28 @@ def flush_redis_prefix(prefix: str) -> None:
         keys = list(redis.scan_iter(pattern, count=1000))
         if keys:
             redis.delete(*keys)
+
+
+@dataclass
+class Scratch:
+    """One bench run's scratch stack: its database (psycopg URL), queue prefix, environment,
+    and the processes it started (stopped at the end)."""
+
+    database_url: str
+    env: dict[str, str]
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def scratch(tag: str) -> Iterator[Scratch]:
+    """A fresh database `rewards_<tag>_<pid>` and queue prefix for one run; whatever it
+    started is stopped, its queue keys flushed and the database dropped afterwards."""
+    name, prefix = f"rewards_{tag}_{os.getpid()}", f"{tag}{os.getpid()}"
+    database_url = recreate_database(name).replace("postgresql://", "postgresql+psycopg://")
+    run = Scratch(database_url, env_for(database_url, prefix))
+    try:
+        yield run
+    finally:
+        stop(run.procs)
+        flush_redis_prefix(prefix)
+        drop_database(name)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import sys
@@ -70,16 +69,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="total requests/s; 0: closed")
     args = parser.parse_args()
 
-    name = f"rewards_boards_{os.getpid()}"
-    database_url = common.recreate_database(name).replace("postgresql://", "postgresql+psycopg://")
-    prefix = f"boards{os.getpid()}"
-    env = common.env_for(database_url, prefix)
-    gunicorn = None
-    try:
+    with common.scratch("boards") as run:
+        env, database_url = run.env, run.database_url
         started = time.perf_counter()
         seed_ranked(env, database_url, args.customers)
         print(f"seeded {args.customers:,} ranked customers in {time.perf_counter() - started:.1f}s")
         gunicorn, base = common.start_gunicorn(env, args.gunicorn_workers, args.threads)
+        run.procs.append(gunicorn)
         refs = [
             f"cust-{i:06d}" for i in random.Random(3).sample(range(args.customers), args.clients)
         ]
@@ -95,28 +91,15 @@ def main() -> None:
             f"gunicorn {args.gunicorn_workers} workers x {args.threads} threads; "
             f"{args.clients} clients; {os.cpu_count()} cores"
         )
-        with multiprocessing.Pool(args.loaders) as pool:
-            target = api_latency.Target(
-                pool=pool,
-                port=int(base.rsplit(":", 1)[1]),
-                tokens=tokens,
-                loaders=args.loaders,
-                warmup=args.warmup,
-                duration=args.duration,
-                machine=api_latency.Machine(gunicorn=gunicorn.pid, database_url=database_url),
-                interval=args.clients / args.rate if args.rate else 0.0,
-            )
-            run = api_latency.measure(target, PATH, "leaderboard xp-all")
-        p99 = run.pct(99)
+        result = api_latency.measure_over(
+            base, gunicorn, database_url, tokens, PATH, "leaderboard xp-all",
+            loaders=args.loaders, warmup=args.warmup, duration=args.duration, rate=args.rate,
+        )  # fmt: skip
+        p99 = result.pct(99)
         print(
-            f"p50 {run.pct(50):.2f} ms, p95 {run.pct(95):.2f} ms, p99 {p99:.2f} ms "
+            f"p50 {result.pct(50):.2f} ms, p95 {result.pct(95):.2f} ms, p99 {p99:.2f} ms "
             f"({'PASS' if p99 < P99_TARGET_MS else 'MISS'} vs {P99_TARGET_MS:.0f} ms)"
         )
-    finally:
-        if gunicorn is not None:
-            common.stop([gunicorn])
-        common.flush_redis_prefix(prefix)
-        common.drop_database(name)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import sys
@@ -187,17 +186,14 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    name = f"rewards_perks_{os.getpid()}"
-    database_url = common.recreate_database(name).replace("postgresql://", "postgresql+psycopg://")
-    prefix = f"perks{os.getpid()}"
-    env = common.env_for(database_url, prefix)
-    gunicorn = None
-    try:
+    with common.scratch("perks") as run:
+        env, database_url = run.env, run.database_url
         common.seed(env, database_url, args.customers)
         _seed_perks(env, args.perks, args.customers)
         if args.profile:
             _profile(env)
         gunicorn, base = common.start_gunicorn(env, args.gunicorn_workers, 1)
+        run.procs.append(gunicorn)
         refs = [
             f"cust-{i:06d}" for i in random.Random(3).sample(range(args.customers), args.clients)
         ]
@@ -208,29 +204,16 @@ def main() -> None:
             )
             with urllib.request.urlopen(request, timeout=30) as response:
                 assert json.loads(response.read())["data"], "an empty catalog"
-        with multiprocessing.Pool(args.loaders) as pool:
-            target = api_latency.Target(
-                pool=pool,
-                port=int(base.rsplit(":", 1)[1]),
-                tokens=tokens,
-                loaders=args.loaders,
-                warmup=args.warmup,
-                duration=args.duration,
-                machine=api_latency.Machine(gunicorn=gunicorn.pid, database_url=database_url),
-                interval=args.clients / args.rate if args.rate else 0.0,
-            )
-            run = api_latency.measure(target, PATH, f"perk catalog ({args.perks} perks)")
-        p99 = run.pct(99)
+        result = api_latency.measure_over(
+            base, gunicorn, database_url, tokens, PATH, f"perk catalog ({args.perks} perks)",
+            loaders=args.loaders, warmup=args.warmup, duration=args.duration, rate=args.rate,
+        )  # fmt: skip
+        p99 = result.pct(99)
         print(
-            f"{args.clients} client(s): p50 {run.pct(50):.2f} ms, p95 {run.pct(95):.2f} ms, "
-            f"p99 {p99:.2f} ms ({'PASS' if p99 < P99_TARGET_MS else 'MISS'} vs "
+            f"{args.clients} client(s): p50 {result.pct(50):.2f} ms, p95 {result.pct(95):.2f} "
+            f"ms, p99 {p99:.2f} ms ({'PASS' if p99 < P99_TARGET_MS else 'MISS'} vs "
             f"{P99_TARGET_MS:.0f} ms)"
         )
-    finally:
-        if gunicorn is not None:
-            common.stop([gunicorn])
-        common.flush_redis_prefix(prefix)
-        common.drop_database(name)
 
 
 if __name__ == "__main__":

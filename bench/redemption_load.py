@@ -212,17 +212,14 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    name = f"rewards_redeem_{os.getpid()}"
-    database_url = common.recreate_database(name).replace("postgresql://", "postgresql+psycopg://")
-    prefix = f"redeem{os.getpid()}"
-    env = common.env_for(database_url, prefix)
-    gunicorn = None
-    try:
+    with common.scratch("redeem") as run:
+        env, database_url = run.env, run.database_url
         common.seed(env, database_url, args.clients)
         hot, spread = _seed(env, args.clients, args.perks, args.hot_stock)
         if args.profile:
             _profile(env, spread)
         gunicorn, base = common.start_gunicorn(env, args.gunicorn_workers, args.threads)
+        run.procs.append(gunicorn)
         port = int(base.rsplit(":", 1)[1])
         tokens = [api_latency.mint(f"cust-{i:06d}") for i in range(args.clients)]
         print(
@@ -243,11 +240,6 @@ def main() -> None:
                 verdict = "PASS" if result["rps"] >= TARGET_RPS else "MISS"
                 print(f"spread case vs {TARGET_RPS:.0f} redemptions/s: {verdict}")
         _check(database_url, hot, args.hot_stock, env)
-    finally:
-        if gunicorn is not None:
-            common.stop([gunicorn])
-        common.flush_redis_prefix(prefix)
-        common.drop_database(name)
 
 
 if __name__ == "__main__":
