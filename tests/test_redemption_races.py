@@ -42,8 +42,9 @@ def _waiting_on_locks(conn: psycopg.Connection) -> int:
     ).fetchone()[0]
 
 
-def _race(app, db, lock_sql: str, calls: list[tuple[dict, dict]]) -> list:
-    """Hold `lock_sql`'s lock, start every call, wait until all are queued on a lock, let go."""
+def _race(app, db, lock_sql: str, calls: list[tuple[dict, dict]], *, commit: bool = False) -> list:
+    """Hold `lock_sql`'s lock, start every call, wait until all are queued on a lock, let go
+    (rolled back, or with `commit` what `lock_sql` changed committed first)."""
     responses: list = [None] * len(calls)
 
     def call(i: int) -> None:
@@ -61,7 +62,10 @@ def _race(app, db, lock_sql: str, calls: list[tuple[dict, dict]]) -> list:
             while _waiting_on_locks(watcher) < len(calls):
                 assert time.monotonic() < deadline, "the requests never queued on the lock"
                 time.sleep(0.01)
-        holder.rollback()  # let them all go at once
+        if commit:
+            holder.commit()
+        else:
+            holder.rollback()  # let them all go at once
     for thread in threads:
         thread.join(timeout=60)
     return responses
@@ -169,3 +173,35 @@ def test_buyers_racing_for_the_last_units_get_exactly_the_stock(
     balances = sorted(available(db, ref) for ref in refs)
     assert balances == [300] * stock + [500] * (buyers - stock)
     assert reconcile() == []
+
+
+@pytest.mark.parametrize("before, after, status", [("green", "gold", 201), ("gold", "green", 409)])
+def test_the_tier_checked_is_the_one_a_concurrent_tier_change_commits(
+    wide_app, client, db, program, partner, marketer_headers, before, after, status
+):
+    """A tier change holds the account lock (rewards.tiers.standing): a redemption queued
+    behind it must judge `min_tier` by the tier committed, not the one read before."""
+    ladder = [
+        {"code": "green", "name": "Green", "threshold": 0, "earn_multiplier": "1"},
+        {"code": "gold", "name": "Gold", "threshold": 1000, "earn_multiplier": "1.25"},
+    ]
+    assert (
+        client.put("/v1/tiers", json={"tiers": ladder}, headers=marketer_headers).status_code == 200
+    )
+    customer = CustomerFactory(program=program, external_ref="cust-1", tier=before)
+    db.session.commit()
+    give_points(client, marketer_headers, "cust-1", 1000)
+    perk_id = make_perk(client, marketer_headers, cost_points=100, min_tier="gold")
+    headers = {
+        **bearer(make_token(sub="cust-1", program=program.slug, roles=["cardholder"])),
+        "Idempotency-Key": "tap",
+    }
+    tier_change = f"UPDATE customers SET tier = '{after}' WHERE id = {customer.id}"
+    change = f"{_account_lock(db, 'cust-1')}; {tier_change}"
+
+    (response,) = _race(wide_app, db, change, [(headers, {"perk_id": perk_id})], commit=True)
+
+    assert response.status_code == status, response.json
+    if status == 409:
+        assert response.json["rule"] == "min_tier"
+    assert available(db, "cust-1") == (900 if status == 201 else 1000)

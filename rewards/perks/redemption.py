@@ -1,8 +1,8 @@
 """Redeeming points for a perk, in the caller's one DB transaction.
 
 Locks, always in this order: the customer's account row, then the perk row. The account lock
-serialises everything one customer does (two taps, two phones), so the balance and the
-per-customer limit read under it cannot move before the commit; the perk lock serialises the
+serialises everything one customer does (two taps, two phones), so the balance, the tier
+and the per-customer limit read under it cannot move before the commit; the perk lock serialises the
 units of its stock. Nothing else takes an account and then a perk, or a perk and then an
 account: the feed locks the rules and then accounts, a marketer's edit the rules and then the
 perk, so no cycle can form.
@@ -29,14 +29,13 @@ from rewards.db import db
 from rewards.errors import Conflict, NotFound
 from rewards.ledger import (
     Movement,
-    account_of_customer,
     debit,
     ensure_accounts,
     open_lots,
     utcnow,
 )
 from rewards.maintenance import expire_lapsed
-from rewards.models import Account, LedgerEntry, Partner, Program
+from rewards.models import Account, Customer, LedgerEntry, Partner, Program
 from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
 from rewards.perks.models import Perk, PerkVersion, Redemption, Voucher
 from rewards.perks.vouchers import issue, next_pool_code
@@ -88,30 +87,33 @@ def redeem(
     """Spend the perk's price on one unit of it; RedemptionRefused (naming the rule) or
     NotFound (another program's perk, or none) leaves everything as it was."""
     now = now or utcnow()
-    customer = find_customer(program_id=program_id, external_ref=external_ref)
-    account = _locked_account(program_id, customer.id)
+    account = _locked_account(program_id, external_ref)
     # One read of the open lots: lapsed ones expire first (never spent, even before the hourly
     # job), the rest make the spending plan and are what the debit takes from.
     lots = open_lots(account.id)
     expire_lapsed(account, lots, now)
     lots = [lot for lot in lots if (lot.remaining or 0) > 0]
+    # The customer's age and tier are read after the account lock, in the perk's statement:
+    # a tier change holds that lock, so the tier checked is the one in force at the commit.
     found = db.session.execute(
-        select(Perk, PerkVersion.definition, Partner, Program.timezone)
+        select(Perk, PerkVersion.definition, Partner, Program.timezone, Customer.birth_date,
+               Customer.tier)
         .join(
             PerkVersion,
             (PerkVersion.perk_id == Perk.id) & (PerkVersion.version == Perk.current_version),
         )
         .join(Partner, Partner.id == Perk.partner_id)
         .join(Program, Program.id == Perk.program_id)
+        .join(Customer, Customer.id == account.customer_id)
         .where(Perk.id == perk_id, Perk.program_id == program_id)
         .with_for_update(of=Perk, key_share=True)  # FOR NO KEY UPDATE of the perk row only
         .execution_options(populate_existing=True)
-    ).one_or_none()
+    ).one_or_none()  # fmt: skip
     if found is None:
         raise NotFound(f"Perk {perk_id} not found.", field="perk_id")
-    perk, definition, partner, timezone = found
+    perk, definition, partner, timezone, birth_date, tier = found
     zone = ZoneInfo(timezone)
-    used = redemptions_in_period(customer.id, perk, definition, now, zone)
+    used = redemptions_in_period(account.customer_id, perk, definition, now, zone)
     settings = definition["voucher"]
     pool_code = next_pool_code(perk.id) if settings["codes"] == "uploaded" else None
     # The ladder only when the perk names a tier (most do not): a query saved per redemption.
@@ -119,7 +121,7 @@ def redeem(
     refused = refusals(
         perk,
         definition,
-        Holder(customer.birth_date, customer.tier, account.available),
+        Holder(birth_date, tier, account.available),
         ladder=ladder.ladder if ladder else None,
         used_in_period=used,
         now=now,
@@ -132,7 +134,7 @@ def redeem(
         raise RedemptionRefused(refused[0])
     redemption = Redemption(
         program_id=program_id,
-        customer_id=customer.id,
+        customer_id=account.customer_id,
         perk_id=perk.id,
         perk_version=perk.current_version,
         points=perk.cost_points,
@@ -152,12 +154,25 @@ def redeem(
     return Redeemed(redemption, perk, definition, partner, entry, account.available, voucher, code)
 
 
-def _locked_account(program_id: int, customer_id: int) -> Account:
-    """The customer's account, row-locked (opened first if the bank never got one opened)."""
-    account = account_of_customer(customer_id, lock=True)
+def _locked_account(program_id: int, external_ref: str) -> Account:
+    """The cardholder's account, row-locked (opened first if the bank never got one opened);
+    NotFound for an unknown or erased customer."""
+    stmt = (
+        select(Account)
+        .join(Customer, Customer.id == Account.customer_id)
+        .where(
+            Customer.program_id == program_id,
+            Customer.external_ref == external_ref,
+            Customer.status != "erased",
+        )
+        .with_for_update(of=Account)
+        .execution_options(populate_existing=True)
+    )
+    account = db.session.scalar(stmt)
     if account is None:
-        ensure_accounts([(program_id, customer_id)])
-        account = account_of_customer(customer_id, lock=True)
+        customer = find_customer(program_id=program_id, external_ref=external_ref)
+        ensure_accounts([(program_id, customer.id)])
+        account = db.session.scalar(stmt)
     assert account is not None
     return account
 
