@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from rewards import errors as domain
 from rewards.db import db
+from rewards.sealing import SealingError
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,19 @@ def register(app: Flask) -> None:
         return problem(
             400,
             "A value in the request is out of range or contains characters that cannot be stored.",
+        )
+
+    @app.errorhandler(SealingError)
+    def handle_sealing_error(error: SealingError) -> Response:
+        # Sealed data that this process's DATA_KEY cannot open (the key was changed or lost):
+        # the server's configuration is at fault, not the request; an operator must act.
+        db.session.rollback()
+        log.error("sealed data cannot be opened: %s", error)
+        return problem(
+            503,
+            "Stored data cannot be opened with this server's data key; an operator has been "
+            "alerted. Try again later.",
+            slug="data-key-unavailable",
         )
 
     @app.errorhandler(Exception)

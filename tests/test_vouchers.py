@@ -238,3 +238,30 @@ def test_the_expiry_job_expires_due_vouchers_which_can_no_longer_be_cancelled(
     assert db.session.get(Voucher, fresh).status == "issued"
     assert cancel(client, cardholder_headers, due).status_code == 409
     assert available(db, "cust-1") == 800  # an expired voucher's points stay spent
+
+
+def test_codes_sealed_under_another_data_key_answer_503_not_500(
+    app, client, db, shop, marketer_headers, cardholder_headers
+):
+    """A changed or lost DATA_KEY is the server's fault: a clear 503 problem, logged, and the
+    request changes nothing; the old key brings the codes back."""
+    give_points(client, marketer_headers, "cust-1", 500)
+    perk_id = make_perk(client, marketer_headers)
+    issued = redeem(client, cardholder_headers, perk_id)
+    assert issued.status_code == 201
+    original = app.extensions["rewards.sealing"]
+
+    sealing.configure("another-data-key-of-at-least-32-characters", app)
+    try:
+        listed = client.get("/v1/me/vouchers", headers=cardholder_headers)
+        replayed = redeem(client, cardholder_headers, perk_id)  # the stored first answer
+    finally:
+        app.extensions["rewards.sealing"] = original
+
+    for response in (listed, replayed):
+        assert response.status_code == 503, response.get_data()
+        assert response.mimetype == "application/problem+json"
+        assert response.json["type"] == PROBLEMS + "data-key-unavailable"
+    assert available(db, "cust-1") == 200
+    again = client.get("/v1/me/vouchers", headers=cardholder_headers)
+    assert again.json["data"][0]["code"] == issued.json["voucher"]["code"]
