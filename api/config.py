@@ -64,6 +64,13 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "VOUCHER_MISS_PARTNER_LIMIT": os.environ.get(
             "VOUCHER_MISS_PARTNER_LIMIT", "50 per 15 minutes"
         ),
+        # Webhooks: https only outside development; addresses an SSRF check would refuse are
+        # reachable only if listed here (comma-separated CIDRs, for development and tests).
+        "WEBHOOK_REQUIRE_HTTPS": os.environ.get("WEBHOOK_REQUIRE_HTTPS", "1") == "1",
+        "WEBHOOK_ALLOW_NETWORKS": [
+            n.strip() for n in os.environ.get("WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()
+        ],
+        "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
         "RATELIMIT_HEADERS_ENABLED": True,
         # A moving window (one timestamp per call): no double burst across a window boundary,
         # which a fixed window allows (and which made the limit miss calls right at a minute).

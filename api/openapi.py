@@ -31,6 +31,12 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # Verbs a class name cannot carry. Everything else is derived (see `operation_id`).
 OPERATION_IDS = {
     "healthz.get": "getHealth",
+    "PartnerWebhookSecretRotation.post": "rotatePartnerWebhookSecret",
+    "PartnerWebhookEndpointReplay.post": "replayPartnerWebhookEndpoint",
+    "PartnerWebhookDeliveryReplay.post": "replayPartnerDelivery",
+    "WebhookSecretRotation.post": "rotateWebhookSecret",
+    "WebhookEndpointReplay.post": "replayWebhookEndpoint",
+    "WebhookDeliveryReplay.post": "replayWebhookDelivery",
     "readyz.get": "getReadiness",
     "CampaignActivation.post": "activateCampaign",
     "CampaignPause.post": "pauseCampaign",

@@ -84,6 +84,8 @@ def test_every_operation_documents_security_errors_and_bodies(client):
                     "/v1/me/challenges/",
                     "/v1/me/vouchers/",
                     "/v1/partner/vouchers/",
+                    "/v1/partner/deliveries/",
+                    "/v1/webhook-deliveries/",
                 )
             )
             if method in ("post", "patch") and not opt_in:

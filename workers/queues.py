@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 FEED_QUEUE = "feed"
 MAINTENANCE_QUEUE = "maintenance"
-QUEUE_NAMES = (FEED_QUEUE, MAINTENANCE_QUEUE)
+# Listened to in this order: the feed first; webhook sends (slow receivers) last.
+WEBHOOK_QUEUE = "webhooks"
+QUEUE_NAMES = (FEED_QUEUE, MAINTENANCE_QUEUE, WEBHOOK_QUEUE)
 CHUNK_JOB = "workers.jobs.process_transactions"
 # A Redis host that drops packets must not hold a request (or a worker) for minutes.
 CONNECT_TIMEOUT_SECONDS = 5

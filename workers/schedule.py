@@ -39,6 +39,8 @@ PERIODIC = (
     Periodic("release-pending", "workers.jobs.release_pending_points", 300),
     Periodic("expire-points", "workers.jobs.expire_points", 3600),
     Periodic("expire-vouchers", "workers.jobs.expire_vouchers", 300),
+    # Webhooks: new outbox events fanned out and due deliveries queued, every 5 seconds.
+    Periodic("pump-webhooks", "workers.webhooks.pump_webhooks", 5, timeout=300),
     Periodic("perk-popularity", "workers.jobs.refresh_perk_popularity", 900),
     # The daily tier review, checked hourly: each program's local day starts at its own hour.
     Periodic("review-tiers", "workers.tier_review.review_tiers", 3600),

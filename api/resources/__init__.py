@@ -29,6 +29,7 @@ from api.resources import (
     settlements,
     tiers,
     transactions,
+    webhooks,
 )
 
 BLUEPRINTS = [
@@ -60,4 +61,6 @@ BLUEPRINTS = [
     tiers.blp,
     partner_stats.blp,
     settlements.blp,
+    webhooks.partner_blp,
+    webhooks.program_blp,
 ]

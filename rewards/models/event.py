@@ -31,5 +31,8 @@ class Event(Model):
     payload: Mapped[dict] = mapped_column(JSONType)
     # The cardholder an event is about (level-ups, tier changes...), for their activity feed.
     customer_id: Mapped[int | None] = mapped_column(BigId)
+    # The partner an event is about (its perk, voucher, sponsored challenge): only that
+    # partner's webhook endpoints receive it. None: the program's own endpoints may.
+    partner_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

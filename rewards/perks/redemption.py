@@ -36,6 +36,7 @@ from rewards.ledger import (
 )
 from rewards.maintenance import expire_lapsed
 from rewards.models import Account, Customer, LedgerEntry, Partner, Program
+from rewards.perks import announce
 from rewards.perks.eligibility import Holder, Refusal, period_start, refusals
 from rewards.perks.models import Perk, PerkVersion, Redemption, Voucher
 from rewards.perks.vouchers import issue, next_pool_code
@@ -151,6 +152,7 @@ def redeem(
         redemption=redemption, perk=perk, settings=settings, pool_code=pool_code, now=now
     )
     db.session.flush()
+    announce.redeemed(redemption, voucher, perk.partner_id)
     return Redeemed(redemption, perk, definition, partner, entry, account.available, voucher, code)
 
 

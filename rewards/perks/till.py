@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from rewards.db import db
 from rewards.errors import Conflict, NotFound
 from rewards.ledger import utcnow
+from rewards.perks import announce
 from rewards.perks.models import Perk, Redemption, Voucher
 from rewards.perks.vouchers import code_key
 
@@ -62,6 +63,7 @@ def confirm_use(*, partner_id: int, typed: str, now: datetime | None = None) -> 
     )
     found = db.session.get_one(Voucher, found.id, populate_existing=True)
     if used is not None:
+        announce.voucher_changed("used", found, now)
         return found
     # The conditional update found it used, cancelled or expired (perhaps a moment ago, by a
     # concurrent confirmation): say which.

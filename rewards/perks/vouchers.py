@@ -25,6 +25,7 @@ from rewards.db import db
 from rewards.errors import Conflict, NotFound
 from rewards.ledger import Movement, account_of_customer, credit, utcnow
 from rewards.models import Partner
+from rewards.perks import announce
 from rewards.perks.codes import check_code, new_code, normalise_code
 from rewards.perks.models import Perk, PerkVersion, Redemption, Voucher, VoucherCode
 
@@ -220,6 +221,7 @@ def cancel(
         assert entry is not None, "a redemption is refunded once: its voucher was issued"
     account.lifetime_redeemed -= redemption.points
     db.session.flush()
+    announce.voucher_changed("cancelled", voucher, now)
     partner = db.session.get_one(Partner, perk.partner_id)
     shown = MyVoucher(
         voucher, redemption, perk, partner, code_of(voucher), cancellable_until(voucher, settings)
@@ -238,10 +240,19 @@ def expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    done: Any = db.session.execute(
+    expired = db.session.execute(
         update(Voucher)
         .where(Voucher.id.in_(due), Voucher.status == "issued")
         .values(status="expired", expired_at=now)
+        .returning(
+            Voucher.id,
+            Voucher.program_id,
+            Voucher.perk_id,
+            Voucher.partner_id,
+            Voucher.customer_id,
+            Voucher.redemption_id,
+        )
         .execution_options(synchronize_session=False)
-    )
-    return int(done.rowcount or 0)
+    ).all()
+    announce.vouchers_expired(list(expired), now)
+    return len(expired)
