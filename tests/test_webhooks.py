@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
+from api.commands.webhooks import webhooks_group
 from rewards.db import db as database
 from rewards.events.delivery import SCHEDULE, deliver_endpoint
 from rewards.events.dispatch import dispatch
@@ -329,3 +330,42 @@ def test_a_marketer_registers_program_endpoints_for_program_events(
     assert refused.status_code == 422 and "event_types" in refused.json["errors"]
     partner_view = client.get("/v1/partner/webhook-endpoints", headers=shop["star"]).json["data"]
     assert partner_view == []
+
+
+def test_an_operator_sees_the_failing_endpoint_disables_it_and_replays_after(
+    app,
+    client,
+    db,
+    local_delivery,
+    shop,
+    cardholder_headers,
+):
+    cli = app.test_cli_runner()
+    with receiving([(500, {}), (200, {})]) as receiver:
+        endpoint = register(client, shop["star"], receiver.url(), types=["perk.redeemed"])
+        redeem(client, cardholder_headers, shop["perk"])
+        sent = cli.invoke(webhooks_group, ["send"])
+        assert "0 delivered to 1 endpoint(s)" in sent.output, sent.output
+
+        failing = cli.invoke(webhooks_group, ["failing"])
+        assert f"endpoint {endpoint['id']} [partner" in failing.output
+        assert "failing since" in failing.output and "1 pending" in failing.output
+
+        disabled = cli.invoke(webhooks_group, ["disable", str(endpoint["id"]), "--reason", "ops"])
+        assert disabled.exit_code == 0
+        db.session.expire_all()
+        assert db.session.get(WebhookEndpoint, endpoint["id"]).disabled_reason == "ops"
+
+        client.patch(
+            f"/v1/partner/webhook-endpoints/{endpoint['id']}",
+            json={"enabled": True},
+            headers=shop["star"],
+        )
+        delivery_id = db.session.scalar(select(WebhookDelivery.id))
+        replayed = cli.invoke(webhooks_group, ["replay", "--delivery", str(delivery_id)])
+        assert "1 delivery(ies) queued" in replayed.output
+        sent = cli.invoke(webhooks_group, ["send"])
+        assert "1 delivered" in sent.output, sent.output
+
+    assert len(receiver.received) == 2
+    assert cli.invoke(webhooks_group, ["replay"]).exit_code == 2

@@ -1,6 +1,6 @@
 """Operator CLI commands, one module per concern."""
 
-from api.commands import access, demo, feeds, leaderboards, ledger, workers
+from api.commands import access, demo, feeds, leaderboards, ledger, webhooks, workers
 
 COMMANDS = [
     *access.COMMANDS,
@@ -8,5 +8,6 @@ COMMANDS = [
     *feeds.COMMANDS,
     *leaderboards.COMMANDS,
     *ledger.COMMANDS,
+    *webhooks.COMMANDS,
     *workers.COMMANDS,
 ]

@@ -303,7 +303,7 @@ def _register_deliveries(
         @blp.doc(**auth_doc(scheme, problems=(404,)))
         @blp.response(202, DeliverySchema)
         def post(self, delivery_id: int) -> Any:
-            """Send this delivery again, ahead of its endpoint's other pending ones"""
+            """Send this delivery again (in event order among its endpoint's pending ones)"""
             found = log.replay(owner(), delivery_id)
             commit()
             return delivery_dict(found)

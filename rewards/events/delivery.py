@@ -10,13 +10,15 @@ never holds them up.
 
 An answer of 2xx is delivered. 410 disables the endpoint at once; failures for 5 days in a row
 disable it too; either way a `webhook_endpoint.disabled` event goes to the owner's other
-endpoints. 429 and 503 retry when `Retry-After` says (at most a day). After the last retry of
+endpoints. 429 and 503 retry no sooner than `Retry-After` says (the transport caps it at an
+hour). After the last retry of
 the schedule a delivery is `failed`; a replay sends it again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -35,6 +37,8 @@ from rewards.models import Event
 from rewards.pan import mask_pans
 from rewards.textsafe import clean_text
 
+log = logging.getLogger(__name__)
+
 # Delays before each retry, after the first attempt (the spec's published schedule).
 SCHEDULE = (
     timedelta(seconds=5),
@@ -47,7 +51,6 @@ SCHEDULE = (
 )
 JITTER = 0.1  # each delay is moved by up to ±10%, so retries of many events spread out
 DISABLE_AFTER = timedelta(days=5)
-MAX_RETRY_AFTER = timedelta(days=1)
 LEASE = timedelta(minutes=5)  # longer than a run: MAX_RUN sends of at most the timeout each
 MAX_RUN = 20
 
@@ -97,20 +100,28 @@ def due_endpoints(now: datetime, limit: int = 500) -> list[int]:
     )
 
 
-def _take_lease(endpoint_id: int, now: datetime) -> bool:
+def _take_lease(endpoint_id: int, now: datetime, held: datetime | None = None) -> datetime | None:
+    """Take the endpoint's lease (or, with `held`, extend ours); its new end, or None if
+    another worker holds it."""
+    mine = (
+        WebhookEndpoint.lease_until == held
+        if held is not None
+        else (WebhookEndpoint.lease_until.is_(None) | (WebhookEndpoint.lease_until < now))
+    )
+    until = now + LEASE
     taken = db.session.scalar(
         update(WebhookEndpoint)
         .where(
             WebhookEndpoint.id == endpoint_id,
             WebhookEndpoint.enabled.is_(True),
             WebhookEndpoint.deleted_at.is_(None),
-            (WebhookEndpoint.lease_until.is_(None)) | (WebhookEndpoint.lease_until < now),
+            mine,
         )
-        .values(lease_until=now + LEASE)
+        .values(lease_until=until)
         .returning(WebhookEndpoint.id)
     )
     db.session.commit()
-    return taken is not None
+    return until if taken is not None else None
 
 
 def deliver_endpoint(
@@ -121,12 +132,16 @@ def deliver_endpoint(
 ) -> int:
     """Send the endpoint's due deliveries in order until one fails; the number delivered.
     Commits after every attempt (each is recorded even if the worker dies next)."""
-    if not _take_lease(endpoint_id, clock()):
+    lease = _take_lease(endpoint_id, clock())
+    if lease is None:
         return 0
     delivered = 0
     try:
         for _ in range(MAX_RUN):
             now = clock()
+            lease = _take_lease(endpoint_id, now, held=lease)  # still ours, for LEASE more
+            if lease is None:
+                break
             endpoint = db.session.get_one(WebhookEndpoint, endpoint_id, populate_existing=True)
             head = _head(endpoint_id)
             due = head is not None and (head[0].next_attempt_at or now) <= now
@@ -169,14 +184,24 @@ def attempt(
     """One signed POST of the event to the endpoint, recorded and committed; True if 2xx.
     No transaction stays open while the receiver takes its time."""
     url, body = endpoint.url, body_of(event)
-    headers = signing.headers(
-        signing_secrets(endpoint, now), message_id(event.id), int(now.timestamp()), body
-    )
+    try:
+        secrets = signing_secrets(endpoint, now)
+    except sealing.SealingError as exc:  # DATA_KEY changed: nothing can be signed; stop trying
+        log.error("webhook endpoint %s: its secret cannot be opened (%s)", endpoint.id, exc)
+        disable(endpoint, "its signing secret cannot be opened with this server's DATA_KEY", now)
+        db.session.commit()
+        return False
+    headers = signing.headers(secrets, message_id(event.id), int(now.timestamp()), body)
     endpoint_id, delivery_id = endpoint.id, delivery.id
     db.session.commit()
     outcome = send(url, body, headers, policy())
-    endpoint = db.session.get_one(WebhookEndpoint, endpoint_id, with_for_update=True)
-    delivery = db.session.get_one(WebhookDelivery, delivery_id, populate_existing=True)
+    endpoint = db.session.get_one(
+        WebhookEndpoint, endpoint_id, with_for_update={"key_share": True}, populate_existing=True
+    )
+    # Locked: a replay committed during the send is seen, not overwritten.
+    delivery = db.session.get_one(
+        WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True
+    )
     _record(endpoint, delivery, outcome, now)
     db.session.commit()
     return outcome.delivered
@@ -218,10 +243,12 @@ def _next_attempt(attempts: int, outcome: transport.Outcome, now: datetime) -> d
     """When to retry after `attempts` failed ones; None when the schedule is spent."""
     if attempts > len(SCHEDULE):
         return None
+    delay = SCHEDULE[attempts - 1] * random.uniform(1 - JITTER, 1 + JITTER)
     if outcome.status in (429, 503) and outcome.retry_after is not None:
-        return now + min(timedelta(seconds=max(outcome.retry_after, 0)), MAX_RETRY_AFTER)
-    delay = SCHEDULE[attempts - 1]
-    return now + delay * random.uniform(1 - JITTER, 1 + JITTER)
+        # No sooner than the receiver asks; never sooner than the schedule either (a
+        # `Retry-After: 0` must not spend the whole schedule in seconds).
+        delay = max(delay, timedelta(seconds=outcome.retry_after))
+    return now + delay
 
 
 def disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
@@ -239,7 +266,8 @@ def disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
 
 
 def replay(delivery: WebhookDelivery, now: datetime) -> WebhookDelivery:
-    """Send the delivery again, first in its endpoint's line, on a fresh schedule."""
+    """Send the delivery again, on a fresh schedule, in its place in its endpoint's line
+    (oldest event first)."""
     delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, now
     delivery.delivered_at = None
     return delivery
@@ -258,6 +286,7 @@ def replay_since(endpoint: WebhookEndpoint, since: datetime, now: datetime, limi
             else Event.partner_id == endpoint.partner_id,
             Event.type.in_(endpoint.event_types),
             Event.created_at >= since,
+            Event.published_at.is_not(None),  # newer ones the dispatcher is about to fan out
         )
         .order_by(Event.id)
         .limit(limit)

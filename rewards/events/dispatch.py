@@ -21,6 +21,7 @@ from rewards.ledger import utcnow
 from rewards.models import Event
 
 BATCH = 2000
+INSERT_ROWS = 5000
 _LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('rewards:webhooks:dispatch', 0))"
 
 
@@ -53,10 +54,10 @@ def dispatch(*, now: datetime | None = None, limit: int = BATCH) -> int:
         for event_id, program_id, partner_id, type_ in events
         for endpoint_id in routes.get((program_id, partner_id, type_), ())
     ]
-    if rows:
+    for start in range(0, len(rows), INSERT_ROWS):  # a statement takes at most 65,535 values
         db.session.execute(
             dialect_insert(WebhookDelivery)
-            .values(rows)
+            .values(rows[start : start + INSERT_ROWS])
             .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
         )
     db.session.execute(

@@ -92,7 +92,7 @@ def logged(owner: Owner, delivery_id: int) -> LoggedDelivery:
 
 
 def replay(owner: Owner, delivery_id: int, now: datetime | None = None) -> LoggedDelivery:
-    """Queue the delivery again, first in its endpoint's line (see `delivery.replay`)."""
+    """Queue the delivery again (see `delivery.replay`)."""
     found = one(owner, delivery_id, lock=True)
     sending.replay(found, now or utcnow())
     db.session.flush()
