@@ -38,6 +38,7 @@ def register_extensions(app: Flask) -> None:
     import campaigns.earning.models
     import campaigns.earning.usage
     import campaigns.levels.models  # noqa: F401
+    import rewards.events.inbound_models
     import rewards.events.models
     import rewards.models
     import rewards.perks.models

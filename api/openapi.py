@@ -38,6 +38,7 @@ OPERATION_IDS = {
     "WebhookEndpointReplay.post": "replayWebhookEndpoint",
     "WebhookDeliveryReplay.post": "replayWebhookDelivery",
     "readyz.get": "getReadiness",
+    "metrics.get": "getMetrics",
     "CampaignActivation.post": "activateCampaign",
     "CampaignPause.post": "pauseCampaign",
     "CampaignEnd.post": "endCampaign",

@@ -57,7 +57,7 @@ def test_migrations_match_models(app):
     assert diff == []
 
 
-PROBES = ("/healthz", "/readyz")
+PROBES = ("/healthz", "/readyz", "/metrics")
 
 
 def test_every_operation_documents_security_errors_and_bodies(client):

@@ -97,6 +97,12 @@ ALLOWED_ROLES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/partner/perks/<int:perk_id>/codes"): {"partner"},
     ("POST", "/v1/partner/vouchers/<path:code>/redeem"): {"partner"},
     ("POST", "/v1/me/vouchers/<int:voucher_id>/cancel"): {"cardholder"},
+    ("POST", "/v1/partner/events"): {"partner"},
+    ("POST", "/v1/partner/inbound-secret"): {"partner"},
+    ("POST", "/v1/partner/link-codes"): {"partner"},
+    ("GET", "/v1/me/partner-links"): {"cardholder"},
+    ("POST", "/v1/me/partner-links"): {"cardholder"},
+    ("DELETE", "/v1/me/partner-links/<int:link_id>"): {"cardholder"},
     ("GET", "/v1/webhook-endpoints"): {"marketer"},
     ("POST", "/v1/webhook-endpoints"): {"marketer"},
     ("GET", "/v1/webhook-endpoints/<int:endpoint_id>"): {"marketer"},
@@ -154,6 +160,7 @@ PATH_VALUES = {
     "board_id": "xp-week",
     "endpoint_id": "999",
     "delivery_id": "999",
+    "link_id": "999",
 }
 PUBLIC_RULES = {"/v1/openapi.json"}
 
@@ -204,6 +211,8 @@ def callers(db, program) -> dict[str, dict[str, str]]:
 def _outcome(response) -> str:
     """What a caller observed: 401/403 (as problem+json, 401 with a challenge) or allowed."""
     status = response.status_code
+    if status == 401 and response.json["type"].endswith("/bad-signature"):
+        return "allowed"  # past the key and the role; refused by the event's own signature
     if status == 401 and "WWW-Authenticate" not in response.headers:
         return "401 without WWW-Authenticate"
     if status in (401, 403):

@@ -369,3 +369,31 @@ def test_an_operator_sees_the_failing_endpoint_disables_it_and_replays_after(
 
     assert len(receiver.received) == 2
     assert cli.invoke(webhooks_group, ["replay"]).exit_code == 2
+
+
+def test_metrics_count_deliveries_attempts_failures_and_latency(
+    client, db, local_delivery, shop, cardholder_headers
+):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with receiving([(500, {}), (200, {})]) as receiver:
+        endpoint = register(client, shop["star"], receiver.url(), types=["perk.redeemed"])
+        redeem(client, cardholder_headers, shop["perk"])
+        pump(endpoint["id"], datetime.now(UTC))
+        pump(endpoint["id"], datetime.now(UTC) + timedelta(seconds=6))
+        redeem(client, cardholder_headers, shop["perk"], key="k-2")  # in the outbox only
+
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for s in family.samples
+    }
+    assert samples[("rewards_webhook_deliveries", (("status", "delivered"),))] == 1
+    assert samples[("rewards_webhook_attempts_total", ())] == 2
+    assert samples[("rewards_webhook_attempt_failures_total", ())] == 1
+    assert samples[("rewards_webhook_attempt_latency_seconds_count", ())] == 2
+    assert samples[("rewards_outbox_unpublished", ())] == 2  # perk.redeemed, voucher.issued
+    assert samples[("rewards_feed_waiting", (("status", "received"),))] == 0
+    assert samples[("rewards_webhook_endpoints", (("state", "enabled"),))] == 1

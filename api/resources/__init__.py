@@ -20,6 +20,7 @@ from api.resources import (
     my_perks,
     my_vouchers,
     offers,
+    partner_events,
     partner_perks,
     partner_stats,
     partners,
@@ -63,4 +64,6 @@ BLUEPRINTS = [
     settlements.blp,
     webhooks.partner_blp,
     webhooks.program_blp,
+    partner_events.partner_blp,
+    partner_events.me_blp,
 ]

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, jsonify
+from flask import Response, current_app, jsonify
 from flask_smorest import Blueprint
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from api.extensions import db, limiter, queues
+from rewards.metrics import RewardsCollector
 
 blp = Blueprint("health", __name__, description="Probes: liveness and readiness.")
 
@@ -72,3 +74,24 @@ def readyz() -> Any:
     response = jsonify(status="not ready", checks=checks)
     response.status_code = 503
     return response
+
+
+@blp.route("/metrics")
+@limiter.exempt
+@blp.doc(
+    security=[],
+    responses={
+        "200": {
+            "description": "Prometheus text format: webhook deliveries, attempts, failures and "
+            "latency; the outbox backlog; the feed's waiting rows; rows stored",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
+def metrics() -> Any:
+    """Operational metrics for Prometheus (serve it on the internal network only)"""
+    registry = current_app.extensions.get("rewards.metrics")
+    if registry is None:
+        registry = current_app.extensions["rewards.metrics"] = CollectorRegistry()
+        registry.register(RewardsCollector())
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -118,7 +118,8 @@ class Campaign:
         # The checks a version does not need are skipped (they would hold anyway).
         conditions = self.conditions
         return (
-            (not conditions.targeted or conditions.targets(p))
+            p.partner_event == conditions.partner_event
+            and (not conditions.targeted or conditions.targets(p))
             and self._window(p, zone)
             and (not self._audienced or self._audience(p, s))
         )

@@ -112,6 +112,10 @@ def validate_definition(raw: Any, *, excluded_mccs: Iterable[str] = ()) -> dict[
         "budget_points": _optional(c.positive, d, "budget_points"),
         "max_participants": _optional(c.positive, d, "max_participants"),
     }
+    effect, conditions = definition["effect"], definition["conditions"] or {}
+    if effect and effect["type"] == "multiplier" and conditions.get("partner_event"):
+        # A partner's purchase earns no base points (it was not made with the card).
+        c.fail("effect.type", "A multiplier of base points gives nothing on partner events.")
     if c.errors:
         raise InvalidInput("The campaign definition is not valid; see errors.", errors=c.errors)
     return definition

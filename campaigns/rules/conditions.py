@@ -35,6 +35,7 @@ FIELDS = (
     "weekdays",
     "time_of_day",
     "first_purchase_at_merchant",
+    "partner_event",
 )
 
 
@@ -57,6 +58,7 @@ def check_conditions(
         "weekdays": lambda v, p: c.items(v, p, lambda i, ip: c.integer(i, ip, 1, 7)),
         "time_of_day": lambda v, p: _time_of_day(c, v, p),
         "first_purchase_at_merchant": c.boolean,
+        "partner_event": c.boolean,
     }
     conditions = checked(c.obj(value, path, FIELDS), path, checks)
     low, high = conditions.get("amount_min_minor"), conditions.get("amount_max_minor")
@@ -143,6 +145,8 @@ class Conditions:
     amount_min: int | None = None  # inclusive
     amount_max: int | None = None  # inclusive
     first_purchase_at_merchant: bool = False
+    # True: only purchases partners report (`partner.purchase`); False: only card purchases.
+    partner_event: bool = False
     # Worked out once, so callers skip the checks a block does not need.
     targeted: bool = field(init=False, repr=False, compare=False)
     per_purchase: bool = field(init=False, repr=False, compare=False)
@@ -173,12 +177,14 @@ class Conditions:
             amount_min=d.get("amount_min_minor"),
             amount_max=d.get("amount_max_minor"),
             first_purchase_at_merchant=bool(d.get("first_purchase_at_merchant")),
+            partner_event=bool(d.get("partner_event")),
         )
 
     def matches(self, p: Purchase, s: Shopper, zone: ZoneInfo) -> bool:
         """Every condition holds for `p` (its local time in `zone`) made by `s`."""
         return (
-            (not self.targeted or self.targets(p))
+            p.partner_event == self.partner_event
+            and (not self.targeted or self.targets(p))
             and (not self.timed or self.in_time(p, zone))
             and (not self.first_purchase_at_merchant or self.new_merchant(p, s))
         )
@@ -199,7 +205,7 @@ class Conditions:
     def place_allows(self, p: Purchase) -> bool:
         """False only when `p`'s merchant, MCC, category or partner rules it out: what
         purchases sharing those four have in common (the index remembers it for them)."""
-        return self.per_purchase or self.targets(p)
+        return p.partner_event == self.partner_event and (self.per_purchase or self.targets(p))
 
     def in_time(self, p: Purchase, zone: ZoneInfo) -> bool:
         """Weekday (ISO, 1 = Monday) and time of day hold in the program's local time."""

@@ -30,6 +30,9 @@ class Purchase:
     channel: str | None
     occurred_at: datetime
     base_points: int
+    # Reported by a partner (`partner.purchase`), not made with the card: only rules with the
+    # `partner_event` condition count it, and only it.
+    partner_event: bool = False
 
     @classmethod
     def of(cls, tx: TxFacts | Transaction, base_points: int = 0) -> Purchase:
@@ -48,6 +51,7 @@ class Purchase:
             channel=tx.channel,
             occurred_at=tx.occurred_at,
             base_points=base_points,
+            partner_event=getattr(tx, "source", "card") == "partner",
         )
 
 

@@ -47,7 +47,7 @@ class RuleIndex(Generic[R]):
             for key in keys:
                 self.by_key.setdefault(key, []).append(position)
         self._candidates: dict[tuple[str | None, ...], list[R]] = {}
-        self._accepted: dict[tuple[str | None, ...], list[R]] = {}
+        self._accepted: dict[tuple[str | bool | None, ...], list[R]] = {}
 
     def candidates(self, p: Purchase) -> list[R]:
         """The rules that could count `p`: filed under one of its keys, or under none."""
@@ -63,7 +63,7 @@ class RuleIndex(Generic[R]):
     def accepting(self, p: Purchase) -> list[R]:
         """The candidates whose conditions `p`'s merchant, MCC, category and partner allow;
         the rest of each rule's conditions (channel, amount, time, audience) remain to check."""
-        key = (p.merchant_id, p.mcc, p.category, p.partner)
+        key = (p.merchant_id, p.mcc, p.category, p.partner, p.partner_event)
         found = self._accepted.get(key)
         if found is None:
             if len(self._accepted) >= CANDIDATES_REMEMBERED:

@@ -28,6 +28,7 @@ TYPES: dict[str, frozenset[str]] = {
     "voucher.used": frozenset({PARTNER}),
     "voucher.expired": frozenset({PARTNER}),
     "voucher.cancelled": frozenset({PARTNER}),
+    "partner.purchase.credited": frozenset({PARTNER}),
     "campaign.budget_exhausted": frozenset({PROGRAM}),
     "webhook_endpoint.disabled": frozenset({PARTNER, PROGRAM}),
 }

@@ -126,3 +126,8 @@ class Transaction(Model):
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "card" (the processor's feed) or "partner" (a signed event from a partner's own app or
+    # shop, `rewards.events.inbound`): partner purchases earn only through campaigns with a
+    # `partner_event` condition and name their customer and partner directly.
+    source: Mapped[str] = mapped_column(String(16), default="card", server_default="card")
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))

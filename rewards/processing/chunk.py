@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from rewards.db import among, db
+from rewards.events.credits import announce_partner_credits
 from rewards.ledger import ensure_accounts, lock_accounts, utcnow
 from rewards.models import Account, Transaction
 from rewards.processing import bulk, refunds
@@ -73,6 +74,7 @@ def process_chunk(
 
     rows, rejected = _earn_rows(purchases, terms, accounts, now, seam)
     inserted = _write_earnings(rows, result)
+    announce_partner_credits(purchases, rows, inserted)
     for tx, customer_id in purchases:
         outcomes[tx.id] = rejected.get(tx.id) or Outcome("processed", customer_id)
     _write_outcomes(outcomes, now)
@@ -108,7 +110,9 @@ def _classify(
     purchases: list[tuple[TxFacts, int]] = []
     returns: list[tuple[TxFacts, int]] = []
     for tx in txs:
-        customer_id = cards.get((tx.program_id, tx.card_token))
+        customer_id = (
+            tx.customer_id if tx.source == "partner" else cards.get((tx.program_id, tx.card_token))
+        )
         if customer_id is None:
             outcomes[tx.id] = Outcome("unmatched", reason="card not enrolled")
         elif tx.kind != "purchase":

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from rewards.db import among, db
-from rewards.models import Card, Customer, Program, Transaction
+from rewards.models import Card, Customer, Partner, Program, Transaction
 from rewards.partners import partners_for
 from rewards.processing.rules import ProgramTerms, TxFacts
 from rewards.programs import share_rules
@@ -31,6 +31,9 @@ TX_COLUMNS = (
     Transaction.channel,
     Transaction.occurred_at,
     Transaction.original_external_id,
+    Transaction.source,
+    Transaction.customer_id,
+    Transaction.partner_id,
 )
 
 
@@ -65,8 +68,16 @@ def with_partners(txs: list[TxFacts]) -> list[TxFacts]:
         if tx.merchant_id is not None:
             merchants[tx.program_id].add(tx.merchant_id)
     codes = {program_id: partners_for(program_id, ids) for program_id, ids in merchants.items()}
+    # A partner's own purchases name their partner directly.
+    reporters = {tx.partner_id for tx in txs if tx.source == "partner"}
+    named: dict[int, str] = {}
+    if reporters:
+        stmt = select(Partner.id, Partner.code).where(among(Partner.id, reporters))
+        named = {partner_id: code for partner_id, code in db.session.execute(stmt)}
     return [
-        replace(tx, partner=codes[tx.program_id].get(tx.merchant_id))
+        replace(tx, partner=named.get(tx.partner_id or 0))
+        if tx.source == "partner"
+        else replace(tx, partner=codes[tx.program_id].get(tx.merchant_id))
         if tx.merchant_id is not None
         else tx
         for tx in txs

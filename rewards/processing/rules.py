@@ -56,6 +56,10 @@ class TxFacts:
     partner: str | None = None
     # Derived once the customer's account is locked: their tier code (None: the base tier).
     tier: str | None = None
+    # "partner": a purchase a partner reported (no card; customer and partner named directly).
+    source: str = "card"
+    customer_id: int | None = None
+    partner_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,11 @@ def base_award(tx: TxFacts, terms: ProgramTerms) -> Award | None:
 
 
 def purchase_awards(tx: TxFacts, terms: ProgramTerms) -> list[Award]:
-    """Every award a purchase earns (today the base rate; campaigns add theirs here)."""
+    """Every award a purchase earns (today the base rate; campaigns add theirs here). A
+    partner's purchase was not made with the card: it earns only what `partner_event`
+    campaigns give, never the card's base rate."""
+    if tx.source == "partner":
+        return []
     base = base_award(tx, terms)
     return [base] if base else []
 
