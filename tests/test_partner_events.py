@@ -223,3 +223,18 @@ def test_a_multiplier_cannot_target_partner_events(client, marketer_headers):
         headers=marketer_headers,
     )  # fmt: skip
     assert response.status_code == 422 and "effect.type" in response.json["errors"]
+
+
+def test_a_signed_body_that_is_not_json_is_400(client, db, partner):
+    body = '{"type": "partner.purchase", "data": '
+    at = datetime.now(UTC)
+    headers = {
+        **partner["headers"],
+        "Content-Type": "application/json",
+        "webhook-id": "msg_bad",
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(partner["secret"]).sign("msg_bad", at, body),
+    }
+    response = client.post(EVENTS, data=body, headers=headers)
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert db.session.scalar(select(func.count()).select_from(InboundEvent)) == 0

@@ -397,3 +397,28 @@ def test_metrics_count_deliveries_attempts_failures_and_latency(
     assert samples[("rewards_outbox_unpublished", ())] == 2  # perk.redeemed, voucher.issued
     assert samples[("rewards_feed_waiting", (("status", "received"),))] == 0
     assert samples[("rewards_webhook_endpoints", (("state", "enabled"),))] == 1
+
+
+def test_a_sponsored_challenge_completion_reaches_its_sponsor_only(
+    client, db, program, local_delivery, shop
+):
+    from tests.challenge_feed_helpers import make_challenge
+    from tests.ledger_helpers import enrol, store
+    from workers.jobs import process_transactions
+
+    sponsored = make_challenge(program.id, name="Cafe week", sponsor="star-cafe",
+                               goal={"type": "count", "target": 1})  # fmt: skip
+    make_challenge(program.id, name="Anyone", goal={"type": "count", "target": 1})
+    with receiving() as receiver:
+        star = register(client, shop["star"], receiver.url("/star"), types=["challenge.completed"])
+        moon = register(client, shop["moon"], receiver.url("/moon"), types=["challenge.completed"])
+        card = enrol(program.id)
+        process_transactions([store(program.id, card.token, "p-1", amount_minor=1000)])
+        for endpoint in (star, moon):
+            pump(endpoint["id"], datetime.now(UTC))
+
+    (request,) = receiver.received
+    assert request.path == "/star"
+    data = Webhook(star["secret"]).verify(request.body, request.headers)["data"]
+    assert (data["challenge_id"], data["name"]) == (sponsored, "Cafe week")
+    assert data["partner_customer_id"].startswith("cus_")

@@ -29,6 +29,7 @@ TYPES: dict[str, frozenset[str]] = {
     "voucher.expired": frozenset({PARTNER}),
     "voucher.cancelled": frozenset({PARTNER}),
     "partner.purchase.credited": frozenset({PARTNER}),
+    "challenge.completed": frozenset({PARTNER}),
     "campaign.budget_exhausted": frozenset({PROGRAM}),
     "webhook_endpoint.disabled": frozenset({PARTNER, PROGRAM}),
 }

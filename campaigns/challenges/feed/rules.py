@@ -14,6 +14,7 @@ from sqlalchemy import select
 from campaigns.audiences.segments import segment_memberships
 from campaigns.challenges.completion import AWARD, COMPLETED, may_complete, settle
 from campaigns.challenges.feed import reads, writes
+from campaigns.challenges.feed.announce import SponsoredCompletion, announce
 from campaigns.challenges.feed.compiled import ChallengeSet, CompiledChallenge, challenge_set
 from campaigns.challenges.feed.halfway import reached
 from campaigns.challenges.feed.progress import Counted, Progress
@@ -73,6 +74,7 @@ class ChallengeRules(Reversals):
         self.completed: dict[tuple[int, int], int] = {}  # (customer, challenge) → periods
         self.offered: tuple[int, int, list[Step]] | None = None
         self.badges: list[dict[str, Any]] = []
+        self.sponsored: list[SponsoredCompletion] = []
         self.counters: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self._purchases_read: set[int] = set()
         self._customers_read: set[int] = set()
@@ -288,6 +290,12 @@ class ChallengeRules(Reversals):
         row.reward_key = f"tx:{tx.id}:{NAMESPACE}:{c.id}" if c.reward_points > 0 else None
         self.completed[(row.customer_id, c.id)] += 1
         self.counters[c.id][1] += 1
+        sponsor = c.definition.get("sponsor")
+        if sponsor:
+            self.sponsored.append(
+                SponsoredCompletion(tx.program_id, sponsor, c.id, c.name, row.customer_id,
+                                    row.period, row.awards, tx.occurred_at)
+            )  # fmt: skip
         if c.badge_id is not None:
             self.badges.append(
                 {
@@ -316,4 +324,5 @@ class ChallengeRules(Reversals):
         )
         writes.upsert_progress([r.row() for _, r in sorted(self.rows.items()) if r.changed])
         writes.award_badges(self.badges)
+        announce(self.sponsored)
         writes.add_counters(self.counters)
