@@ -422,3 +422,33 @@ def test_a_sponsored_challenge_completion_reaches_its_sponsor_only(
     data = Webhook(star["secret"]).verify(request.body, request.headers)["data"]
     assert (data["challenge_id"], data["name"]) == (sponsored, "Cafe week")
     assert data["partner_customer_id"].startswith("cus_")
+
+
+def test_a_lease_another_worker_took_meanwhile_is_left_to_it(
+    client, db, local_delivery, shop, cardholder_headers
+):
+    """A run that outlived its lease (a slow receiver) must not clear the next worker's."""
+    from rewards.events import transport
+
+    theirs = datetime.now(UTC) + timedelta(minutes=3)
+
+    def slow_send(*args):
+        outcome = transport.send(*args)  # the real exchange; meanwhile another worker takes over
+        with database.engine.begin() as conn:
+            conn.execute(
+                WebhookEndpoint.__table__.update()
+                .where(WebhookEndpoint.id == endpoint["id"])
+                .values(lease_until=theirs)
+            )
+        return outcome
+
+    with receiving() as receiver:
+        endpoint = register(client, shop["star"], receiver.url(), types=["perk.redeemed"])
+        redeem(client, cardholder_headers, shop["perk"])
+        redeem(client, cardholder_headers, shop["perk"], key="k-2")
+        dispatch(now=datetime.now(UTC))
+        db.session.commit()
+        assert deliver_endpoint(endpoint["id"], send=slow_send) >= 1
+
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint["id"]).lease_until == theirs

@@ -141,9 +141,10 @@ def deliver_endpoint(
         started = time.monotonic()
         while time.monotonic() - started < RUN_SECONDS:
             now = clock()
-            lease = _take_lease(endpoint_id, now, held=lease)  # still ours, for LEASE more
-            if lease is None:
-                break
+            if lease - now < LEASE / 2:  # renewed (and proved still ours) now and then
+                lease = _take_lease(endpoint_id, now, held=lease)
+                if lease is None:
+                    break
             endpoint = db.session.get_one(WebhookEndpoint, endpoint_id, populate_existing=True)
             head = _head(endpoint_id)
             due = head is not None and (head[0].next_attempt_at or now) <= now
@@ -154,11 +155,12 @@ def deliver_endpoint(
             delivered += 1
     finally:
         db.session.rollback()
-        db.session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == endpoint_id)
-            .values(lease_until=None)
-        )
+        if lease is not None:  # ours only: a lease another worker took is left alone
+            db.session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.lease_until == lease)
+                .values(lease_until=None)
+            )
         db.session.commit()
     return delivered
 
@@ -194,24 +196,27 @@ def attempt(
         db.session.commit()
         return False
     headers = signing.headers(secrets, message_id(event.id), int(now.timestamp()), body)
-    endpoint_id, delivery_id = endpoint.id, delivery.id
+    endpoint_id, delivery_id, was_failing = endpoint.id, delivery.id, endpoint.failing_since
     db.session.commit()
     outcome = send(url, body, headers, policy())
-    endpoint = db.session.get_one(
-        WebhookEndpoint, endpoint_id, with_for_update={"key_share": True}, populate_existing=True
-    )
     # Locked: a replay committed during the send is seen, not overwritten.
     delivery = db.session.get_one(
         WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True
     )
-    _record(endpoint, delivery, outcome, now)
+    if outcome.delivered and was_failing is None:
+        _note(delivery, outcome, now)  # the common case: the endpoint row stays untouched
+    else:
+        endpoint = db.session.get_one(
+            WebhookEndpoint, endpoint_id, with_for_update={"key_share": True},
+            populate_existing=True,
+        )  # fmt: skip
+        _record(endpoint, delivery, outcome, now)
     db.session.commit()
     return outcome.delivered
 
 
-def _record(
-    endpoint: WebhookEndpoint, delivery: WebhookDelivery, outcome: transport.Outcome, now: datetime
-) -> None:
+def _note(delivery: WebhookDelivery, outcome: transport.Outcome, now: datetime) -> None:
+    """The attempt in the log and its result on the delivery."""
     latency = round(outcome.latency_ms)
     error = outcome.error[:200] if outcome.error else None
     db.session.add(
@@ -229,6 +234,15 @@ def _record(
     delivery.last_latency_ms = latency
     if outcome.delivered:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
+
+
+def _record(
+    endpoint: WebhookEndpoint, delivery: WebhookDelivery, outcome: transport.Outcome, now: datetime
+) -> None:
+    """`_note`, and what the attempt means for the endpoint: healthy again, failing since when,
+    or disabled (410, or failing for `DISABLE_AFTER`)."""
+    _note(delivery, outcome, now)
+    if outcome.delivered:
         endpoint.failing_since = None
         return
     endpoint.failing_since = endpoint.failing_since or now
