@@ -2,7 +2,7 @@
 them costs the card feed running beside it.
 
     .venv/bin/python bench/outbox_throughput.py [--events 100000] [--endpoints 4]
-        [--workers 2] [--transactions 40000] [--customers 20000] [--skip-feed]
+        [--workers 2] [--transactions 40000] [--customers 20000] [--skip-feed | --feed-only]
 
 1. A scratch database with --endpoints partners, each with one webhook endpoint on a local
    receiver (a separate process answering 200 with a small body; reached through the
@@ -150,7 +150,9 @@ def feed_on_off(args: argparse.Namespace, run: common.Scratch, key: str, tokens:
     hooks = _workers(run.env, args.workers, nice=10)
     run.procs.extend(hooks)
     time.sleep(6)  # the first pump has fanned out and sends are under way
-    on = feed_throughput.run_feed(feed_args, run.env, base, key, tokens, run.database_url)
+    on = feed_throughput.run_feed(
+        feed_args, run.env, base, key, tokens, run.database_url, prefix="on"
+    )
     common.stop(hooks)
     ratio = on["feed_tps"] / off["feed_tps"]
     print(
@@ -168,6 +170,7 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=40_000)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--skip-feed", action="store_true")
+    parser.add_argument("--feed-only", action="store_true", help="only step 3")
     args = parser.parse_args()
 
     port = common.free_port()
@@ -178,7 +181,8 @@ def main() -> None:
         run.env.update(WEBHOOK_ALLOW_NETWORKS="127.0.0.1/32", WEBHOOK_REQUIRE_HTTPS="0")
         key, tokens = common.seed(run.env, run.database_url, args.customers)
         partner_ids = _setup(run.env, args.endpoints, port)
-        deliver(args, run, partner_ids, counter)
+        if not args.feed_only:
+            deliver(args, run, partner_ids, counter)
         if not args.skip_feed:
             feed_on_off(args, run, key, tokens, partner_ids)
     receiver.terminate()

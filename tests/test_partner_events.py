@@ -238,3 +238,49 @@ def test_a_signed_body_that_is_not_json_is_400(client, db, partner):
     response = client.post(EVENTS, data=body, headers=headers)
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
     assert db.session.scalar(select(func.count()).select_from(InboundEvent)) == 0
+
+
+def test_a_refund_after_unlinking_still_claws_back_from_the_buyer(
+    client, db, program, partner, launch, cardholder_headers
+):
+    launch(name="App orders", effect={"type": "fixed_bonus", "value": "500"},
+           conditions={"partner_event": True})  # fmt: skip
+    send(client, partner, purchase(amount=1000, reference="o-1"))
+    _process(db)
+    (link,) = client.get("/v1/me/partner-links", headers=cardholder_headers).json["data"]
+    assert (
+        client.delete(f"/v1/me/partner-links/{link['id']}", headers=cardholder_headers).status_code
+        == 204
+    )
+    refund = purchase(amount=1000, reference="o-1", kind="partner.purchase.refunded",
+                      refund_reference="r-1")  # fmt: skip
+    assert send(client, partner, refund, "msg_r").status_code == 202
+    _process(db)
+    assert available(db, "cust-1") == 0
+    unknown = purchase(amount=10, reference="o-404", kind="partner.purchase.refunded",
+                       refund_reference="r-2")  # fmt: skip
+    response = send(client, partner, unknown, "msg_r2")
+    assert response.status_code == 422 and "data.reference" in response.json["errors"]
+
+
+def test_an_overlong_webhook_id_is_refused_before_anything_is_stored(client, db, partner):
+    response = send(client, partner, purchase(), msg_id="m" * 201)
+    assert response.status_code == 401 and "webhook-id" in response.json["errors"]
+    assert db.session.scalar(select(func.count()).select_from(Transaction)) == 0
+
+
+def test_a_card_refund_never_claws_back_a_partner_purchase(client, db, program, partner, launch):
+    from tests.ledger_helpers import enrol, store
+
+    launch(name="App orders", effect={"type": "fixed_bonus", "value": "500"},
+           conditions={"partner_event": True})  # fmt: skip
+    send(client, partner, purchase(amount=1000, reference="o-1"))
+    _process(db)
+    (purchase_row,) = db.session.scalars(select(Transaction).where(Transaction.source == "partner"))
+    card = enrol(program.id)
+    store(program.id, card.token, "r-x", kind="refund", amount_minor=1000,
+          original_external_id=purchase_row.external_id)  # fmt: skip
+    _process(db)
+    assert available(db, "cust-1") == 500
+    refund = db.session.scalar(select(Transaction).where(Transaction.external_id == "r-x"))
+    assert refund.status == "waiting_for_original"

@@ -390,10 +390,10 @@ def test_metrics_count_deliveries_attempts_failures_and_latency(
         for family in text_string_to_metric_families(response.get_data(as_text=True))
         for s in family.samples
     }
-    assert samples[("rewards_webhook_deliveries", (("status", "delivered"),))] == 1
-    assert samples[("rewards_webhook_attempts_total", ())] == 2
-    assert samples[("rewards_webhook_attempt_failures_total", ())] == 1
-    assert samples[("rewards_webhook_attempt_latency_seconds_count", ())] == 2
+    assert samples[("rewards_webhook_pending", ())] == 0
+    assert samples[("rewards_webhook_attempts_last_hour", ())] == 2
+    assert samples[("rewards_webhook_failures_last_hour", ())] == 1
+    assert samples[("rewards_webhook_latency_last_hour_seconds_count", ())] == 2
     assert samples[("rewards_outbox_unpublished", ())] == 2  # perk.redeemed, voucher.issued
     assert samples[("rewards_feed_waiting", (("status", "received"),))] == 0
     assert samples[("rewards_webhook_endpoints", (("state", "enabled"),))] == 1

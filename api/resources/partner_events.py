@@ -44,7 +44,9 @@ me_blp = Blueprint(
 )
 
 REFERENCE = ma.validate.Regexp(
-    r"^[A-Za-z0-9._:-]{1,100}$", error="1 to 100 letters, digits, '.', '_', ':' or '-'."
+    # 50: a refund's transaction id holds both references within 128 characters.
+    r"^[A-Za-z0-9._:-]{1,50}$",
+    error="1 to 50 letters, digits, '.', '_', ':' or '-'.",
 )
 # Which header a refused signature names (the rest: the signature itself).
 BLAMED_HEADER = {

@@ -91,6 +91,8 @@ def _in_range(program_id: int, start: datetime, end: datetime, statuses: Sequenc
     return and_(
         Transaction.program_id == program_id,
         Transaction.kind == "purchase",
+        # Card purchases: a simulation replays the card history (partner events not yet).
+        Transaction.source == "card",
         Transaction.status.in_(tuple(statuses)),
         Transaction.occurred_at >= start,
         Transaction.occurred_at < end,

@@ -23,7 +23,7 @@ def announce_partner_credits(
     for row in rows:
         if row["idempotency_key"] in inserted:
             points[row["transaction_id"]] += row["points"]
-    prefix = "partner-{}-"
+    prefix = "partner|{}|"
     record_all(
         event_row(
             program_id=tx.program_id,

@@ -199,18 +199,20 @@ def attempt(
     endpoint_id, delivery_id, was_failing = endpoint.id, delivery.id, endpoint.failing_since
     db.session.commit()
     outcome = send(url, body, headers, policy())
-    # Locked: a replay committed during the send is seen, not overwritten.
-    delivery = db.session.get_one(
-        WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True
-    )
-    if outcome.delivered and was_failing is None:
-        _note(delivery, outcome, now)  # the common case: the endpoint row stays untouched
-    else:
+    touches_endpoint = not outcome.delivered or was_failing is not None
+    if touches_endpoint:  # locked first, as everywhere else (endpoint, then its deliveries)
         endpoint = db.session.get_one(
             WebhookEndpoint, endpoint_id, with_for_update={"key_share": True},
             populate_existing=True,
         )  # fmt: skip
+    # Locked: a replay committed during the send is seen, not overwritten.
+    delivery = db.session.get_one(
+        WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True
+    )
+    if touches_endpoint:
         _record(endpoint, delivery, outcome, now)
+    else:
+        _note(delivery, outcome, now)  # the common case: the endpoint row stays untouched
     db.session.commit()
     return outcome.delivered
 

@@ -34,6 +34,7 @@ REFUND = "partner.purchase.refunded"
 TYPES = (PURCHASE, REFUND)
 PARTNER_MCC = "0000"  # no card, no MCC: no category, never an excluded MCC
 FUTURE_SLACK = timedelta(minutes=5)
+MAX_WEBHOOK_ID = 200
 
 
 class BadSignature(Exception):
@@ -73,9 +74,12 @@ def verify(partner_id: int, headers: Mapping[str, str], body: bytes, now: dateti
     if row.previous_sealed and row.previous_until and now < row.previous_until:
         secrets.append(sealing.unseal(row.previous_sealed))
     try:
-        return signing.verify(secrets, headers, body, now=int(now.timestamp()))
+        webhook_id = signing.verify(secrets, headers, body, now=int(now.timestamp()))
     except signing.SignatureError as exc:
         raise BadSignature(exc.reason, str(exc)) from exc
+    if len(webhook_id) > MAX_WEBHOOK_ID:
+        raise BadSignature("missing-headers", f"webhook-id is longer than {MAX_WEBHOOK_ID}.")
+    return webhook_id
 
 
 def replayed(partner_id: int, webhook_id: str) -> InboundEvent | None:
@@ -99,17 +103,22 @@ def apply(
     Recorded under its `webhook-id` in the caller's transaction."""
     data = event["data"]
     _check(program_id, data, now)
-    customer_id = linked_customer(partner_id, data["customer_id"])
-    if customer_id is None:
-        raise InvalidInput(
-            "This customer id is not linked to a cardholder: the cardholder links it with a "
-            "code from POST /v1/partner/link-codes.",
-            field="data.customer_id",
-        )
-    external_id = f"partner-{partner_id}-{data['reference']}"
+    # '|' cannot occur in a reference: a purchase's id never equals a refund's.
+    external_id = f"partner|{partner_id}|{data['reference']}"
     original = None
     if event["type"] == REFUND:
-        original, external_id = external_id, f"{external_id}-refund-{data['refund_reference']}"
+        original, external_id = external_id, f"{external_id}|refund|{data['refund_reference']}"
+        # The purchase's cardholder, linked or no longer: an unlink must not keep the points.
+        customer_id = _buyer(program_id, partner_id, original)
+    else:
+        customer_id = linked_customer(partner_id, data["customer_id"])
+    if customer_id is None:
+        raise InvalidInput(
+            "No purchase of yours has this reference." if original else
+            "This customer id is not linked to a cardholder: the cardholder links it with a "
+            "code from POST /v1/partner/link-codes.",
+            field="data.reference" if original else "data.customer_id",
+        )  # fmt: skip
     partner = db.session.get_one(Partner, partner_id)
     tx_id = db.session.scalar(
         dialect_insert(Transaction)
@@ -137,6 +146,19 @@ def apply(
     )  # fmt: skip
     db.session.flush()
     return 202, answer, tx_id
+
+
+def _buyer(program_id: int, partner_id: int, external_id: str) -> int | None:
+    """The cardholder of the partner's purchase `external_id` (this partner's only)."""
+    return db.session.scalar(
+        select(Transaction.customer_id).where(
+            Transaction.program_id == program_id,
+            Transaction.external_id == external_id,
+            Transaction.kind == "purchase",
+            Transaction.source == "partner",
+            Transaction.partner_id == partner_id,
+        )
+    )
 
 
 def _check(program_id: int, data: dict[str, Any], now: datetime) -> None:

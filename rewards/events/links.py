@@ -19,7 +19,7 @@ from rewards.db import db, dialect_insert
 from rewards.errors import Conflict, NotFound
 from rewards.events.inbound_models import PartnerLink, PartnerLinkCode
 from rewards.ledger import utcnow
-from rewards.models import Partner
+from rewards.models import Customer, Partner
 from rewards.perks.codes import check_code, new_code, normalise_code
 
 CODE_LIFETIME = timedelta(minutes=15)
@@ -117,7 +117,11 @@ def unlink(*, program_id: int, external_ref: str, link_id: int) -> None:
 def linked_customer(partner_id: int, partner_ref: str) -> int | None:
     """Our customer id for the partner's `partner_ref`, if the cardholder linked it."""
     return db.session.scalar(
-        select(PartnerLink.customer_id).where(
-            PartnerLink.partner_id == partner_id, PartnerLink.partner_ref == partner_ref
+        select(PartnerLink.customer_id)
+        .join(Customer, Customer.id == PartnerLink.customer_id)
+        .where(
+            PartnerLink.partner_id == partner_id,
+            PartnerLink.partner_ref == partner_ref,
+            Customer.status == "active",
         )
     )

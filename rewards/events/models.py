@@ -93,7 +93,8 @@ class WebhookAttempt(Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
-    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: /metrics reads the last hour's attempts.
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     status_code: Mapped[int | None]
     latency_ms: Mapped[int]
     error: Mapped[str | None] = mapped_column(String(200))

@@ -54,7 +54,11 @@ def find_originals(returns: list[TxFacts]) -> dict[int, Transaction]:
         by_key = {(t.program_id, t.external_id): t for t in db.session.scalars(stmt)}
         for tx in linked:
             original = by_key.get((tx.program_id, tx.original_external_id or ""))
-            if original is not None:
+            # A partner's refund only ever of that partner's purchase, a card's of a card's.
+            if original is not None and (original.source, original.partner_id) == (
+                tx.source,
+                tx.partner_id,
+            ):
                 found[tx.id] = original
     for tx in returns:
         if not tx.original_external_id and tx.kind == "refund":

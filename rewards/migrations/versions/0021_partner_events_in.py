@@ -28,6 +28,7 @@ def upgrade():
         batch.add_column(sa.Column('source', sa.String(length=16), server_default='card', nullable=False))
         batch.add_column(sa.Column('partner_id', ID, nullable=True))
         batch.create_foreign_key(op.f('fk_transactions_partner_id_partners'), 'partners', ['partner_id'], ['id'])
+    op.create_index(op.f('ix_webhook_attempts_attempted_at'), 'webhook_attempts', ['attempted_at'], unique=False)
     op.create_table('partner_inbound_secrets',
     sa.Column('partner_id', ID, nullable=False),
     sa.Column('secret_sealed', sa.String(length=200), nullable=False),
@@ -88,6 +89,7 @@ def downgrade():
     op.drop_index(op.f('ix_partner_link_codes_partner_id'), table_name='partner_link_codes')
     op.drop_table('partner_link_codes')
     op.drop_table('partner_inbound_secrets')
+    op.drop_index(op.f('ix_webhook_attempts_attempted_at'), table_name='webhook_attempts')
     with op.batch_alter_table('transactions') as batch:
         batch.drop_constraint(op.f('fk_transactions_partner_id_partners'), type_='foreignkey')
         batch.drop_column('partner_id')
