@@ -257,3 +257,31 @@ def dining_bonus(rows, ref) -> int:
             local = datetime.fromisoformat(r["occurred_at"]).astimezone(TOKYO)
             weeks[local.isocalendar()[:2]] += int(r["amount_minor"])
     return sum(min(1000, spent_in_week) for spent_in_week in weeks.values())
+
+
+def test_the_demo_partner_receives_its_events_on_this_machine(demo_app, monkeypatch):
+    from tests.webhook_helpers import receiving
+
+    monkeypatch.delenv("WEBHOOK_REQUIRE_HTTPS", raising=False)
+    result = run_demo(demo_app, "--no-serve")
+    assert result.exit_code == 0, result.output + str(result.exception)
+    keys = credentials(result.output)
+    client = demo_app.test_client()
+    alice, partner = auth(keys["cardholder"]), auth(keys["partner"])
+    with receiving() as receiver:
+        made = client.post(
+            "/v1/partner/webhook-endpoints",
+            json={"url": receiver.url(), "event_types": ["perk.redeemed"]},
+            headers=partner,
+        )
+        assert made.status_code == 201, made.json
+        gyoza = next(
+            p for p in client.get("/v1/me/perks", headers=alice).json["data"]
+            if p["title"] == "Free gyoza"
+        )  # fmt: skip
+        client.post("/v1/me/redemptions", json={"perk_id": gyoza["id"]},
+                    headers={**alice, "Idempotency-Key": "hook"})  # fmt: skip
+        with demo_app.app_context():
+            sent = demo_app.test_cli_runner().invoke(args=["webhooks", "send"])
+    assert "1 delivered" in sent.output, sent.output
+    assert [r.path for r in receiver.received] == ["/hooks"]

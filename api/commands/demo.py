@@ -133,6 +133,9 @@ def demo_command(ctx: click.Context, port: int, no_serve: bool) -> None:
     if "DATA_KEY" not in os.environ:  # voucher codes sealed under a secret of this machine's
         app.config["DATA_KEY"] = _instance_secret(instance / "dev_data_key")
         sealing.configure(app.config["DATA_KEY"], app)
+    if "WEBHOOK_REQUIRE_HTTPS" not in os.environ:  # development: a receiver on this machine
+        app.config["WEBHOOK_REQUIRE_HTTPS"] = False
+        app.config["WEBHOOK_ALLOW_NETWORKS"] = ["127.0.0.1/32"]
     upgrade(directory=app.config["MIGRATIONS_DIR"])
     program = _seed(ctx, instance)
     key, reused = _demo_key(program, instance, KEY_FILE, "processor")
