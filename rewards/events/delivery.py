@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from rewards import sealing
 from rewards.db import db
 from rewards.events import signing, transport
-from rewards.events.endpoints import policy, signing_secrets
+from rewards.events.endpoints import Owner, policy, signing_secrets
 from rewards.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from rewards.events.outbox import record
 from rewards.ledger import utcnow
@@ -298,10 +298,7 @@ def replay_since(endpoint: WebhookEndpoint, since: datetime, now: datetime, limi
     events = db.session.execute(
         select(Event.id, Event.type)
         .where(
-            Event.program_id == endpoint.program_id,
-            Event.partner_id.is_(None)
-            if endpoint.partner_id is None
-            else Event.partner_id == endpoint.partner_id,
+            *Owner(endpoint.program_id, endpoint.partner_id).owns(Event),
             Event.type.in_(endpoint.event_types),
             Event.created_at >= since,
             Event.published_at.is_not(None),  # newer ones the dispatcher is about to fan out

@@ -42,6 +42,14 @@ class Owner:
     def kind(self) -> str:
         return PROGRAM if self.partner_id is None else PARTNER
 
+    def owns(self, model: Any) -> list[Any]:
+        """The conditions that keep `model`'s rows (program_id, partner_id) to this owner."""
+        partner = model.partner_id
+        return [
+            model.program_id == self.program_id,
+            partner.is_(None) if self.partner_id is None else partner == self.partner_id,
+        ]
+
 
 def policy() -> transport.Policy:
     """The SSRF policy from configuration (the allow-list is for development and tests)."""
@@ -76,10 +84,7 @@ def _checked_types(owner: Owner, types: list[str]) -> list[str]:
 
 def _visible(owner: Owner) -> Any:
     return select(WebhookEndpoint).where(
-        WebhookEndpoint.program_id == owner.program_id,
-        WebhookEndpoint.partner_id.is_(None)
-        if owner.partner_id is None
-        else WebhookEndpoint.partner_id == owner.partner_id,
+        *owner.owns(WebhookEndpoint),
         WebhookEndpoint.deleted_at.is_(None),
     )
 

@@ -28,15 +28,6 @@ class LoggedDelivery:
     attempts: list[WebhookAttempt]
 
 
-def _owned(owner: Owner) -> list:
-    return [
-        WebhookDelivery.program_id == owner.program_id,
-        WebhookDelivery.partner_id.is_(None)
-        if owner.partner_id is None
-        else WebhookDelivery.partner_id == owner.partner_id,
-    ]
-
-
 def _with_attempts(rows: list[WebhookDelivery], per_delivery: int) -> list[LoggedDelivery]:
     attempts: dict[int, list[WebhookAttempt]] = {row.id: [] for row in rows}
     if rows:
@@ -62,7 +53,7 @@ def deliveries(
 ) -> list[LoggedDelivery]:
     """Up to `limit` deliveries to the owner's endpoints, newest first, each with its last
     five attempts."""
-    stmt = select(WebhookDelivery).where(*_owned(owner))
+    stmt = select(WebhookDelivery).where(*owner.owns(WebhookDelivery))
     if before_id is not None:
         stmt = stmt.where(WebhookDelivery.id < before_id)
     if status is not None:
@@ -77,7 +68,9 @@ def deliveries(
 
 def one(owner: Owner, delivery_id: int, *, lock: bool = False) -> WebhookDelivery:
     """One delivery to the owner's endpoints; NotFound for anybody else's."""
-    stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id, *_owned(owner))
+    stmt = select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id, *owner.owns(WebhookDelivery)
+    )
     if lock:
         stmt = stmt.with_for_update()
     found = db.session.scalar(stmt)
