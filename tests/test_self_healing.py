@@ -79,7 +79,9 @@ def test_a_worker_killed_mid_chunk_heals_within_two_minutes(app, program):
     # The kill landed mid-work: chunk 1 is in, nothing of chunk 2 (or 3) is.
     assert count("processed") == 500
     assert horse is not None and parent_of(horse) is None  # the work horse died with it
-    assert killed is not None and parent_of(killed[1]) is None  # and its scheduler
+    assert killed is not None  # and its scheduler (SIGKILL lands asynchronously: it may
+    # still be exiting, already handed to init, when the worker's wait returns)
+    poll(lambda: parent_of(killed[1]) is None, 10, "the scheduler survived SIGKILL")
     assert_reconciled()
 
     second = _start_worker(app)
